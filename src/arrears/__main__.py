@@ -1,0 +1,3 @@
+from arrears.cli import app
+
+app(prog_name="arrears")

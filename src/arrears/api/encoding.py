@@ -1,0 +1,64 @@
+"""JSON in and out without binary floating point.
+
+Request bodies are decoded with every JSON number that has a fraction or exponent read
+straight into `Decimal` (never `float`), and NaN/Infinity rejected as malformed JSON.
+Responses are encoded with decimals written as exact JSON numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+__all__ = ["ArrearsJSONResponse", "ArrearsRoute", "decode_json", "json_response"]
+
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+def decode_json(body: bytes) -> Any:
+    """Decode JSON with Decimal numbers; raises `json.JSONDecodeError` when malformed."""
+    try:
+        return _decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise json.JSONDecodeError(str(error), body.decode("utf-8", "replace"), 0) from None
+
+
+class ArrearsJSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        if isinstance(content, BaseModel):
+            content = content.model_dump(mode="python", by_alias=True)
+        return _encoder.encode(content)
+
+
+def json_response(model: BaseModel, status_code: int = 200, **kwargs: Any) -> ArrearsJSONResponse:
+    """Render a response model exactly (decimals as numbers, instants in UTC with `Z`)."""
+    return ArrearsJSONResponse(model, status_code=status_code, **kwargs)
+
+
+class _DecimalJSONRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = decode_json(await self.body())
+        return self._json
+
+
+class ArrearsRoute(APIRoute):
+    """A route whose JSON body is parsed by `decode_json` instead of `json.loads`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(_DecimalJSONRequest(request.scope, request.receive))
+
+        return route

@@ -1,0 +1,98 @@
+"""Operator endpoints (SPEC §1, §9): sellers, API keys and the test clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import StringConstraints
+
+from arrears.api.auth import AdminAccess
+from arrears.api.context import Context
+from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.models import CamelModel, domain_rule
+from arrears.domain.clock import TestClock
+from arrears.domain.money import currency
+from arrears.services import sellers
+
+SellerIdPath = Annotated[str, Path(alias="sellerId")]
+KeyIdPath = Annotated[str, Path(alias="keyId")]
+
+router = APIRouter(
+    prefix="/admin", route_class=ArrearsRoute, tags=["admin"], dependencies=[AdminAccess]
+)
+
+
+class NewSeller(CamelModel):
+    name: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True,
+            min_length=sellers.SELLER_NAME_LENGTH[0],
+            max_length=sellers.SELLER_NAME_LENGTH[1],
+        ),
+    ]
+    currency: Annotated[str, domain_rule(lambda code: currency(code).code)] = "EUR"
+    invoice_prefix: Annotated[str, StringConstraints(pattern=sellers.INVOICE_PREFIX_PATTERN)] = (
+        "INV"
+    )
+
+
+class IssuedKey(CamelModel):
+    seller_id: str
+    key_id: str
+    api_key: str
+
+
+@router.post("/sellers", status_code=201, response_model=IssuedKey)
+def create_seller(body: NewSeller, context: Context) -> Response:
+    """Register a seller. The answer holds its API key: the only time it is shown."""
+    with context.database.write() as session:
+        issued = sellers.create_seller(
+            session,
+            context.clock,
+            name=body.name,
+            currency_code=body.currency,
+            invoice_prefix=body.invoice_prefix,
+        )
+    return json_response(IssuedKey.model_validate(issued, from_attributes=True), 201)
+
+
+@router.post("/sellers/{sellerId}/keys", status_code=201, response_model=IssuedKey)
+def create_key(seller_id: SellerIdPath, context: Context) -> Response:
+    """Issue another API key (e.g. to rotate keys without downtime)."""
+    with context.database.write() as session:
+        issued = sellers.issue_key(session, context.clock, seller_id)
+    return json_response(IssuedKey.model_validate(issued, from_attributes=True), 201)
+
+
+@router.delete("/sellers/{sellerId}/keys/{keyId}", status_code=204)
+def revoke_key(seller_id: SellerIdPath, key_id: KeyIdPath, context: Context) -> Response:
+    """Revoke a key; it answers 401 from the next request on."""
+    with context.database.write() as session:
+        sellers.revoke_key(session, context.clock, seller_id, key_id)
+    return Response(status_code=204)
+
+
+class ClockState(CamelModel):
+    now: datetime
+
+
+def test_clock_router(clock: TestClock) -> APIRouter:
+    """`GET`/`PUT /admin/clock`: they exist only when the app runs on a test clock."""
+    router = APIRouter(
+        prefix="/admin", route_class=ArrearsRoute, tags=["test clock"], dependencies=[AdminAccess]
+    )
+
+    @router.get("/clock", response_model=ClockState)
+    def get_clock() -> Response:
+        """The test clock's current instant."""
+        return json_response(ClockState(now=clock.now()))
+
+    @router.put("/clock", response_model=ClockState)
+    def move_clock(body: ClockState) -> Response:
+        """Move the test clock forward (backwards answers 409)."""
+        return json_response(ClockState(now=clock.move_to(body.now)))
+
+    return router

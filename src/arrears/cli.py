@@ -1,0 +1,144 @@
+"""The `arrears` command: serve, db, sellers, keys."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from arrears.config import Settings
+from arrears.domain.clock import SystemClock
+from arrears.domain.errors import ArrearsError, Invalid
+from arrears.logs import configure_logging
+from arrears.services import sellers as seller_service
+from arrears.store import schema
+from arrears.store.database import Database
+
+app = typer.Typer(help="Arrears: metered billing in arrears.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+sellers_app = typer.Typer(help="Sellers (tenants).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys of sellers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(sellers_app, name="sellers")
+app.add_typer(keys_app, name="keys")
+
+err = Console(stderr=True)
+
+
+def _database() -> Database:
+    return Database(Settings().database_url)
+
+
+def _fail(error: ArrearsError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {error.detail}")
+    if isinstance(error, Invalid):
+        for field_error in error.errors:
+            err.print(f"  {field_error.field}: {field_error.message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Migrate the database, then serve the API."""
+    import uvicorn  # noqa: PLC0415 (only `serve` needs the server)
+
+    from arrears.api.app import create_app  # noqa: PLC0415
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    database = Database(settings.database_url)
+    schema.upgrade(database)
+    uvicorn.run(
+        create_app(settings, database=database),
+        host=host,
+        port=port,
+        log_config=None,
+        server_header=False,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Apply schema migrations (idempotent)."""
+    database = _database()
+    schema.upgrade(database, revision)
+    typer.echo(f"database at revision {schema.current_revision(database)}")
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Exit non-zero if the migrated schema differs from the models."""
+    differences = schema.pending_differences(_database())
+    for difference in differences:
+        typer.echo(str(difference))
+    raise typer.Exit(code=1 if differences else 0)
+
+
+@sellers_app.command("create")
+def sellers_create(
+    name: Annotated[str, typer.Option(help="The seller's name.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 currency.")] = "EUR",
+    invoice_prefix: Annotated[str, typer.Option(help="Prefix of invoice numbers.")] = "INV",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Register a seller and print its first API key (shown only this once)."""
+    database = _database()
+    try:
+        with database.write() as session:
+            issued = seller_service.create_seller(
+                session,
+                SystemClock(),
+                name=name,
+                currency_code=currency,
+                invoice_prefix=invoice_prefix,
+            )
+    except ArrearsError as error:
+        raise _fail(error) from None
+    _print_key(issued, as_json)
+
+
+@keys_app.command("create")
+def keys_create(
+    seller: Annotated[str, typer.Option(help="The seller id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Issue another API key for a seller."""
+    try:
+        with _database().write() as session:
+            issued = seller_service.issue_key(session, SystemClock(), seller)
+    except ArrearsError as error:
+        raise _fail(error) from None
+    _print_key(issued, as_json)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    seller: Annotated[str, typer.Option(help="The seller id.")],
+    key: Annotated[str, typer.Option(help="The key id.")],
+) -> None:
+    """Revoke an API key."""
+    try:
+        with _database().write() as session:
+            seller_service.revoke_key(session, SystemClock(), seller, key)
+    except ArrearsError as error:
+        raise _fail(error) from None
+    typer.echo(f"revoked key {key}")
+
+
+def _print_key(issued: seller_service.IssuedKey, as_json: bool) -> None:
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"sellerId": issued.seller_id, "keyId": issued.key_id, "apiKey": issued.api_key}
+            )
+        )
+    else:
+        typer.echo(f"seller  {issued.seller_id}\nkey id  {issued.key_id}\napi key {issued.api_key}")
+        err.print("[yellow]Keep the API key now: it is stored only as a hash.[/yellow]")

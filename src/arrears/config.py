@@ -1,0 +1,60 @@
+"""Configuration from environment variables (documented in docs/configuration.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from arrears.domain.clock import parse_instant
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """Every setting of Arrears; each field is read from `ARREARS_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="ARREARS_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite:///arrears.db",
+        description="SQLAlchemy URL: sqlite:///path.db or postgresql+psycopg://user@host/db.",
+    )
+    admin_token: str | None = Field(
+        default=None,
+        description="Bearer token for /admin endpoints; unset disables them (404).",
+    )
+    test_clock: str | None = Field(
+        default=None,
+        description="`1` (start at real time) or an ISO 8601 instant: enables the test clock.",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="`json` lines for machines or `text` for a terminal."
+    )
+
+    @field_validator("test_clock")
+    @classmethod
+    def _test_clock_is_1_or_instant(cls, value: str | None) -> str | None:
+        if value in (None, "", "0"):
+            return None
+        if value != "1":
+            parse_instant(value)
+        return value
+
+    @cached_property
+    def test_clock_start(self) -> datetime | None:
+        """The instant the test clock starts at, or None for the real clock."""
+        if self.test_clock is None or self.test_clock == "1":
+            return None
+        return parse_instant(self.test_clock)
+
+    @property
+    def uses_test_clock(self) -> bool:
+        return self.test_clock is not None

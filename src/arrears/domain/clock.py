@@ -1,0 +1,67 @@
+"""The one source of "now".
+
+Every component receives a `Clock`; nothing calls `datetime.now()` on its own, so tests
+and sandboxes can stand time still and move it forward (SPEC §9).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from typing import Protocol
+
+from arrears.domain.errors import Conflict, Invalid
+
+__all__ = ["Clock", "SystemClock", "TestClock", "parse_instant", "require_utc"]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current instant, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    """The real time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class TestClock:
+    """A clock that stands still until moved, and only moves forward."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = require_utc(start) if start is not None else datetime.now(UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        return self._now
+
+    def move_to(self, instant: datetime) -> datetime:
+        """Move to `instant`; moving backwards is a `Conflict` (billing is forward only)."""
+        instant = require_utc(instant)
+        with self._lock:
+            if instant < self._now:
+                raise Conflict(f"The clock is at {self._now.isoformat()}; it only moves forward.")
+            self._now = instant
+        return instant
+
+
+def require_utc(instant: datetime) -> datetime:
+    """`instant` in UTC; a naive datetime is taken to be UTC already (SPEC §5)."""
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def parse_instant(text: str, field: str = "now") -> datetime:
+    """Parse ISO 8601; without an offset the instant is UTC."""
+    try:
+        return require_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise Invalid.one(
+            field, "invalid_datetime", f"{text!r} is not an ISO 8601 instant."
+        ) from None

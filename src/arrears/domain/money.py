@@ -1,0 +1,136 @@
+"""Currencies, the bounds on decimal precision, and the one rounding rule of Arrears.
+
+Money and quantities are `Decimal` from the request to the invoice. Rating is exact;
+an amount is rounded exactly once, per invoice line, by `round_amount`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+
+from babel.core import get_global
+from babel.numbers import get_currency_precision
+
+from arrears.domain.errors import Invalid
+
+__all__ = [
+    "MAX_INTEGER_DIGITS",
+    "PRICE_PLACES",
+    "QUANTITY_PLACES",
+    "Currency",
+    "currency",
+    "decimal_places",
+    "round_amount",
+]
+
+QUANTITY_PLACES = 6
+"""A quantity (usage, tier bound, package size, free quota) has at most 6 decimal places."""
+
+PRICE_PLACES = 6
+"""A price per unit or per package has at most 6 decimal places."""
+
+MAX_INTEGER_DIGITS = 15
+"""Prices, tier bounds and package sizes that a seller configures stay below 10**15.
+
+Bounded operands keep every product and sum of rating far inside the precision of
+its arithmetic, so rating cannot fail on configuration that passed validation.
+"""
+
+# Rounding drops digits by design, so only invalid operations trap; the precision is
+# far above the default 28 digits so that quantize never fails on a large amount.
+_ROUNDING = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """An active ISO 4217 currency; build it with `currency()`, which validates."""
+
+    code: str
+    minor_unit: int
+
+    @property
+    def quantum(self) -> Decimal:
+        """The smallest amount of the currency: 0.01 for EUR, 1 for JPY, 0.001 for KWD."""
+        return Decimal(1).scaleb(-self.minor_unit)
+
+
+@functools.cache
+def _active_codes() -> frozenset[str]:
+    # CLDR records, per territory, which currencies were legal tender and until when;
+    # a currency is active if some territory still has it as tender with no end date.
+    # This excludes withdrawn currencies (DEM, HRK), funds and metals (XAU, XDR) and
+    # the "no currency" and test codes (XXX, XTS), all of which `is_currency` accepts.
+    territories: Mapping[str, list[tuple[str, object, object, bool]]] = get_global(
+        "territory_currencies"
+    )
+    return frozenset(
+        code
+        for records in territories.values()
+        for code, _start, end, tender in records
+        if tender and end is None
+    )
+
+
+def currency(code: str, *, field: str = "Currency") -> Currency:
+    """The active ISO 4217 currency `code`, with its minor unit.
+
+    `code` must be exactly three upper-case letters naming a currency that is legal
+    tender somewhere today (per the CLDR data shipped with babel). Lower-case codes
+    are rejected rather than normalized, so that a stored code is always the one the
+    caller sent. Anything else raises `Invalid` with one `unknown_currency` error on
+    `field`.
+
+    The minor unit is CLDR's number of decimal digits for the currency
+    (`babel.numbers.get_currency_precision`): EUR 2, JPY 0, KWD 3. CLDR follows
+    ISO 4217 for most currencies but uses the digits in practical use for a few whose
+    ISO minor unit is unused (e.g. IQD 0 where ISO says 3, ALL 0 where ISO says 2).
+    """
+    if not isinstance(code, str) or code not in _active_codes():
+        raise Invalid.one(field, "unknown_currency", _unknown_currency_message(code))
+    return Currency(code=code, minor_unit=get_currency_precision(code))
+
+
+def _unknown_currency_message(code: object) -> str:
+    rule = "a currency is an active ISO 4217 code of three upper-case letters, e.g. EUR"
+    if not isinstance(code, str):
+        return f"{rule}; got a {type(code).__name__}."
+    if code.upper() in _active_codes():
+        return f"{rule}; did you mean {code.upper()!r}?"
+    # Echo only a short prefix: the code is caller input of any length.
+    shown = repr(code) if len(code) <= 16 else repr(code[:16]) + "..."
+    return f"{rule}; {shown} is not one."
+
+
+def round_amount(amount: Decimal, currency: Currency) -> Decimal:
+    """`amount` rounded half-up to `currency`'s minor unit: the one rounding of Arrears.
+
+    Half-up is symmetric about zero (EUR 2.345 -> 2.35, -2.345 -> -2.35). The result
+    always carries exactly the minor unit's number of places (EUR 2 -> 2.00), which
+    keeps stored and rendered amounts uniform. Raises `ValueError` for NaN or infinity.
+    """
+    if not amount.is_finite():
+        raise ValueError(f"cannot round a non-finite amount: {amount}")
+    return amount.quantize(currency.quantum, rounding=ROUND_HALF_UP, context=_ROUNDING)
+
+
+def decimal_places(value: Decimal) -> int:
+    """How many decimal places `value` really needs: trailing zeros do not count.
+
+    `Decimal("1.2500")` needs 2, `Decimal("100")` and `Decimal("1E+2")` need 0.
+    Exact for any finite decimal (no context rounding is involved). Raises
+    `ValueError` for NaN or infinity.
+    """
+    if not value.is_finite():
+        raise ValueError(f"a non-finite decimal has no decimal places: {value}")
+    _sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or exponent >= 0 or not any(digits):
+        return 0
+    trailing_zeros = 0
+    for digit in reversed(digits):
+        if digit:
+            break
+        trailing_zeros += 1
+    return max(0, -exponent - trailing_zeros)
