@@ -8,7 +8,7 @@ from arrears.api.context import AppContext
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arrears.api.problems import install_problem_handlers
-from arrears.api.routers import admin, health, seller_profile
+from arrears.api.routers import admin, catalog, contracts, health, seller_profile
 from arrears.config import Settings
 from arrears.domain.clock import Clock, SystemClock, TestClock
 from arrears.store.database import Database
@@ -42,6 +42,8 @@ def create_app(
     app.state.context = AppContext(settings=settings, database=database, clock=clock)
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(catalog.router)
+    app.include_router(contracts.router)
     app.include_router(seller_profile.router)
     if settings.admin_token is not None:
         app.include_router(admin.router)

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, PlainSerializer, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel, to_pascal
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from arrears.api.encoding import ArrearsJSONResponse
 from arrears.domain.errors import Invalid
+from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
 
-__all__ = ["CamelModel", "PascalModel", "PlainDecimal", "domain_rule"]
+__all__ = [
+    "CamelModel",
+    "PascalModel",
+    "Percent",
+    "PlainDecimal",
+    "Price",
+    "Quantity",
+    "domain_rule",
+    "list_response",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -43,7 +61,26 @@ def _plain(value: Decimal) -> Decimal:
 
 
 PlainDecimal = Annotated[Decimal, PlainSerializer(_plain, return_type=Decimal)]
-"""A quantity or price in responses: exact, without trailing zeros or exponent."""
+"""A decimal in responses: exact, without trailing zeros or exponent."""
+
+_DIGITS = MAX_INTEGER_DIGITS + QUANTITY_PLACES
+
+Quantity = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=QUANTITY_PLACES)]
+"""A quantity ≥ 0 with at most 6 decimal places (JSON number or string)."""
+
+Price = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=PRICE_PLACES)]
+"""A price or fee ≥ 0 with at most 6 decimal places."""
+
+Percent = Annotated[PlainDecimal, Field(ge=0, le=100, decimal_places=4)]
+"""A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
+
+
+def list_response(items: Sequence[BaseModel], total: int) -> ArrearsJSONResponse:
+    """A page of a collection: a JSON array, and the collection's size in `X-Total-Count`."""
+    return ArrearsJSONResponse(
+        [item.model_dump(mode="python", by_alias=True) for item in items],
+        headers={"X-Total-Count": str(total)},
+    )
 
 
 def domain_rule(check: Callable[[T], R]) -> AfterValidator:

@@ -109,11 +109,14 @@ def round_amount(amount: Decimal, currency: Currency) -> Decimal:
 
     Half-up is symmetric about zero (EUR 2.345 -> 2.35, -2.345 -> -2.35). The result
     always carries exactly the minor unit's number of places (EUR 2 -> 2.00), which
-    keeps stored and rendered amounts uniform. Raises `ValueError` for NaN or infinity.
+    keeps stored and rendered amounts uniform, and is never a negative zero. Raises
+    `ValueError` for NaN or infinity.
     """
     if not amount.is_finite():
         raise ValueError(f"cannot round a non-finite amount: {amount}")
-    return amount.quantize(currency.quantum, rounding=ROUND_HALF_UP, context=_ROUNDING)
+    rounded = amount.quantize(currency.quantum, rounding=ROUND_HALF_UP, context=_ROUNDING)
+    # -0.001 EUR quantizes to Decimal("-0.00"), which would render as "-0.00" on an invoice.
+    return rounded.copy_abs() if rounded.is_zero() else rounded
 
 
 def decimal_places(value: Decimal) -> int:

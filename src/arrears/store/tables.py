@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import ForeignKey, MetaData, String
+from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from arrears.store.types import UTCDateTime
+from arrears.store.types import ExactDecimal, ExactJSON, UTCDateTime
 
-__all__ = ["ApiKeyRow", "Base", "SellerRow"]
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "ComponentRow",
+    "ContractRow",
+    "CustomerRow",
+    "MeteredComponentRow",
+    "PlanRow",
+    "PlanVariantRow",
+    "SellerRow",
+]
 
 # Stable constraint names, so migrations can refer to them on every database.
 NAMING_CONVENTION = {
@@ -48,3 +59,87 @@ class ApiKeyRow(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class TenantOwned:
+    """Columns of every object that belongs to a seller."""
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), index=True)
+    created_at: Mapped[datetime]
+
+
+class CustomerRow(TenantOwned, Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("seller_id", "external_customer_id"),)
+
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email_address: Mapped[str | None] = mapped_column(String(254))
+    external_customer_id: Mapped[str | None] = mapped_column(String(100))
+    locale: Mapped[str | None] = mapped_column(String(35))
+    tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 4))
+    address: Mapped[dict[str, str] | None] = mapped_column(ExactJSON)
+
+
+class ComponentRow(TenantOwned, Base):
+    __tablename__ = "components"
+    __table_args__ = (UniqueConstraint("seller_id", "item_code"),)
+
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(50))
+    item_code: Mapped[str | None] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(1000))
+
+
+class PlanRow(TenantOwned, Base):
+    __tablename__ = "plans"
+
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(1000))
+
+
+class PlanVariantRow(TenantOwned, Base):
+    __tablename__ = "plan_variants"
+
+    plan_id: Mapped[str] = mapped_column(ForeignKey("plans.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    period_unit: Mapped[str] = mapped_column(String(5))
+    period_quantity: Mapped[int]
+    recurring_fee: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    tax_rate: Mapped[Decimal] = mapped_column(ExactDecimal(9, 4))
+
+
+class MeteredComponentRow(Base):
+    """A component's pricing and free quota on one plan variant."""
+
+    __tablename__ = "metered_components"
+
+    plan_variant_id: Mapped[str] = mapped_column(
+        ForeignKey("plan_variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    position: Mapped[int]
+    # The pricing as SPEC §3 JSON with exact decimals: one column for four models.
+    pricing: Mapped[dict[str, object]] = mapped_column(ExactJSON)
+    free_quota: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+
+
+Index("ix_metered_components_component_id", MeteredComponentRow.component_id)
+
+
+class ContractRow(TenantOwned, Base):
+    __tablename__ = "contracts"
+    __table_args__ = (Index("ix_contracts_seller_id_customer_id", "seller_id", "customer_id"),)
+
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    plan_variant_id: Mapped[str] = mapped_column(ForeignKey("plan_variants.id"), index=True)
+    start_date: Mapped[datetime]
+    end_date: Mapped[datetime | None]
+    # Periods are counted from StartDate; the dates are kept too, for the scheduler's
+    # index and for readers, and always equal boundary(n) and boundary(n + 1).
+    billed_periods: Mapped[int]
+    last_billing_date: Mapped[datetime]
+    next_billing_date: Mapped[datetime] = mapped_column(index=True)

@@ -11,10 +11,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, TypeDecorator
+import msgspec
+from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, Text, TypeDecorator
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["ExactDecimal", "UTCDateTime"]
+__all__ = ["ExactDecimal", "ExactJSON", "UTCDateTime"]
+
+_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_json_encoder = msgspec.json.Encoder(decimal_format="number")
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -30,15 +34,21 @@ class ExactDecimal(TypeDecorator[Decimal]):
         self._unit = Decimal(1).scaleb(-scale)
         self._factor = 10**scale
 
+    def __repr__(self) -> str:
+        # Alembic writes this into migrations; without it the places would be lost.
+        return f"ExactDecimal(precision={self.precision}, scale={self.scale})"
+
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
 
-    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> Any:
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        exact = value.quantize(self._unit)
+        if not isinstance(value, Decimal | int) or isinstance(value, bool):
+            raise TypeError(f"{value!r} is not a Decimal; binary floats never reach storage")
+        exact = Decimal(value).quantize(self._unit)
         if exact != value:
             # Rounding here would silently change money; callers validate places first.
             raise ValueError(f"{value} has more than {self.scale} decimal places")
@@ -83,3 +93,16 @@ class UTCDateTime(TypeDecorator[datetime]):
     @property
     def python_type(self) -> type[datetime]:
         return datetime
+
+
+class ExactJSON(TypeDecorator[Any]):
+    """A JSON document stored as text, with its decimals written and read exactly."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else _json_encoder.encode(value).decode()
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else _json_decoder.decode(value)

@@ -1,0 +1,392 @@
+"""Contract usage API, catalog (SPEC §3): customers, components, plans, plan variants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Response
+from pydantic import Field, StringConstraints
+
+from arrears.api.auth import SellerId
+from arrears.api.context import Context
+from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.models import (
+    PascalModel,
+    Percent,
+    Price,
+    Quantity,
+    domain_rule,
+    list_response,
+)
+from arrears.api.paging import Paging
+from arrears.domain import catalog as domain
+from arrears.domain.money import currency
+from arrears.domain.periods import BillingPeriod, billing_period_to_json, parse_billing_period
+from arrears.domain.pricing import Pricing, parse_pricing, pricing_to_json
+from arrears.services import catalog as service
+from arrears.store.catalog import CatalogRepository
+
+router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["catalog"])
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(max_length=1000)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Line = Annotated[str, StringConstraints(max_length=200)]
+CurrencyCode = Annotated[str, domain_rule(lambda code: currency(code).code)]
+
+_PRICING_EXAMPLES = [
+    {"Model": "PerUnit", "PricePerUnit": 0.10},
+    {
+        "Model": "Graduated",
+        "Tiers": [{"UpTo": 1000, "PricePerUnit": 0.01}, {"UpTo": None, "PricePerUnit": 0.005}],
+    },
+    {"Model": "Package", "PackageSize": 100, "PricePerPackage": 5.00},
+]
+
+
+# -- customers -------------------------------------------------------------------------
+
+
+class Address(PascalModel):
+    address_line1: Line | None = Field(default=None, alias="AddressLine1")
+    address_line2: Line | None = Field(default=None, alias="AddressLine2")
+    street: Line | None = None
+    house_number: Annotated[str, StringConstraints(max_length=20)] | None = None
+    postal_code: Annotated[str, StringConstraints(max_length=20)] | None = None
+    city: Line | None = None
+    state: Line | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = Field(
+        default=None, description="ISO 3166-1 alpha-2 code, e.g. DE."
+    )
+
+
+class NewCustomer(PascalModel):
+    company_name: Name | None = None
+    first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    email_address: (
+        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+        | None
+    ) = None
+    external_customer_id: Code | None = Field(
+        default=None, description="The seller's own id for the customer; unique per seller."
+    )
+    locale: (
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None
+    ) = Field(default=None, description="BCP 47 language tag, e.g. de-DE.")
+    tax_rate: Percent | None = Field(
+        default=None, description="Percent; overrides the plan variant's tax rate."
+    )
+    address: Address | None = None
+
+
+class CustomerOut(NewCustomer):
+    id: str
+    created_at: datetime
+
+
+@router.post("/customers", status_code=201, response_model=CustomerOut)
+def create_customer(body: NewCustomer, seller_id: SellerId, context: Context) -> Response:
+    """Create a customer. `ExternalCustomerId` is unique per seller (409)."""
+    fields = body.model_dump(exclude={"address"})
+    address = body.address.model_dump(exclude_none=True) if body.address else None
+    with context.database.write() as session:
+        customer = service.create_customer(
+            CatalogRepository(session, seller_id), context.clock, address=address, **fields
+        )
+    return json_response(_customer(customer), 201)
+
+
+@router.get("/customers", response_model=list[CustomerOut])
+def list_customers(seller_id: SellerId, context: Context, paging: Paging) -> Response:
+    """The seller's customers, newest first; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        page = CatalogRepository(session, seller_id).customers(paging)
+    return list_response([_customer(c) for c in page.items], page.total)
+
+
+@router.get("/customers/{customerId}", response_model=CustomerOut)
+def get_customer(
+    customer_id: Annotated[str, Path(alias="customerId")], seller_id: SellerId, context: Context
+) -> Response:
+    with context.database.read() as session:
+        customer = CatalogRepository(session, seller_id).customer(customer_id)
+    return json_response(_customer(customer))
+
+
+def _customer(customer: domain.Customer) -> CustomerOut:
+    return CustomerOut.model_validate(customer, from_attributes=True)
+
+
+# -- components ------------------------------------------------------------------------
+
+
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class NewComponent(PascalModel):
+    name: Name
+    unit: Unit
+    item_code: Code | None = Field(
+        default=None,
+        description="Unique per seller; the seller consumption API may name a product by it.",
+    )
+    description: Text | None = None
+
+
+# In a change, a field that is absent stays as it is. Required fields are typed without
+# `None`, so an explicit null is a validation error rather than a cleared name.
+
+
+class ComponentChanges(PascalModel):
+    name: Name = None  # type: ignore[assignment]
+    unit: Unit = None  # type: ignore[assignment]
+    item_code: Code | None = None
+    description: Text | None = None
+
+
+class ComponentOut(NewComponent):
+    id: str
+    created_at: datetime
+
+
+ComponentIdPath = Annotated[str, Path(alias="componentId")]
+
+
+@router.post("/components", status_code=201, response_model=ComponentOut)
+def create_component(body: NewComponent, seller_id: SellerId, context: Context) -> Response:
+    """Create a metered component. `ItemCode` is unique per seller (409)."""
+    with context.database.write() as session:
+        component = service.create_component(
+            CatalogRepository(session, seller_id), context.clock, **body.model_dump()
+        )
+    return json_response(_component(component), 201)
+
+
+@router.get("/components", response_model=list[ComponentOut])
+def list_components(seller_id: SellerId, context: Context, paging: Paging) -> Response:
+    """The seller's components, newest first; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        page = CatalogRepository(session, seller_id).components(paging)
+    return list_response([_component(c) for c in page.items], page.total)
+
+
+@router.get("/components/{componentId}", response_model=ComponentOut)
+def get_component(component_id: ComponentIdPath, seller_id: SellerId, context: Context) -> Response:
+    with context.database.read() as session:
+        component = CatalogRepository(session, seller_id).component(component_id)
+    return json_response(_component(component))
+
+
+@router.patch("/components/{componentId}", response_model=ComponentOut)
+def change_component(
+    component_id: ComponentIdPath, body: ComponentChanges, seller_id: SellerId, context: Context
+) -> Response:
+    """Change the fields sent. Once a contract uses the component it is immutable (409)."""
+    with context.database.write() as session:
+        component = service.change_component(
+            CatalogRepository(session, seller_id), component_id, _changes(body)
+        )
+    return json_response(_component(component))
+
+
+def _component(component: domain.Component) -> ComponentOut:
+    return ComponentOut.model_validate(component, from_attributes=True)
+
+
+# -- plans -----------------------------------------------------------------------------
+
+
+class NewPlan(PascalModel):
+    name: Name
+    description: Text | None = None
+
+
+class PlanOut(NewPlan):
+    id: str
+    created_at: datetime
+
+
+@router.post("/plans", status_code=201, response_model=PlanOut)
+def create_plan(body: NewPlan, seller_id: SellerId, context: Context) -> Response:
+    with context.database.write() as session:
+        plan = service.create_plan(
+            CatalogRepository(session, seller_id), context.clock, **body.model_dump()
+        )
+    return json_response(PlanOut.model_validate(plan, from_attributes=True), 201)
+
+
+@router.get("/plans", response_model=list[PlanOut])
+def list_plans(seller_id: SellerId, context: Context, paging: Paging) -> Response:
+    """The seller's plans, newest first; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        page = CatalogRepository(session, seller_id).plans(paging)
+    return list_response(
+        [PlanOut.model_validate(p, from_attributes=True) for p in page.items], page.total
+    )
+
+
+@router.get("/plans/{planId}", response_model=PlanOut)
+def get_plan(
+    plan_id: Annotated[str, Path(alias="planId")], seller_id: SellerId, context: Context
+) -> Response:
+    with context.database.read() as session:
+        plan = CatalogRepository(session, seller_id).plan(plan_id)
+    return json_response(PlanOut.model_validate(plan, from_attributes=True))
+
+
+# -- plan variants ---------------------------------------------------------------------
+
+
+class NewMeteredComponent(PascalModel):
+    component_id: Id
+    pricing: Annotated[
+        dict[str, Any],
+        domain_rule(parse_pricing),
+        Field(description="PerUnit, Graduated, Volume or Package.", examples=_PRICING_EXAMPLES),
+    ]
+    free_quota: Quantity = Field(
+        default=Decimal(0), description="Quantity per billing period that is not charged."
+    )
+
+    def to_domain(self) -> domain.MeteredComponent:
+        pricing: Pricing = self.pricing  # type: ignore[assignment]  (parsed by domain_rule)
+        return domain.MeteredComponent(self.component_id, pricing, self.free_quota)
+
+
+BillingPeriodField = Annotated[
+    dict[str, Any],
+    domain_rule(parse_billing_period),
+    Field(
+        description='{"Unit": "Day"|"Week"|"Month"|"Year", "Quantity": n}',
+        examples=[{"Unit": "Month", "Quantity": 1}],
+    ),
+]
+
+
+class NewPlanVariant(PascalModel):
+    plan_id: Id
+    name: Name
+    currency: CurrencyCode = Field(description="ISO 4217 code, e.g. EUR.")
+    billing_period: BillingPeriodField
+    recurring_fee: Price | None = Field(default=None, description="Amount per billing period.")
+    tax_rate: Percent = Field(default=Decimal(0), description="Percent, e.g. 19.")
+    metered_components: list[NewMeteredComponent] = Field(default_factory=list, max_length=200)
+
+
+class PlanVariantChanges(PascalModel):
+    name: Name = None  # type: ignore[assignment]
+    currency: CurrencyCode = None  # type: ignore[assignment]
+    billing_period: BillingPeriodField = None  # type: ignore[assignment]
+    recurring_fee: Price | None = None
+    tax_rate: Percent = None  # type: ignore[assignment]
+    metered_components: list[NewMeteredComponent] = Field(default=None, max_length=200)  # type: ignore[assignment]
+
+
+class MeteredComponentOut(PascalModel):
+    component_id: str
+    pricing: dict[str, Any]
+    free_quota: Quantity
+
+
+class BillingPeriodOut(PascalModel):
+    unit: str
+    quantity: int
+
+
+class PlanVariantOut(PascalModel):
+    id: str
+    created_at: datetime
+    plan_id: str
+    name: str
+    currency: str
+    billing_period: BillingPeriodOut
+    recurring_fee: Price | None
+    tax_rate: Percent
+    metered_components: list[MeteredComponentOut]
+
+
+PlanVariantIdPath = Annotated[str, Path(alias="planVariantId")]
+
+
+@router.post("/planvariants", status_code=201, response_model=PlanVariantOut)
+def create_plan_variant(body: NewPlanVariant, seller_id: SellerId, context: Context) -> Response:
+    """Create a plan variant: a price list in one currency and billing period."""
+    billing_period: BillingPeriod = body.billing_period  # type: ignore[assignment]
+    with context.database.write() as session:
+        variant = service.create_plan_variant(
+            CatalogRepository(session, seller_id),
+            context.clock,
+            plan_id=body.plan_id,
+            name=body.name,
+            currency=body.currency,
+            billing_period=billing_period,
+            recurring_fee=body.recurring_fee,
+            tax_rate=body.tax_rate,
+            metered_components=tuple(m.to_domain() for m in body.metered_components),
+        )
+    return json_response(_variant(variant), 201)
+
+
+@router.get("/planvariants", response_model=list[PlanVariantOut])
+def list_plan_variants(seller_id: SellerId, context: Context, paging: Paging) -> Response:
+    """The seller's plan variants, newest first; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        page = CatalogRepository(session, seller_id).plan_variants(paging)
+    return list_response([_variant(v) for v in page.items], page.total)
+
+
+@router.get("/planvariants/{planVariantId}", response_model=PlanVariantOut)
+def get_plan_variant(
+    variant_id: PlanVariantIdPath, seller_id: SellerId, context: Context
+) -> Response:
+    with context.database.read() as session:
+        variant = CatalogRepository(session, seller_id).plan_variant(variant_id)
+    return json_response(_variant(variant))
+
+
+@router.patch("/planvariants/{planVariantId}", response_model=PlanVariantOut)
+def change_plan_variant(
+    variant_id: PlanVariantIdPath, body: PlanVariantChanges, seller_id: SellerId, context: Context
+) -> Response:
+    """Change the fields sent. Once a contract uses the variant it is immutable (409):
+    a new price is a new plan variant, so that past invoices stay explainable."""
+    changes = _changes(body)
+    if "metered_components" in changes:
+        changes["metered_components"] = tuple(m.to_domain() for m in body.metered_components)
+    with context.database.write() as session:
+        variant = service.change_plan_variant(
+            CatalogRepository(session, seller_id), variant_id, changes
+        )
+    return json_response(_variant(variant))
+
+
+def _variant(variant: domain.PlanVariant) -> PlanVariantOut:
+    return PlanVariantOut(
+        id=variant.id,
+        created_at=variant.created_at,
+        plan_id=variant.plan_id,
+        name=variant.name,
+        currency=variant.currency,
+        billing_period=BillingPeriodOut.model_validate(
+            billing_period_to_json(variant.billing_period), by_alias=True
+        ),
+        recurring_fee=variant.recurring_fee,
+        tax_rate=variant.tax_rate,
+        metered_components=[
+            MeteredComponentOut(
+                component_id=m.component_id,
+                pricing=pricing_to_json(m.pricing),
+                free_quota=m.free_quota,
+            )
+            for m in variant.metered_components
+        ],
+    )
+
+
+def _changes(body: PascalModel) -> dict[str, Any]:
+    """The fields the client sent; an explicit null clears an optional field."""
+    return {name: getattr(body, name) for name in body.model_fields_set}

@@ -1,0 +1,113 @@
+"""Contract usage API, contracts (SPEC §4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import AfterValidator, StringConstraints
+
+from arrears.api.auth import SellerId
+from arrears.api.context import Context
+from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.models import PascalModel, list_response
+from arrears.api.paging import Paging
+from arrears.domain.clock import require_utc
+from arrears.domain.contracts import Contract, ContractStatus
+from arrears.services import contracts as service
+from arrears.store.catalog import CatalogRepository
+from arrears.store.contracts import ContractRepository
+
+router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["contracts"])
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Instant = Annotated[datetime, AfterValidator(require_utc)]
+"""ISO 8601; without an offset it is UTC."""
+
+
+class NewContract(PascalModel):
+    customer_id: Id
+    plan_variant_id: Id
+    start_date: Instant
+
+
+class ContractEnd(PascalModel):
+    end_date: Instant
+
+
+class ContractOut(PascalModel):
+    id: str
+    created_at: datetime
+    customer_id: str
+    plan_variant_id: str
+    start_date: datetime
+    end_date: datetime | None
+    last_billing_date: datetime
+    next_billing_date: datetime
+    status: ContractStatus
+
+
+ContractIdPath = Annotated[str, Path(alias="contractId")]
+
+
+@router.post("/contracts", status_code=201, response_model=ContractOut)
+def create_contract(body: NewContract, seller_id: SellerId, context: Context) -> Response:
+    """Put a customer on a plan variant. Billing periods are anchored at `StartDate`."""
+    with context.database.write() as session:
+        contract = service.create_contract(
+            CatalogRepository(session, seller_id),
+            ContractRepository(session, seller_id),
+            context.clock,
+            customer_id=body.customer_id,
+            plan_variant_id=body.plan_variant_id,
+            start_date=body.start_date,
+        )
+    return json_response(_out(contract, context), 201)
+
+
+@router.get("/contracts", response_model=list[ContractOut])
+def list_contracts(
+    seller_id: SellerId,
+    context: Context,
+    paging: Paging,
+    customer_id: Annotated[str | None, Query(alias="customerId")] = None,
+) -> Response:
+    """The seller's contracts, newest first, optionally of one customer."""
+    with context.database.read() as session:
+        page = ContractRepository(session, seller_id).list(paging, customer_id=customer_id)
+    return list_response([_out(c, context) for c in page.items], page.total)
+
+
+@router.get("/contracts/{contractId}", response_model=ContractOut)
+def get_contract(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
+    with context.database.read() as session:
+        contract = ContractRepository(session, seller_id).get(contract_id)
+    return json_response(_out(contract, context))
+
+
+@router.post("/contracts/{contractId}/end", response_model=ContractOut)
+def end_contract(
+    contract_id: ContractIdPath, body: ContractEnd, seller_id: SellerId, context: Context
+) -> Response:
+    """End the contract at `EndDate` (409 if it is already ended). Its final invoice is
+    issued when the clock passes `EndDate`; until then it stays `Active`."""
+    with context.database.write() as session:
+        contract = service.end_contract(
+            ContractRepository(session, seller_id), contract_id, body.end_date
+        )
+    return json_response(_out(contract, context))
+
+
+def _out(contract: Contract, context: Context) -> ContractOut:
+    return ContractOut(
+        id=contract.id,
+        created_at=contract.created_at,
+        customer_id=contract.customer_id,
+        plan_variant_id=contract.plan_variant_id,
+        start_date=contract.start_date,
+        end_date=contract.end_date,
+        last_billing_date=contract.last_billing_date,
+        next_billing_date=contract.next_billing_date,
+        status=contract.status(context.clock.now()),
+    )

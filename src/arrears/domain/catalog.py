@@ -1,0 +1,80 @@
+"""The price list a seller sets up: customers, components, plans and plan variants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from arrears.domain.periods import BillingPeriod
+from arrears.domain.pricing import Pricing
+
+__all__ = ["Address", "Component", "Customer", "MeteredComponent", "Plan", "PlanVariant"]
+
+Address = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    created_at: datetime
+    company_name: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email_address: str | None = None
+    external_customer_id: str | None = None
+    locale: str | None = None
+    tax_rate: Decimal | None = None
+    """Percent; when set it overrides the plan variant's rate on this customer's invoices."""
+    address: Address | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """Something metered, in a unit (e.g. storage in GB); a "product" on the seller API."""
+
+    id: str
+    created_at: datetime
+    name: str
+    unit: str
+    item_code: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    id: str
+    created_at: datetime
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MeteredComponent:
+    """How one component is charged on a plan variant."""
+
+    component_id: str
+    pricing: Pricing
+    free_quota: Decimal = Decimal(0)
+    """Quantity per billing period that is not charged."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanVariant:
+    """A concrete price list. Immutable once a contract uses it, so that every past
+    invoice stays explainable: a new price is a new variant."""
+
+    id: str
+    created_at: datetime
+    plan_id: str
+    name: str
+    currency: str
+    billing_period: BillingPeriod
+    tax_rate: Decimal
+    """Percent, e.g. 19 for 19 %."""
+    metered_components: tuple[MeteredComponent, ...]
+    recurring_fee: Decimal | None = None
+    """Amount charged per billing period, if any."""
+
+    def metered_component(self, component_id: str) -> MeteredComponent | None:
+        return next((m for m in self.metered_components if m.component_id == component_id), None)

@@ -1,0 +1,70 @@
+"""Contracts and their billing periods (SPEC §4)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from arrears.domain.errors import Conflict, Invalid
+from arrears.domain.periods import BillingPeriod, period_boundary
+
+__all__ = ["Contract", "ContractStatus"]
+
+
+class ContractStatus(enum.StrEnum):
+    ACTIVE = "Active"
+    ENDED = "Ended"
+
+
+@dataclass(frozen=True, slots=True)
+class Contract:
+    """A customer's subscription to a plan variant ("subscription" on the seller API).
+
+    Billing periods are anchored at `start_date`: period n is
+    `[boundary(n), boundary(n + 1))`, always computed from the anchor. `billed_periods`
+    counts the periods that have had their regular invoice, so the current period is
+    `[last_billing_date, next_billing_date)`.
+    """
+
+    id: str
+    created_at: datetime
+    customer_id: str
+    plan_variant_id: str
+    billing_period: BillingPeriod
+    start_date: datetime
+    end_date: datetime | None = None
+    billed_periods: int = 0
+
+    @property
+    def last_billing_date(self) -> datetime:
+        return period_boundary(self.start_date, self.billing_period, self.billed_periods)
+
+    @property
+    def next_billing_date(self) -> datetime:
+        return period_boundary(self.start_date, self.billing_period, self.billed_periods + 1)
+
+    def status(self, now: datetime) -> ContractStatus:
+        """Ended once the clock has reached `end_date`; until then still Active."""
+        if self.end_date is not None and now >= self.end_date:
+            return ContractStatus.ENDED
+        return ContractStatus.ACTIVE
+
+    def ended(self, end_date: datetime) -> Contract:
+        """This contract with `end_date` set.
+
+        The end may not lie before the start, nor inside a period that already has its
+        regular invoice (that invoice would no longer be true); a contract is ended once.
+        """
+        if self.end_date is not None:
+            raise Conflict(f"Contract {self.id} already ends at {self.end_date.isoformat()}.")
+        if end_date < self.start_date:
+            raise Invalid.one("EndDate", "before_start", "EndDate must not be before StartDate.")
+        if end_date < self.last_billing_date:
+            raise Invalid.one(
+                "EndDate",
+                "before_last_billing_date",
+                "EndDate must not be before LastBillingDate "
+                f"({self.last_billing_date.isoformat()}): that period is already invoiced.",
+            )
+        return replace(self, end_date=end_date)

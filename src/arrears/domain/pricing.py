@@ -1,0 +1,477 @@
+"""The four pricing models of a metered component, and rating a quantity against them.
+
+Rating is exact `Decimal` arithmetic and never rounds: a `Charge` is rounded once, per
+invoice line, by `arrears.domain.money.round_amount`. Free quota is applied by the
+caller before rating (`billable_quantity`), because late usage is rated without it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, localcontext
+from typing import Final, TypeAlias, assert_never
+
+from arrears.domain.errors import FieldError, Invalid
+from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES, decimal_places
+
+__all__ = [
+    "MAX_TIERS",
+    "Charge",
+    "Graduated",
+    "Package",
+    "PerUnit",
+    "Pricing",
+    "Tier",
+    "TierCharge",
+    "Volume",
+    "billable_quantity",
+    "parse_pricing",
+    "price",
+    "pricing_to_json",
+]
+
+MAX_TIERS: Final = 100
+"""A graduated or volume pricing has at most this many tiers."""
+
+# A validated price has at most 21 significant digits, so a quantity would need about
+# 80 before a product stopped being exact at this precision; trapping Inexact turns
+# such an impossible operand into an error instead of silently rounded money.
+_EXACT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Inexact])
+_UPPER_BOUND = Decimal(10) ** MAX_INTEGER_DIGITS
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    """Units up to and including `up_to` (the previous tier's `up_to` excluded).
+
+    `up_to` is None for the open-ended last tier.
+    """
+
+    up_to: Decimal | None
+    price_per_unit: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PerUnit:
+    """Every unit at one price."""
+
+    price_per_unit: Decimal
+
+    def __post_init__(self) -> None:
+        _require_price(self.price_per_unit)
+
+
+@dataclass(frozen=True, slots=True)
+class Graduated:
+    """Each unit priced by the tier it falls in (1,500 units over 1000 @0.10 and
+    open @0.05 cost 1000 x 0.10 + 500 x 0.05)."""
+
+    tiers: tuple[Tier, ...]
+
+    def __post_init__(self) -> None:
+        _require_tiers(self.tiers)
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    """All units priced by the tier the total falls in (a total equal to a tier's
+    `up_to` belongs to that tier)."""
+
+    tiers: tuple[Tier, ...]
+
+    def __post_init__(self) -> None:
+        _require_tiers(self.tiers)
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """Units sold in packages of `package_size`; a started package is charged whole."""
+
+    package_size: Decimal
+    price_per_package: Decimal
+
+    def __post_init__(self) -> None:
+        if not (self.package_size.is_finite() and self.package_size > 0):
+            raise ValueError(f"package size must be positive, not {self.package_size}")
+        _require_price(self.price_per_package)
+
+
+Pricing: TypeAlias = PerUnit | Graduated | Volume | Package
+
+
+@dataclass(frozen=True, slots=True)
+class TierCharge:
+    """One part of a charge: `quantity` x `unit_price` = `amount`, exactly.
+
+    For `Package`, `quantity` counts packages and `unit_price` is the package price.
+    """
+
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """The exact, unrounded price of a quantity.
+
+    `amount` equals the sum of the `tiers` amounts exactly. `tiers` lists only the
+    parts with a quantity above zero, in tier order: none for a quantity of 0, one
+    for `PerUnit`, `Volume` and `Package`, one or more for `Graduated`.
+    """
+
+    amount: Decimal
+    tiers: tuple[TierCharge, ...]
+
+
+def price(pricing: Pricing, quantity: Decimal) -> Charge:
+    """Rate `quantity` against `pricing`, exactly and without rounding.
+
+    `quantity` must be a finite decimal >= 0 (`ValueError` otherwise: quantities are
+    validated before they get here). The amount is >= 0, and for `Graduated` it never
+    decreases as the quantity grows.
+    """
+    if not quantity.is_finite() or quantity < 0:
+        raise ValueError(f"a quantity to price must be finite and >= 0, not {quantity}")
+    if quantity == 0:
+        return Charge(amount=Decimal(0), tiers=())
+    with localcontext(_EXACT):
+        if isinstance(pricing, PerUnit):
+            parts = [_part(quantity, pricing.price_per_unit)]
+        elif isinstance(pricing, Graduated):
+            parts = _graduated(pricing.tiers, quantity)
+        elif isinstance(pricing, Volume):
+            parts = [_part(quantity, _volume_tier(pricing.tiers, quantity).price_per_unit)]
+        elif isinstance(pricing, Package):
+            packages, rest = divmod(quantity, pricing.package_size)
+            if rest:
+                packages += 1
+            parts = [_part(packages, pricing.price_per_package)]
+        else:
+            assert_never(pricing)
+        return Charge(amount=sum((p.amount for p in parts), Decimal(0)), tiers=tuple(parts))
+
+
+def billable_quantity(quantity: Decimal, free_quota: Decimal) -> Decimal:
+    """The part of `quantity` left to charge after `free_quota`: max(0, quantity - free_quota).
+
+    Both must be finite and >= 0 (`ValueError` otherwise). Exact.
+    """
+    for name, value in (("quantity", quantity), ("free quota", free_quota)):
+        if not value.is_finite() or value < 0:
+            raise ValueError(f"{name} must be finite and >= 0, not {value}")
+    with localcontext(_EXACT):
+        return max(Decimal(0), quantity - free_quota)
+
+
+def _part(quantity: Decimal, unit_price: Decimal) -> TierCharge:
+    return TierCharge(quantity=quantity, unit_price=unit_price, amount=quantity * unit_price)
+
+
+def _graduated(tiers: tuple[Tier, ...], quantity: Decimal) -> list[TierCharge]:
+    parts: list[TierCharge] = []
+    lower = Decimal(0)
+    for tier in tiers:
+        upper = quantity if tier.up_to is None else min(quantity, tier.up_to)
+        if upper > lower:
+            parts.append(_part(upper - lower, tier.price_per_unit))
+        if tier.up_to is None or quantity <= tier.up_to:
+            break
+        lower = tier.up_to
+    return parts
+
+
+def _volume_tier(tiers: tuple[Tier, ...], quantity: Decimal) -> Tier:
+    for tier in tiers:
+        if tier.up_to is None or quantity <= tier.up_to:
+            return tier
+    # Unreachable: the last tier is open-ended, which Volume checks on construction.
+    raise AssertionError("volume tiers without an open-ended last tier")
+
+
+def _require_price(value: Decimal) -> None:
+    if not (value.is_finite() and value >= 0):
+        raise ValueError(f"a price must be finite and >= 0, not {value}")
+
+
+def _require_tiers(tiers: tuple[Tier, ...]) -> None:
+    # Programming-error guard; parse_pricing reports the same rules field by field.
+    if not tiers or tiers[-1].up_to is not None:
+        raise ValueError("tiers must end with exactly one open-ended tier")
+    previous = Decimal(0)
+    for tier in tiers[:-1]:
+        if tier.up_to is None or not tier.up_to.is_finite() or tier.up_to <= previous:
+            raise ValueError("tier bounds must be positive, finite and ascending")
+        previous = tier.up_to
+    for tier in tiers:
+        _require_price(tier.price_per_unit)
+
+
+# ---------------------------------------------------------------- wire format (SPEC §3)
+
+_MODEL_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
+    "PerUnit": ("PricePerUnit",),
+    "Graduated": ("Tiers",),
+    "Volume": ("Tiers",),
+    "Package": ("PackageSize", "PricePerPackage"),
+}
+_PRICING_FIELDS: Final = frozenset({"Model"}.union(*_MODEL_FIELDS.values()))
+_TIER_FIELDS: Final = ("UpTo", "PricePerUnit")
+
+
+def parse_pricing(data: object, *, at: str = "") -> Pricing:
+    """The `Pricing` described by the SPEC §3 JSON object `data`.
+
+    Numbers must already be `Decimal` or `int`; a `float` or `bool` is rejected, so
+    that binary floating point never reaches money. On any violation raises `Invalid`
+    naming every bad field at once, with paths relative to the pricing object
+    (`Model`, `Tiers[1].UpTo`), each prefixed by `at` and a dot when `at` is given.
+    A problem with `data` itself is reported on `at`.
+
+    Codes: `not_an_object`, `required`, `unknown_field`, `unknown_model`,
+    `not_a_decimal`, `not_finite`, `negative`, `not_positive`, `too_large`,
+    `too_many_decimals`, `not_a_list`, `too_many`, `not_ascending`,
+    `open_tier_not_last`, `missing_open_tier`.
+
+    The result satisfies `parse_pricing(pricing_to_json(p)) == p`.
+    """
+    if not isinstance(data, Mapping):
+        raise Invalid.one(at, "not_an_object", "Pricing must be a JSON object.")
+    errors: list[FieldError] = []
+
+    model = data.get("Model")
+    if "Model" not in data:
+        errors.append(FieldError(_join(at, "Model"), "required", "Model is required."))
+    elif not isinstance(model, str) or model not in _MODEL_FIELDS:
+        errors.append(
+            FieldError(
+                _join(at, "Model"),
+                "unknown_model",
+                f"Model must be one of {', '.join(_MODEL_FIELDS)}.",
+            )
+        )
+        model = None
+
+    for key in data:
+        if key not in _PRICING_FIELDS:
+            errors.append(
+                FieldError(_join(at, str(key)), "unknown_field", f"{key} is not a field.")
+            )
+        elif isinstance(model, str) and key != "Model" and key not in _MODEL_FIELDS[model]:
+            errors.append(
+                FieldError(
+                    _join(at, key),
+                    "unknown_field",
+                    f"{key} is not a field of the {model} model.",
+                )
+            )
+    if isinstance(model, str):
+        errors.extend(
+            FieldError(_join(at, name), "required", f"{name} is required for {model}.")
+            for name in _MODEL_FIELDS[model]
+            if name not in data
+        )
+
+    # Every known field present is checked on its own, whatever the model, so that a
+    # request with a bad Model still learns about its other mistakes in one round trip.
+    price_per_unit = _price(data, "PricePerUnit", at, errors)
+    price_per_package = _price(data, "PricePerPackage", at, errors)
+    package_size = _quantity(data, "PackageSize", at, errors, positive=True)
+    tiers = _tiers(data, at, errors) if "Tiers" in data else None
+
+    if errors:
+        raise Invalid(errors)
+    # With no errors, the model and its required fields are present and valid.
+    match model:
+        case "PerUnit" if price_per_unit is not None:
+            return PerUnit(price_per_unit)
+        case "Graduated" if tiers is not None:
+            return Graduated(tiers)
+        case "Volume" if tiers is not None:
+            return Volume(tiers)
+        case "Package" if package_size is not None and price_per_package is not None:
+            return Package(package_size, price_per_package)
+    raise AssertionError(f"validated pricing without a model: {model!r}")
+
+
+def pricing_to_json(pricing: Pricing) -> dict[str, object]:
+    """`pricing` as its SPEC §3 JSON object, with `Decimal` numbers and None for null."""
+    if isinstance(pricing, PerUnit):
+        return {"Model": "PerUnit", "PricePerUnit": pricing.price_per_unit}
+    if isinstance(pricing, Package):
+        return {
+            "Model": "Package",
+            "PackageSize": pricing.package_size,
+            "PricePerPackage": pricing.price_per_package,
+        }
+    if isinstance(pricing, Graduated | Volume):
+        return {
+            "Model": type(pricing).__name__,
+            "Tiers": [
+                {"UpTo": tier.up_to, "PricePerUnit": tier.price_per_unit} for tier in pricing.tiers
+            ],
+        }
+    assert_never(pricing)
+
+
+def _join(at: str, name: str) -> str:
+    return f"{at}.{name}" if at else name
+
+
+def _price(
+    data: Mapping[str, object], name: str, at: str, errors: list[FieldError]
+) -> Decimal | None:
+    if name not in data:
+        return None
+    return _decimal(data[name], _join(at, name), errors, places=PRICE_PLACES, positive=False)
+
+
+def _quantity(
+    data: Mapping[str, object], name: str, at: str, errors: list[FieldError], *, positive: bool
+) -> Decimal | None:
+    if name not in data:
+        return None
+    return _decimal(data[name], _join(at, name), errors, places=QUANTITY_PLACES, positive=positive)
+
+
+def _decimal(
+    value: object, field: str, errors: list[FieldError], *, places: int, positive: bool
+) -> Decimal | None:
+    """`value` as a Decimal if it passes every rule; each broken rule is one error."""
+    name = field.rsplit(".", 1)[-1]
+    number = _as_decimal(value)
+    if isinstance(number, str):
+        errors.append(FieldError(field, "not_a_decimal", f"{name} {number}"))
+        return None
+    if not number.is_finite():
+        errors.append(FieldError(field, "not_finite", f"{name} must be a finite number."))
+        return None
+    found: list[FieldError] = []
+    if positive and number <= 0:
+        found.append(FieldError(field, "not_positive", f"{name} must be greater than 0."))
+    elif number < 0:
+        found.append(FieldError(field, "negative", f"{name} must not be negative."))
+    if abs(number) >= _UPPER_BOUND:
+        found.append(
+            FieldError(field, "too_large", f"{name} must be less than 10^{MAX_INTEGER_DIGITS}.")
+        )
+    if decimal_places(number) > places:
+        found.append(
+            FieldError(
+                field,
+                "too_many_decimals",
+                f"{name} must have at most {places} decimal places.",
+            )
+        )
+    errors.extend(found)
+    return None if found else number
+
+
+def _as_decimal(value: object) -> Decimal | str:
+    """The Decimal `value` stands for, or why it is not one (as a message tail)."""
+    # bool is an int subclass, and True is no price.
+    if isinstance(value, bool):
+        return "must be a number, not a boolean."
+    if isinstance(value, float):
+        return (
+            "arrived as a binary floating-point number, which cannot carry money "
+            "exactly; JSON numbers must be parsed as Decimal."
+        )
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    if value is None:
+        return "must be a number, not null."
+    return "must be a number."
+
+
+def _tiers(
+    data: Mapping[str, object], at: str, errors: list[FieldError]
+) -> tuple[Tier, ...] | None:
+    field = _join(at, "Tiers")
+    raw = data["Tiers"]
+    if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
+        errors.append(FieldError(field, "not_a_list", "Tiers must be a list of tiers."))
+        return None
+    if len(raw) > MAX_TIERS:
+        errors.append(FieldError(field, "too_many", f"Tiers holds at most {MAX_TIERS} tiers."))
+        return None
+    if not raw:
+        errors.append(
+            FieldError(
+                field,
+                "missing_open_tier",
+                'Tiers must not be empty; the last tier has "UpTo": null.',
+            )
+        )
+        return None
+
+    count = len(errors)
+    tiers: list[Tier] = []
+    highest: Decimal | None = None  # the largest valid bound so far, to judge ascent
+    for index, item in enumerate(raw):
+        path = f"{field}[{index}]"
+        if not isinstance(item, Mapping):
+            errors.append(FieldError(path, "not_an_object", "A tier must be a JSON object."))
+            continue
+        up_to, tier_price = _tier(item, path, errors, is_last=index == len(raw) - 1)
+        if up_to is not None:
+            if highest is not None and up_to <= highest:
+                errors.append(
+                    FieldError(
+                        f"{path}.UpTo",
+                        "not_ascending",
+                        f"UpTo must be greater than the previous tier's UpTo ({highest}).",
+                    )
+                )
+            highest = up_to if highest is None else max(highest, up_to)
+        if tier_price is not None:
+            tiers.append(Tier(up_to=up_to, price_per_unit=tier_price))
+    last = raw[-1]
+    if isinstance(last, Mapping) and last.get("UpTo") is not None:
+        errors.append(
+            FieldError(
+                field, "missing_open_tier", 'The last tier must be open-ended ("UpTo": null).'
+            )
+        )
+    # Tiers are only built from a fully valid list; a partial list would misprice.
+    return tuple(tiers) if len(errors) == count else None
+
+
+def _tier(
+    item: Mapping[str, object],
+    path: str,
+    errors: list[FieldError],
+    *,
+    is_last: bool,
+) -> tuple[Decimal | None, Decimal | None]:
+    """The tier's valid `UpTo` (None if open or bad) and valid price (None if bad)."""
+    errors.extend(
+        FieldError(f"{path}.{key}", "unknown_field", f"{key} is not a field of a tier.")
+        for key in item
+        if key not in _TIER_FIELDS
+    )
+    if "PricePerUnit" not in item:
+        errors.append(FieldError(f"{path}.PricePerUnit", "required", "PricePerUnit is required."))
+    tier_price = _price(item, "PricePerUnit", path, errors)
+
+    if "UpTo" not in item:
+        errors.append(
+            FieldError(
+                f"{path}.UpTo", "required", "UpTo is required (null for the open-ended last tier)."
+            )
+        )
+        return None, tier_price
+    if item["UpTo"] is None:
+        if not is_last:
+            errors.append(
+                FieldError(
+                    f"{path}.UpTo",
+                    "open_tier_not_last",
+                    "Only the last tier may be open-ended (UpTo null).",
+                )
+            )
+        return None, tier_price
+    return _quantity(item, "UpTo", path, errors, positive=True), tier_price

@@ -1,0 +1,171 @@
+"""Use cases of the price list: customers, components, plans and plan variants.
+
+Field-level rules (types, bounds, currencies, pricing shapes) are checked before these
+run; here are the rules that need the seller's stored objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+from arrears.domain.catalog import Address, Component, Customer, MeteredComponent, Plan, PlanVariant
+from arrears.domain.clock import Clock
+from arrears.domain.errors import Conflict, FieldError, Invalid
+from arrears.domain.ids import new_id
+from arrears.domain.periods import BillingPeriod
+from arrears.store.catalog import CatalogRepository
+
+__all__ = [
+    "change_component",
+    "change_plan_variant",
+    "create_component",
+    "create_customer",
+    "create_plan",
+    "create_plan_variant",
+]
+
+
+def create_customer(
+    catalog: CatalogRepository,
+    clock: Clock,
+    *,
+    company_name: str | None = None,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email_address: str | None = None,
+    external_customer_id: str | None = None,
+    locale: str | None = None,
+    tax_rate: Decimal | None = None,
+    address: Address | None = None,
+) -> Customer:
+    """A new customer; `ExternalCustomerId` is unique per seller (`Conflict`)."""
+    customer = Customer(
+        id=new_id(),
+        created_at=clock.now(),
+        company_name=company_name,
+        first_name=first_name,
+        last_name=last_name,
+        email_address=email_address,
+        external_customer_id=external_customer_id,
+        locale=locale,
+        tax_rate=tax_rate,
+        address=address,
+    )
+    catalog.add_customer(customer)
+    return customer
+
+
+def create_component(
+    catalog: CatalogRepository,
+    clock: Clock,
+    *,
+    name: str,
+    unit: str,
+    item_code: str | None = None,
+    description: str | None = None,
+) -> Component:
+    """A new component; `ItemCode` is unique per seller (`Conflict`)."""
+    component = Component(
+        id=new_id(),
+        created_at=clock.now(),
+        name=name,
+        unit=unit,
+        item_code=item_code,
+        description=description,
+    )
+    catalog.add_component(component)
+    return component
+
+
+def change_component(
+    catalog: CatalogRepository, component_id: str, changes: dict[str, Any]
+) -> Component:
+    """The component with `changes` applied; `Conflict` once a contract uses it."""
+    component = catalog.component(component_id)
+    if catalog.component_in_use(component_id):
+        raise Conflict(
+            f"Component {component_id} is used by a contract and can no longer change; "
+            "create a new component (and a new plan variant that uses it)."
+        )
+    changed = replace(component, **changes)
+    catalog.replace_component(changed)
+    return changed
+
+
+def create_plan(
+    catalog: CatalogRepository, clock: Clock, *, name: str, description: str | None = None
+) -> Plan:
+    plan = Plan(id=new_id(), created_at=clock.now(), name=name, description=description)
+    catalog.add_plan(plan)
+    return plan
+
+
+def create_plan_variant(
+    catalog: CatalogRepository,
+    clock: Clock,
+    *,
+    plan_id: str,
+    name: str,
+    currency: str,
+    billing_period: BillingPeriod,
+    metered_components: tuple[MeteredComponent, ...],
+    recurring_fee: Decimal | None = None,
+    tax_rate: Decimal = Decimal(0),
+) -> PlanVariant:
+    """A new plan variant of one of the seller's plans, charging the seller's components."""
+    variant = PlanVariant(
+        id=new_id(),
+        created_at=clock.now(),
+        plan_id=plan_id,
+        name=name,
+        currency=currency,
+        billing_period=billing_period,
+        tax_rate=tax_rate,
+        metered_components=metered_components,
+        recurring_fee=recurring_fee,
+    )
+    _check_references(catalog, variant)
+    catalog.add_plan_variant(variant)
+    return variant
+
+
+def change_plan_variant(
+    catalog: CatalogRepository, variant_id: str, changes: dict[str, Any]
+) -> PlanVariant:
+    """The variant with `changes` applied; `Conflict` once a contract uses it."""
+    variant = catalog.plan_variant(variant_id)
+    if catalog.plan_variant_in_use(variant_id):
+        raise Conflict(
+            f"Plan variant {variant_id} is used by a contract and can no longer change, so "
+            "that its invoices stay explainable; create a new plan variant instead."
+        )
+    changed = replace(variant, **changes)
+    _check_references(catalog, changed)
+    catalog.replace_plan_variant(changed)
+    return changed
+
+
+def _check_references(catalog: CatalogRepository, variant: PlanVariant) -> None:
+    errors: list[FieldError] = []
+    if not catalog.plan_exists(variant.plan_id):
+        errors.append(FieldError("PlanId", "not_found", f"There is no plan {variant.plan_id}."))
+    ids = [m.component_id for m in variant.metered_components]
+    known = catalog.existing_component_ids(ids)
+    seen: set[str] = set()
+    for index, component_id in enumerate(ids):
+        field = f"MeteredComponents[{index}].ComponentId"
+        if component_id not in known:
+            errors.append(
+                FieldError(field, "not_found", f"There is no component {component_id}.", index)
+            )
+        elif component_id in seen:
+            errors.append(
+                FieldError(
+                    field, "duplicate", "Each component may appear once per plan variant.", index
+                )
+            )
+        seen.add(component_id)
+    if errors:
+        raise Invalid(errors)

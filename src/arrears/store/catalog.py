@@ -1,0 +1,224 @@
+"""The seller's price list in storage: customers, components, plans, plan variants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import fields
+
+from sqlalchemy import delete, exists, select
+
+from arrears.domain.catalog import Component, Customer, MeteredComponent, Plan, PlanVariant
+from arrears.domain.paging import Page, PageRequest
+from arrears.domain.periods import BillingPeriod, PeriodUnit
+from arrears.domain.pricing import parse_pricing, pricing_to_json
+from arrears.store.tables import (
+    ComponentRow,
+    ContractRow,
+    CustomerRow,
+    MeteredComponentRow,
+    PlanRow,
+    PlanVariantRow,
+)
+from arrears.store.tenancy import TenantRepository
+
+__all__ = ["CatalogRepository"]
+
+
+class CatalogRepository(TenantRepository):
+    # -- customers ---------------------------------------------------------------------
+
+    def add_customer(self, customer: Customer) -> None:
+        conflict = f"A customer with ExternalCustomerId {customer.external_customer_id!r} exists."
+        with self._unique(conflict):
+            self._session.add(CustomerRow(seller_id=self.seller_id, **_fields(customer)))
+
+    def customer(self, customer_id: str) -> Customer:
+        return _customer(self._row(CustomerRow, customer_id, "customer"))
+
+    def customers(self, page: PageRequest) -> Page[Customer]:
+        return self._page(self._scoped(CustomerRow), CustomerRow, page, _customer)
+
+    # -- components --------------------------------------------------------------------
+
+    def add_component(self, component: Component) -> None:
+        with self._unique(_item_code_taken(component)):
+            self._session.add(ComponentRow(seller_id=self.seller_id, **_fields(component)))
+
+    def component(self, component_id: str) -> Component:
+        return _component(self._row(ComponentRow, component_id, "component"))
+
+    def components(self, page: PageRequest) -> Page[Component]:
+        return self._page(self._scoped(ComponentRow), ComponentRow, page, _component)
+
+    def existing_component_ids(self, component_ids: Iterable[str]) -> set[str]:
+        """Which of these ids are components of this seller (one query for all)."""
+        wanted = set(component_ids)
+        if not wanted:
+            return set()
+        query = self._scoped(ComponentRow).where(ComponentRow.id.in_(wanted))
+        return {row.id for row in self._session.execute(query).scalars()}
+
+    def replace_component(self, component: Component) -> None:
+        row = self._row(ComponentRow, component.id, "component")
+        with self._unique(_item_code_taken(component)):
+            for name, value in _fields(component).items():
+                setattr(row, name, value)
+
+    def component_in_use(self, component_id: str) -> bool:
+        """True when a contract's plan variant charges this component."""
+        used = (
+            select(ContractRow.id)
+            .join(
+                MeteredComponentRow,
+                MeteredComponentRow.plan_variant_id == ContractRow.plan_variant_id,
+            )
+            .where(
+                ContractRow.seller_id == self.seller_id,
+                MeteredComponentRow.component_id == component_id,
+            )
+        )
+        return bool(self._session.execute(select(exists(used))).scalar())
+
+    # -- plans -------------------------------------------------------------------------
+
+    def add_plan(self, plan: Plan) -> None:
+        self._session.add(PlanRow(seller_id=self.seller_id, **_fields(plan)))
+
+    def plan(self, plan_id: str) -> Plan:
+        return _plan(self._row(PlanRow, plan_id, "plan"))
+
+    def plan_exists(self, plan_id: str) -> bool:
+        query = self._scoped(PlanRow).where(PlanRow.id == plan_id)
+        return self._session.execute(query).first() is not None
+
+    def plans(self, page: PageRequest) -> Page[Plan]:
+        return self._page(self._scoped(PlanRow), PlanRow, page, _plan)
+
+    # -- plan variants -----------------------------------------------------------------
+
+    def add_plan_variant(self, variant: PlanVariant) -> None:
+        self._session.add(PlanVariantRow(seller_id=self.seller_id, **_variant_fields(variant)))
+        self._session.flush()
+        self._add_metered_components(variant)
+
+    def plan_variant(self, variant_id: str) -> PlanVariant:
+        row = self._row(PlanVariantRow, variant_id, "plan variant")
+        return self._variants([row])[0]
+
+    def plan_variants(self, page: PageRequest) -> Page[PlanVariant]:
+        rows = self._page(self._scoped(PlanVariantRow), PlanVariantRow, page, lambda row: row)
+        return Page(items=self._variants(rows.items), total=rows.total)
+
+    def replace_plan_variant(self, variant: PlanVariant) -> None:
+        row = self._row(PlanVariantRow, variant.id, "plan variant")
+        for name, value in _variant_fields(variant).items():
+            setattr(row, name, value)
+        self._session.execute(
+            delete(MeteredComponentRow).where(MeteredComponentRow.plan_variant_id == variant.id)
+        )
+        self._add_metered_components(variant)
+
+    def plan_variant_in_use(self, variant_id: str) -> bool:
+        used = select(ContractRow.id).where(
+            ContractRow.seller_id == self.seller_id, ContractRow.plan_variant_id == variant_id
+        )
+        return bool(self._session.execute(select(exists(used))).scalar())
+
+    def _add_metered_components(self, variant: PlanVariant) -> None:
+        self._session.add_all(
+            MeteredComponentRow(
+                plan_variant_id=variant.id,
+                component_id=metered.component_id,
+                position=position,
+                pricing=pricing_to_json(metered.pricing),
+                free_quota=metered.free_quota,
+            )
+            for position, metered in enumerate(variant.metered_components)
+        )
+        self._session.flush()
+
+    def _variants(self, rows: list[PlanVariantRow]) -> list[PlanVariant]:
+        """Plan variants with their metered components, in one query for all rows."""
+        ids = [row.id for row in rows]
+        metered: dict[str, list[MeteredComponent]] = {id_: [] for id_ in ids}
+        if ids:
+            query = (
+                select(MeteredComponentRow)
+                .where(MeteredComponentRow.plan_variant_id.in_(ids))
+                .order_by(MeteredComponentRow.plan_variant_id, MeteredComponentRow.position)
+            )
+            for m in self._session.execute(query).scalars():
+                metered[m.plan_variant_id].append(
+                    MeteredComponent(
+                        component_id=m.component_id,
+                        pricing=parse_pricing(m.pricing),
+                        free_quota=m.free_quota,
+                    )
+                )
+        return [_variant(row, tuple(metered[row.id])) for row in rows]
+
+
+def _fields(obj: Customer | Component | Plan) -> dict[str, object]:
+    return {field.name: getattr(obj, field.name) for field in fields(obj)}
+
+
+def _item_code_taken(component: Component) -> str:
+    return f"A component with ItemCode {component.item_code!r} exists."
+
+
+def _variant_fields(variant: PlanVariant) -> dict[str, object]:
+    return {
+        "id": variant.id,
+        "created_at": variant.created_at,
+        "plan_id": variant.plan_id,
+        "name": variant.name,
+        "currency": variant.currency,
+        "period_unit": variant.billing_period.unit.value,
+        "period_quantity": variant.billing_period.quantity,
+        "recurring_fee": variant.recurring_fee,
+        "tax_rate": variant.tax_rate,
+    }
+
+
+def _customer(row: CustomerRow) -> Customer:
+    return Customer(
+        id=row.id,
+        created_at=row.created_at,
+        company_name=row.company_name,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        email_address=row.email_address,
+        external_customer_id=row.external_customer_id,
+        locale=row.locale,
+        tax_rate=row.tax_rate,
+        address=row.address,
+    )
+
+
+def _component(row: ComponentRow) -> Component:
+    return Component(
+        id=row.id,
+        created_at=row.created_at,
+        name=row.name,
+        unit=row.unit,
+        item_code=row.item_code,
+        description=row.description,
+    )
+
+
+def _plan(row: PlanRow) -> Plan:
+    return Plan(id=row.id, created_at=row.created_at, name=row.name, description=row.description)
+
+
+def _variant(row: PlanVariantRow, metered: tuple[MeteredComponent, ...]) -> PlanVariant:
+    return PlanVariant(
+        id=row.id,
+        created_at=row.created_at,
+        plan_id=row.plan_id,
+        name=row.name,
+        currency=row.currency,
+        billing_period=BillingPeriod(PeriodUnit(row.period_unit), row.period_quantity),
+        tax_rate=row.tax_rate,
+        metered_components=metered,
+        recurring_fee=row.recurring_fee,
+    )

@@ -1,0 +1,68 @@
+"""The base of every repository of seller-owned objects.
+
+A repository is built for one seller, and every statement it runs goes through
+`_scoped`, which adds `seller_id = :seller`. There is no method that takes another
+seller's id: a foreign id is indistinguishable from one that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from arrears.domain.errors import Conflict, NotFound
+from arrears.domain.paging import Page, PageRequest
+from arrears.store.tables import TenantOwned
+
+__all__ = ["TenantRepository"]
+
+R = TypeVar("R", bound=TenantOwned)
+T = TypeVar("T")
+
+
+class TenantRepository:
+    def __init__(self, session: Session, seller_id: str) -> None:
+        self._session = session
+        self.seller_id = seller_id
+
+    def _scoped(self, row_type: type[R]) -> Select[tuple[R]]:
+        return select(row_type).where(row_type.seller_id == self.seller_id)
+
+    def _row(self, row_type: type[R], id_: str, what: str, *, for_update: bool = False) -> R:
+        query = self._scoped(row_type).where(row_type.id == id_)
+        if for_update:
+            query = query.with_for_update()
+        row = self._session.execute(query).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"There is no {what} {id_}.")
+        return row
+
+    def _page(
+        self, query: Select[tuple[R]], row_type: type[R], page: PageRequest, to: Callable[[R], T]
+    ) -> Page[T]:
+        total = self._session.execute(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        ).scalar_one()
+        rows = self._session.execute(
+            query.order_by(row_type.created_at.desc(), row_type.id.desc())
+            .offset(page.skip)
+            .limit(page.take)
+        ).scalars()
+        return Page(items=[to(row) for row in rows], total=total)
+
+    @contextmanager
+    def _unique(self, conflict: str) -> Iterator[None]:
+        """Write inside the block; a unique constraint it breaks becomes `Conflict`.
+
+        The constraint, not a prior lookup, decides, so two concurrent requests cannot
+        both pass. The savepoint keeps the surrounding transaction usable."""
+        try:
+            with self._session.begin_nested():
+                yield
+        except IntegrityError:
+            raise Conflict(conflict) from None
