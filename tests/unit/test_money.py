@@ -123,3 +123,17 @@ def test_a_long_bad_code_is_not_echoed_in_full() -> None:
 )
 def test_decimal_places_ignore_trailing_zeros(value: str, places: int) -> None:
     assert decimal_places(Decimal(value)) == places
+
+
+@pytest.mark.parametrize(
+    ("code", "minor_unit"), [("EUR", 2), ("JPY", 0), ("KWD", 3), ("IQD", 3), ("IRR", 2)]
+)
+def test_minor_units_are_iso_4217s_not_cldrs(code: str, minor_unit: int) -> None:
+    # CLDR says IQD 0 and IRR 0; the spec says ISO 4217, which says 3 and 2.
+    assert currency(code).minor_unit == minor_unit
+
+
+@pytest.mark.parametrize("code", ["XAU", "XDR", "XTS", "XXX", "DEM"])
+def test_metals_test_codes_and_withdrawn_currencies_are_not_currencies(code: str) -> None:
+    with pytest.raises(Invalid):
+        currency(code)

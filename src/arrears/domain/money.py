@@ -7,12 +7,10 @@ an amount is rounded exactly once, per invoice line, by `round_amount`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
-from babel.core import get_global
-from babel.numbers import get_currency_precision
+from iso4217 import Currency as Iso4217
 
 from arrears.domain.errors import Invalid
 
@@ -58,46 +56,31 @@ class Currency:
 
 
 @functools.cache
-def _active_codes() -> frozenset[str]:
-    # CLDR records, per territory, which currencies were legal tender and until when;
-    # a currency is active if some territory still has it as tender with no end date.
-    # This excludes withdrawn currencies (DEM, HRK), funds and metals (XAU, XDR) and
-    # the "no currency" and test codes (XXX, XTS), all of which `is_currency` accepts.
-    territories: Mapping[str, list[tuple[str, object, object, bool]]] = get_global(
-        "territory_currencies"
-    )
-    return frozenset(
-        code
-        for records in territories.values()
-        for code, _start, end, tender in records
-        if tender and end is None
-    )
+def _minor_units() -> dict[str, int]:
+    # ISO 4217's own published table (the `iso4217` package ships it). Codes without a
+    # minor unit are metals, SDRs, test and "no currency" codes (XAU, XDR, XTS, XXX):
+    # nothing an invoice can be issued in.
+    return {c.code: c.exponent for c in Iso4217 if c.exponent is not None}
 
 
 def currency(code: str, *, field: str = "Currency") -> Currency:
-    """The active ISO 4217 currency `code`, with its minor unit.
+    """The ISO 4217 currency `code`, with its minor unit (EUR 2, JPY 0, KWD 3).
 
-    `code` must be exactly three upper-case letters naming a currency that is legal
-    tender somewhere today (per the CLDR data shipped with babel). Lower-case codes
-    are rejected rather than normalized, so that a stored code is always the one the
-    caller sent. Anything else raises `Invalid` with one `unknown_currency` error on
-    `field`.
-
-    The minor unit is CLDR's number of decimal digits for the currency
-    (`babel.numbers.get_currency_precision`): EUR 2, JPY 0, KWD 3. CLDR follows
-    ISO 4217 for most currencies but uses the digits in practical use for a few whose
-    ISO minor unit is unused (e.g. IQD 0 where ISO says 3, ALL 0 where ISO says 2).
+    `code` must be exactly three upper-case letters naming a current ISO 4217
+    currency with a minor unit. Lower-case codes are rejected rather than normalized,
+    so that a stored code is always the one the caller sent. Anything else raises
+    `Invalid` with one `unknown_currency` error on `field`.
     """
-    if not isinstance(code, str) or code not in _active_codes():
+    if not isinstance(code, str) or code not in _minor_units():
         raise Invalid.one(field, "unknown_currency", _unknown_currency_message(code))
-    return Currency(code=code, minor_unit=get_currency_precision(code))
+    return Currency(code=code, minor_unit=_minor_units()[code])
 
 
 def _unknown_currency_message(code: object) -> str:
     rule = "a currency is an active ISO 4217 code of three upper-case letters, e.g. EUR"
     if not isinstance(code, str):
         return f"{rule}; got a {type(code).__name__}."
-    if code.upper() in _active_codes():
+    if code.upper() in _minor_units():
         return f"{rule}; did you mean {code.upper()!r}?"
     # Echo only a short prefix: the code is caller input of any length.
     shown = repr(code) if len(code) <= 16 else repr(code[:16]) + "..."
