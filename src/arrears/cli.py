@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import signal
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from arrears.config import Settings
+from arrears.config import Settings, clock_for
 from arrears.domain.clock import SystemClock
 from arrears.domain.errors import ArrearsError, Invalid
 from arrears.logs import configure_logging
@@ -60,6 +61,24 @@ def serve(
         log_config=None,
         server_header=False,
     )
+
+
+@app.command()
+def worker(
+    poll: Annotated[float, typer.Option(help="Seconds between looks for new tasks.")] = 1.0,
+) -> None:
+    """Run only the task worker. Any number may run against one PostgreSQL database."""
+    from arrears.worker.runner import Worker  # noqa: PLC0415
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runner = Worker(Database(settings.database_url), clock_for(settings), poll_seconds=poll)
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+    err.print(f"worker {runner.owner} started")
+    try:
+        runner.run_forever()
+    except KeyboardInterrupt:
+        runner.stop()
 
 
 @db_app.command("upgrade")

@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from arrears.domain.clock import parse_instant
+from arrears.domain.clock import Clock, SystemClock, TestClock, parse_instant
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "clock_for"]
 
 
 class Settings(BaseSettings):
@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+    bulk_max_records: int = Field(
+        default=100_000, ge=1, description="Most records in one bulk submission (413 beyond)."
+    )
+    bulk_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024, description="Largest bulk submission body (413 beyond)."
+    )
+    embedded_worker: bool = Field(
+        default=True, description="Run the task worker inside `arrears serve`."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(
@@ -58,3 +67,10 @@ class Settings(BaseSettings):
     @property
     def uses_test_clock(self) -> bool:
         return self.test_clock is not None
+
+
+def clock_for(settings: Settings) -> Clock:
+    """The real clock, or the test clock when ARREARS_TEST_CLOCK is set."""
+    if settings.uses_test_clock:
+        return TestClock(settings.test_clock_start)
+    return SystemClock()

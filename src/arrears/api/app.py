@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from arrears.api.context import AppContext
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arrears.api.problems import install_problem_handlers
-from arrears.api.routers import admin, catalog, contracts, health, seller_profile
-from arrears.config import Settings
-from arrears.domain.clock import Clock, SystemClock, TestClock
+from arrears.api.routers import (
+    admin,
+    catalog,
+    consumption,
+    contracts,
+    health,
+    seller_profile,
+    usage,
+)
+from arrears.config import Settings, clock_for
+from arrears.domain.clock import Clock, TestClock
 from arrears.store.database import Database
+from arrears.worker.runner import Worker
 
-__all__ = ["clock_for", "create_app"]
-
-
-def clock_for(settings: Settings) -> Clock:
-    """The real clock, or the test clock when ARREARS_TEST_CLOCK is set."""
-    if settings.uses_test_clock:
-        return TestClock(settings.test_clock_start)
-    return SystemClock()
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -33,23 +38,42 @@ def create_app(
     settings = settings or Settings()
     database = database or Database(settings.database_url)
     clock = clock or clock_for(settings)
+    worker = Worker(database, clock) if settings.embedded_worker else None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+
     app = FastAPI(
         title="Arrears",
         summary="Metered billing in arrears.",
         version="0.1.0",
         default_response_class=ArrearsJSONResponse,
+        lifespan=lifespan,
     )
-    app.state.context = AppContext(settings=settings, database=database, clock=clock)
+    app.state.context = AppContext(settings=settings, database=database, clock=clock, worker=worker)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(contracts.router)
+    app.include_router(usage.router)
+    app.include_router(consumption.router)
     app.include_router(seller_profile.router)
     if settings.admin_token is not None:
         app.include_router(admin.router)
         if isinstance(clock, TestClock):
             app.include_router(admin.test_clock_router(clock))
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        overrides=((consumption.BULK_PATH, settings.bulk_max_bytes),),
+    )
     # Outermost, so that even a refused body is logged with its request id.
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from arrears.config import Settings
 from arrears.domain.clock import Clock
 from arrears.store.database import Database
+from arrears.worker.runner import Worker
 
 __all__ = ["AppContext", "Context"]
 
@@ -19,6 +20,13 @@ class AppContext:
     settings: Settings
     database: Database
     clock: Clock
+    worker: Worker | None = None
+    """The embedded worker, if this process runs one."""
+
+    def wake_worker(self) -> None:
+        """Have the embedded worker look for tasks now rather than at its next poll."""
+        if self.worker is not None:
+            self.worker.wake()
 
 
 def _context(request: Request) -> AppContext:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -19,11 +20,13 @@ from pydantic.alias_generators import to_camel, to_pascal
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arrears.api.encoding import ArrearsJSONResponse
+from arrears.domain.clock import require_utc
 from arrears.domain.errors import Invalid
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
 
 __all__ = [
     "CamelModel",
+    "Instant",
     "PascalModel",
     "Percent",
     "PlainDecimal",
@@ -73,6 +76,10 @@ Price = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=P
 
 Percent = Annotated[PlainDecimal, Field(ge=0, le=100, decimal_places=4)]
 """A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
+
+
+Instant = Annotated[datetime, AfterValidator(require_utc)]
+"""An ISO 8601 timestamp; without an offset it is UTC. Always held in UTC."""
 
 
 def list_response(items: Sequence[BaseModel], total: int) -> ArrearsJSONResponse:

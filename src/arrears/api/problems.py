@@ -120,7 +120,9 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     errors = field_errors_from_pydantic(cast(RequestValidationError, exc).errors())
     if any(error.code == "malformed_json" for error in errors):
         return problem_response(400, "The body is not valid JSON.", errors=errors)
-    return problem_response(422, "The request has invalid fields; see errors.", errors=errors)
+    return problem_response(
+        422, "The request has invalid fields; see errors.", title=Invalid.title, errors=errors
+    )
 
 
 async def _on_http_exception(_request: Request, exc: Exception) -> Response:

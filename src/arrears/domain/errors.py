@@ -12,6 +12,7 @@ from typing import ClassVar
 
 __all__ = [
     "ArrearsError",
+    "BadRequest",
     "Conflict",
     "FieldError",
     "Forbidden",
@@ -41,6 +42,13 @@ class ArrearsError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class BadRequest(ArrearsError):
+    """The request cannot be read at all (e.g. malformed JSON)."""
+
+    status = 400
+    title = "Bad request"
 
 
 class NotFound(ArrearsError):

@@ -58,6 +58,13 @@ class CatalogRepository(TenantRepository):
         query = self._scoped(ComponentRow).where(ComponentRow.id.in_(wanted))
         return {row.id for row in self._session.execute(query).scalars()}
 
+    def item_codes(self, component_ids: Iterable[str]) -> dict[str, str]:
+        """The ItemCode of each of these components that has one."""
+        query = select(ComponentRow.id, ComponentRow.item_code).where(
+            ComponentRow.seller_id == self.seller_id, ComponentRow.id.in_(set(component_ids))
+        )
+        return {id_: code for id_, code in self._session.execute(query) if code is not None}
+
     def replace_component(self, component: Component) -> None:
         row = self._row(ComponentRow, component.id, "component")
         with self._unique(_item_code_taken(component)):

@@ -36,12 +36,27 @@ class ContractRepository(TenantRepository):
         row = self._row(ContractRow, contract_id, "contract", for_update=for_update)
         return self._contracts([row])[0]
 
-    def list(self, page: PageRequest, *, customer_id: str | None = None) -> Page[Contract]:
+    def page(self, page: PageRequest, *, customer_id: str | None = None) -> Page[Contract]:
         query: Select[tuple[ContractRow]] = self._scoped(ContractRow)
         if customer_id is not None:
             query = query.where(ContractRow.customer_id == customer_id)
         rows = self._page(query, ContractRow, page, lambda row: row)
         return Page(items=self._contracts(rows.items), total=rows.total)
+
+    def matching(
+        self, *, customer_id: str | None, contract_ids: list[str] | None
+    ) -> list[Contract]:
+        """All of the seller's contracts, of one customer and/or among the given ids,
+        oldest first."""
+        query: Select[tuple[ContractRow]] = self._scoped(ContractRow)
+        if customer_id is not None:
+            query = query.where(ContractRow.customer_id == customer_id)
+        if contract_ids is not None:
+            query = query.where(ContractRow.id.in_(contract_ids))
+        rows = list(
+            self._session.execute(query.order_by(ContractRow.created_at, ContractRow.id)).scalars()
+        )
+        return self._contracts(rows)
 
     def save_end(self, contract: Contract) -> None:
         row = self._row(ContractRow, contract.id, "contract")

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from arrears.store.types import ExactDecimal, ExactJSON, UTCDateTime
@@ -20,6 +29,8 @@ __all__ = [
     "PlanRow",
     "PlanVariantRow",
     "SellerRow",
+    "TaskRow",
+    "UsageEntryRow",
 ]
 
 # Stable constraint names, so migrations can refer to them on every database.
@@ -143,3 +154,64 @@ class ContractRow(TenantOwned, Base):
     billed_periods: Mapped[int]
     last_billing_date: Mapped[datetime]
     next_billing_date: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsageEntryRow(Base):
+    """A metered usage record. The integer id keeps bulk inserts and invoice links cheap."""
+
+    __tablename__ = "usage_entries"
+    __table_args__ = (
+        # The database, not the code path, guarantees a key is stored once per contract.
+        UniqueConstraint("contract_id", "key"),
+        # Billing reads a contract's unbilled entries by due date.
+        Index(
+            "ix_usage_entries_contract_id_invoice_id_due_date",
+            "contract_id",
+            "invoice_id",
+            "due_date",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"))
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    due_date: Mapped[datetime]
+    transferred_at: Mapped[datetime]
+    key: Mapped[str | None] = mapped_column(String(200))
+    memo: Mapped[str | None] = mapped_column(String(1000))
+    override_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    override_name: Mapped[str | None] = mapped_column(String(200))
+    override_description: Mapped[str | None] = mapped_column(String(1000))
+    # Which submission (bulk task, or one synchronous request) stored the entry.
+    submission_id: Mapped[str] = mapped_column(String(24))
+    invoice_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class TaskRow(Base):
+    """A bulk consumption submission: stored before it is validated, applied by a worker."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("seller_id", "idempotency_key"),
+        Index("ix_tasks_status_created_at", "status", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"))
+    status: Mapped[str] = mapped_column(String(12))
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    total_records: Mapped[int]
+    saved_records: Mapped[int] = mapped_column(default=0)
+    duplicate_records: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list[dict[str, object]] | None] = mapped_column(ExactJSON)
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)

@@ -6,14 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import AfterValidator, StringConstraints
+from pydantic import StringConstraints
 
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import PascalModel, list_response
+from arrears.api.models import Instant, PascalModel, list_response
 from arrears.api.paging import Paging
-from arrears.domain.clock import require_utc
 from arrears.domain.contracts import Contract, ContractStatus
 from arrears.services import contracts as service
 from arrears.store.catalog import CatalogRepository
@@ -22,8 +21,6 @@ from arrears.store.contracts import ContractRepository
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["contracts"])
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-Instant = Annotated[datetime, AfterValidator(require_utc)]
-"""ISO 8601; without an offset it is UTC."""
 
 
 class NewContract(PascalModel):
@@ -75,7 +72,7 @@ def list_contracts(
 ) -> Response:
     """The seller's contracts, newest first, optionally of one customer."""
     with context.database.read() as session:
-        page = ContractRepository(session, seller_id).list(paging, customer_id=customer_id)
+        page = ContractRepository(session, seller_id).page(paging, customer_id=customer_id)
     return list_response([_out(c, context) for c in page.items], page.total)
 
 

@@ -1,0 +1,139 @@
+"""Contract usage API, metered usage (SPEC §5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+from pydantic import Field, StringConstraints
+
+from arrears.api.auth import SellerId
+from arrears.api.context import Context
+from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.models import Instant, PascalModel, Price, Quantity, list_response
+from arrears.api.paging import Paging
+from arrears.domain.errors import NotFound
+from arrears.domain.usage import MAX_KEY_LENGTH, ProductOverride, UsageCandidate, UsageEntry
+from arrears.services.usage import post_usage
+from arrears.store.contracts import ContractRepository
+from arrears.store.usage import UsageFilter, UsageRepository
+
+router = APIRouter(prefix="/api/v1/contracts", route_class=ArrearsRoute, tags=["usage"])
+
+ContractIdPath = Annotated[str, Path(alias="contractId")]
+
+
+class Override(PascalModel):
+    price_per_unit: Price | None = None
+    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+class NewUsage(PascalModel):
+    due_date: Instant = Field(description="When the usage happened; decides its period.")
+    component_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Quantity = Field(description="≥ 0, at most 6 decimal places; number or string.")
+    key: Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH)] | None = Field(
+        default=None, description="Makes the post idempotent per contract; empty is no key."
+    )
+    memo: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    product_override: Override | None = None
+
+
+class UsageOut(PascalModel):
+    id: str
+    contract_id: str
+    transferred_at: datetime
+    component_id: str
+    quantity: Quantity
+    key: str | None
+    due_date: datetime
+    memo: str | None
+    product_override: Override | None
+    invoice_id: str | None
+
+
+@router.post(
+    "/{contractId}/usage",
+    status_code=201,
+    response_model=UsageOut,
+    responses={200: {"model": UsageOut, "description": "A replay of a stored Key."}},
+)
+def create_usage(
+    contract_id: ContractIdPath, body: NewUsage, seller_id: SellerId, context: Context
+) -> Response:
+    """Post metered usage. A second post with the same `Key` and identical values answers
+    200 with the stored entry; with different values 409."""
+    override = body.product_override
+    candidate = UsageCandidate(
+        contract_id=contract_id,
+        component_id=body.component_id,
+        quantity=body.quantity,
+        due_date=body.due_date,
+        key=body.key or None,
+        memo=body.memo,
+        override=ProductOverride(override.price_per_unit, override.name, override.description)
+        if override is not None
+        else None,
+    )
+    with context.database.write() as session:
+        entry, created = post_usage(UsageRepository(session, seller_id), context.clock, candidate)
+    return json_response(usage_out(entry), 201 if created else 200)
+
+
+@router.get("/{contractId}/usage", response_model=list[UsageOut])
+def list_usage(
+    *,
+    contract_id: ContractIdPath,
+    seller_id: SellerId,
+    context: Context,
+    paging: Paging,
+    due_from: Annotated[Instant | None, Query(alias="from")] = None,
+    due_to: Annotated[Instant | None, Query(alias="to", description="Exclusive.")] = None,
+    billed: bool | None = None,
+) -> Response:
+    """The contract's usage entries, latest due date first; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        ContractRepository(session, seller_id).get(contract_id)
+        page = UsageRepository(session, seller_id).entries(
+            contract_id, UsageFilter(due_from, due_to, billed), paging
+        )
+    return list_response([usage_out(e) for e in page.items], page.total)
+
+
+@router.delete("/{contractId}/usage/{usageId}", status_code=204)
+def delete_usage(
+    contract_id: ContractIdPath,
+    usage_id: Annotated[str, Path(alias="usageId")],
+    seller_id: SellerId,
+    context: Context,
+) -> Response:
+    """Delete an unbilled entry; a billed one answers 409."""
+    if not usage_id.isdigit() or len(usage_id) > 18:
+        raise NotFound(f"Contract {contract_id} has no usage entry {usage_id}.")
+    with context.database.write() as session:
+        UsageRepository(session, seller_id).delete_unbilled(contract_id, int(usage_id))
+    return Response(status_code=204)
+
+
+def usage_out(entry: UsageEntry) -> UsageOut:
+    override = entry.override
+    return UsageOut(
+        id=str(entry.id),
+        contract_id=entry.contract_id,
+        transferred_at=entry.transferred_at,
+        component_id=entry.component_id,
+        quantity=entry.quantity,
+        key=entry.key,
+        due_date=entry.due_date,
+        memo=entry.memo,
+        product_override=Override(
+            price_per_unit=override.price_per_unit,
+            name=override.name,
+            description=override.description,
+        )
+        if override is not None
+        else None,
+        invoice_id=entry.invoice_id,
+    )

@@ -1,0 +1,217 @@
+"""Metered usage and the rules every usage record must meet (SPEC §5, §6).
+
+The same rules serve the contract usage API (one entry at a time), the bulk
+consumption tasks and the older consumption endpoints. Errors name fields by their
+meaning (`quantity`, `due_date`, ...); each wire surface maps them to its own names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from arrears.domain.errors import FieldError
+from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES, decimal_places
+
+__all__ = [
+    "MAX_KEY_LENGTH",
+    "ContractTerms",
+    "ProductOverride",
+    "UsageCandidate",
+    "UsageEntry",
+    "check_decimal",
+    "check_usage",
+    "duplicate_keys",
+    "key_conflicts",
+]
+
+MAX_KEY_LENGTH = 200
+MAX_TEXT_LENGTH = 1000
+_LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+
+
+@dataclass(frozen=True, slots=True)
+class ProductOverride:
+    """A price (and line text) for one entry, billed on its own line outside tiers and
+    free quota."""
+
+    price_per_unit: Decimal | None = None
+    name: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCandidate:
+    """A usage record as submitted, its references not yet resolved."""
+
+    contract_id: str
+    component_id: str
+    quantity: Decimal
+    due_date: datetime
+    key: str | None = None
+    memo: str | None = None
+    override: ProductOverride | None = None
+
+    def same_values(self, entry: UsageEntry) -> bool:
+        """True when `entry` holds exactly this record (a replay of the same key)."""
+        return (
+            self.component_id == entry.component_id
+            and self.quantity == entry.quantity
+            and self.due_date == entry.due_date
+            and self.memo == entry.memo
+            and self.override == entry.override
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageEntry:
+    """A stored usage record; `invoice_id` is set once, by the invoice that bills it."""
+
+    id: int
+    contract_id: str
+    component_id: str
+    quantity: Decimal
+    due_date: datetime
+    transferred_at: datetime
+    key: str | None = None
+    memo: str | None = None
+    override: ProductOverride | None = None
+    invoice_id: str | None = None
+    task_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTerms:
+    """What usage validation needs to know of a contract."""
+
+    contract_id: str
+    start_date: datetime
+    end_date: datetime | None
+    component_ids: frozenset[str]
+    """The components metered by the contract's plan variant."""
+
+
+def check_decimal(
+    value: Decimal, field: str, places: int, *, index: int | None = None
+) -> FieldError | None:
+    """The error of a quantity or price, if any: finite, ≥ 0, at most `places` decimal
+    places, below 10**15."""
+    if not value.is_finite():
+        return FieldError(field, "not_finite", f"{field} must be a finite number.", index)
+    if value < 0:
+        return FieldError(field, "negative", f"{field} must not be negative.", index)
+    if value >= _LIMIT:
+        return FieldError(field, "too_large", f"{field} must be below 10^15.", index)
+    if decimal_places(value) > places:
+        return FieldError(
+            field, "too_many_decimals", f"{field} has more than {places} decimal places.", index
+        )
+    return None
+
+
+def check_usage(
+    candidate: UsageCandidate, terms: ContractTerms, *, index: int | None = None
+) -> list[FieldError]:
+    """Every rule `candidate` breaks against its contract's `terms` (empty when valid)."""
+    errors = [
+        error
+        for error in (
+            check_decimal(candidate.quantity, "quantity", QUANTITY_PLACES, index=index),
+            _check_price(candidate.override, index),
+        )
+        if error is not None
+    ]
+    if candidate.component_id not in terms.component_ids:
+        errors.append(
+            FieldError(
+                "component",
+                "not_in_plan",
+                f"Component {candidate.component_id} is not metered by the contract's "
+                "plan variant.",
+                index,
+            )
+        )
+    if candidate.due_date < terms.start_date:
+        errors.append(
+            FieldError(
+                "due_date",
+                "before_contract_start",
+                f"The due date lies before the contract's start ({_z(terms.start_date)}).",
+                index,
+            )
+        )
+    if terms.end_date is not None and candidate.due_date > terms.end_date:
+        errors.append(
+            FieldError(
+                "due_date",
+                "after_contract_end",
+                f"The due date lies after the contract's end ({_z(terms.end_date)}).",
+                index,
+            )
+        )
+    if candidate.key is not None and len(candidate.key) > MAX_KEY_LENGTH:
+        errors.append(FieldError("key", "too_long", f"key is longer than {MAX_KEY_LENGTH}.", index))
+    if candidate.memo is not None and len(candidate.memo) > MAX_TEXT_LENGTH:
+        errors.append(
+            FieldError("memo", "too_long", f"The text is longer than {MAX_TEXT_LENGTH}.", index)
+        )
+    return errors
+
+
+def duplicate_keys(keyed: Iterable[tuple[int, str, str]]) -> list[FieldError]:
+    """Errors for records that repeat an earlier record's (contract, key) in the same
+    submission; `keyed` is (index, contract id, key) in submission order."""
+    first: dict[tuple[str, str], int] = {}
+    errors = []
+    for index, contract_id, key in keyed:
+        earlier = first.setdefault((contract_id, key), index)
+        if earlier != index:
+            errors.append(
+                FieldError(
+                    "key",
+                    "duplicate_in_submission",
+                    f"Record {earlier} of this submission has the same subscription and key.",
+                    index,
+                )
+            )
+    return errors
+
+
+def key_conflicts(
+    candidates: Mapping[int, UsageCandidate], stored: Mapping[tuple[str, str], UsageEntry]
+) -> tuple[list[int], list[FieldError]]:
+    """Split keyed candidates whose key is already stored on their contract into
+    duplicates (identical values: not saved again) and conflicts (different values)."""
+    duplicates: list[int] = []
+    errors: list[FieldError] = []
+    for index, candidate in candidates.items():
+        if candidate.key is None:
+            continue
+        entry = stored.get((candidate.contract_id, candidate.key))
+        if entry is None:
+            continue
+        if candidate.same_values(entry):
+            duplicates.append(index)
+        else:
+            errors.append(
+                FieldError(
+                    "key",
+                    "key_reused",
+                    f"Key {candidate.key!r} was already used on this subscription for a "
+                    f"record with different values (entry {entry.id}).",
+                    index,
+                )
+            )
+    return duplicates, errors
+
+
+def _check_price(override: ProductOverride | None, index: int | None) -> FieldError | None:
+    if override is None or override.price_per_unit is None:
+        return None
+    return check_decimal(override.price_per_unit, "price", PRICE_PLACES, index=index)
+
+
+def _z(instant: datetime) -> str:
+    return instant.isoformat().replace("+00:00", "Z")

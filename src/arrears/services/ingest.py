@@ -1,0 +1,341 @@
+"""Ingesting consumption: a whole submission validated set-based, then saved at once.
+
+One submission (a bulk task, or one synchronous request) is validated against the
+seller's stored contracts with a handful of queries, whatever its size. If any record
+breaks a rule, nothing is saved and every failing record is reported; otherwise all
+new records are inserted in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from arrears.domain.clock import require_utc
+from arrears.domain.errors import BadRequest, FieldError, Invalid, TooLarge
+from arrears.domain.tasks import Outcome, RecordError
+from arrears.domain.usage import (
+    ContractTerms,
+    ProductOverride,
+    UsageCandidate,
+    check_usage,
+    duplicate_keys,
+    key_conflicts,
+)
+from arrears.store.usage import UsageRepository
+
+__all__ = [
+    "ConcurrentKeys",
+    "SubmittedRecord",
+    "apply_submission",
+    "count_records",
+    "decode_records",
+    "read_record",
+    "validate_submission",
+]
+
+
+class SubmittedRecord(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """One consumption record of the seller consumption API, types checked."""
+
+    subscription_id: str
+    quantity: Decimal
+    product_id: str | None = None
+    item_code: str | None = None
+    due_date: datetime | None = None
+    key: str | None = None
+    description: str | None = None
+    price: Decimal | None = None
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True):
+    consumptions: list[SubmittedRecord]
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    # Records stay raw: the envelope is read to count and check shape, cheaply.
+    consumptions: list[msgspec.Raw]
+
+
+_body_decoder = msgspec.json.Decoder(_Body)
+_envelope_decoder = msgspec.json.Decoder(_Envelope)
+_record_decoder = msgspec.json.Decoder(SubmittedRecord)
+_loose_decoder = msgspec.json.Decoder(float_hook=Decimal)
+
+# Field names of the seller consumption API, by the domain's names for them.
+_WIRE_NAMES = {
+    "contract": "subscriptionId",
+    "quantity": "quantity",
+    "due_date": "dueDate",
+    "key": "key",
+    "memo": "description",
+    "price": "price",
+}
+
+
+class ConcurrentKeys(Exception):
+    """Another transaction stored some of the same keys meanwhile; validate again."""
+
+
+def count_records(body: bytes, max_records: int) -> int:
+    """How many records a bulk body holds, checking only its outer shape."""
+    try:
+        envelope = _envelope_decoder.decode(body)
+    except msgspec.ValidationError as error:
+        raise Invalid.one("consumptions", "invalid_body", _plain(error)) from None
+    except msgspec.DecodeError as error:
+        raise BadRequest(f"The body is not valid JSON: {error}.") from None
+    if len(envelope.consumptions) > max_records:
+        raise TooLarge(f"A submission holds at most {max_records} records.")
+    return len(envelope.consumptions)
+
+
+def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
+    """Every record of a bulk body, or for a record that cannot be read, its errors.
+
+    Well-typed bodies decode in one pass; only when that fails is each record decoded
+    on its own, and a bad one examined field by field so that all its errors are named.
+    """
+    try:
+        return list(_body_decoder.decode(body).consumptions)
+    except msgspec.ValidationError:
+        pass
+    out: list[SubmittedRecord | list[RecordError]] = []
+    for index, raw in enumerate(_envelope_decoder.decode(body).consumptions):
+        try:
+            out.append(_record_decoder.decode(raw))
+        except msgspec.ValidationError:
+            out.append(read_record(_loose_decoder.decode(raw), index))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """A validated submission: the outcome, and the new records to save when it passed."""
+
+    outcome: Outcome
+    new: list[UsageCandidate]
+
+
+def validate_submission(
+    usage: UsageRepository,
+    records: Sequence[SubmittedRecord | list[RecordError]],
+    *,
+    submitted_at: datetime,
+) -> Validated:
+    """Check every record; look up all references and stored keys set-based."""
+    errors: list[RecordError] = []
+    ok: list[tuple[int, SubmittedRecord]] = []
+    for index, record in enumerate(records):
+        if isinstance(record, list):
+            errors.extend(record)
+        else:
+            ok.append((index, record))
+    terms = usage.contract_terms({record.subscription_id for _, record in ok})
+    by_item_code = usage.component_ids_by_item_code(
+        {record.item_code for _, record in ok if record.item_code is not None}
+    )
+    candidates: dict[int, UsageCandidate] = {}
+    for index, record in ok:
+        candidate, record_errors = _candidate(record, index, terms, by_item_code, submitted_at)
+        errors.extend(record_errors)
+        if candidate is not None and not record_errors:
+            candidates[index] = candidate
+    keyed = [(i, c.contract_id, c.key) for i, c in candidates.items() if c.key is not None]
+    subscription_of = {index: record.subscription_id for index, record in ok}
+    for error in duplicate_keys(keyed):
+        errors.append(_record_error(error, subscription_of.get(error.index or 0)))
+    stored = usage.stored_by_key((contract_id, key) for _, contract_id, key in keyed)
+    duplicates, conflicts = key_conflicts(candidates, stored)
+    errors.extend(_record_error(e, subscription_of.get(e.index or 0)) for e in conflicts)
+    if errors:
+        errors.sort(key=lambda e: (e.index if e.index is not None else -1, e.field))
+        return Validated(Outcome(total_records=len(records), errors=tuple(errors)), [])
+    skipped = set(duplicates)
+    new = [c for i, c in candidates.items() if i not in skipped]
+    outcome = Outcome(
+        total_records=len(records), saved_records=len(new), duplicate_records=len(skipped)
+    )
+    return Validated(outcome, new)
+
+
+def apply_submission(
+    usage: UsageRepository,
+    records: Sequence[SubmittedRecord | list[RecordError]],
+    *,
+    submission_id: str,
+    submitted_at: datetime,
+    transferred_at: datetime,
+) -> Outcome:
+    """Validate, then save all new records, or none. Runs inside the caller's
+    transaction; `ConcurrentKeys` means the caller must roll back and call again."""
+    validated = validate_submission(usage, records, submitted_at=submitted_at)
+    if validated.outcome.errors:
+        return validated.outcome
+    inserted = usage.insert_new(
+        validated.new, submission_id=submission_id, transferred_at=transferred_at
+    )
+    if inserted != len(validated.new):
+        raise ConcurrentKeys(submission_id)
+    return validated.outcome
+
+
+def _candidate(
+    record: SubmittedRecord,
+    index: int,
+    terms: dict[str, ContractTerms],
+    by_item_code: dict[str, str],
+    submitted_at: datetime,
+) -> tuple[UsageCandidate | None, list[RecordError]]:
+    subscription = record.subscription_id
+
+    def error(field: str, code: str, message: str) -> RecordError:
+        return RecordError(index, subscription, field, code, message)
+
+    contract = terms.get(subscription)
+    if contract is None:
+        return None, [
+            error("subscriptionId", "not_found", f"There is no subscription {subscription}.")
+        ]
+    component_id, component_errors = _component(record, by_item_code, error)
+    if component_id is None:
+        return None, component_errors
+    candidate = UsageCandidate(
+        contract_id=subscription,
+        component_id=component_id,
+        quantity=record.quantity,
+        due_date=require_utc(record.due_date) if record.due_date else submitted_at,
+        key=record.key or None,  # an empty key is no key
+        memo=record.description,
+        override=ProductOverride(price_per_unit=record.price) if record.price is not None else None,
+    )
+    component_field = "productId" if record.product_id is not None else "itemCode"
+    errors = [
+        _record_error(e, subscription, component_field)
+        for e in check_usage(candidate, contract, index=index)
+    ]
+    return candidate, errors
+
+
+def _component(
+    record: SubmittedRecord, by_item_code: dict[str, str], error: Any
+) -> tuple[str | None, list[RecordError]]:
+    if record.product_id is None and record.item_code is None:
+        return None, [error("productId", "required", "Name the product by productId or itemCode.")]
+    from_code = by_item_code.get(record.item_code) if record.item_code is not None else None
+    if record.item_code is not None and from_code is None:
+        return None, [
+            error("itemCode", "not_found", f"No product has itemCode {record.item_code!r}.")
+        ]
+    if record.product_id is not None and from_code is not None and from_code != record.product_id:
+        return None, [
+            error("itemCode", "mismatch", "productId and itemCode name different products.")
+        ]
+    return record.product_id or from_code, []
+
+
+def _record_error(
+    error: FieldError, subscription_id: str | None, component_field: str = "productId"
+) -> RecordError:
+    field = (
+        component_field if error.field == "component" else _WIRE_NAMES.get(error.field, error.field)
+    )
+    return RecordError(error.index, subscription_id, field, error.code, error.message)
+
+
+def read_record(value: Any, index: int) -> SubmittedRecord | list[RecordError]:
+    """A record from already-parsed JSON: every field error it has, or the record.
+
+    Bulk bodies come here only for records the strict decoder refused, e.g. for an
+    ISO 8601 date without a time, which is valid here."""
+    if not isinstance(value, dict):
+        return [RecordError(index, None, "", "not_an_object", "A record must be a JSON object.")]
+    subscription = value.get("subscriptionId")
+    subscription = subscription if isinstance(subscription, str) else None
+
+    def error(field: str, code: str, message: str) -> RecordError:
+        return RecordError(index, subscription, field, code, message)
+
+    errors = [
+        error(name, "unknown_field", f"{name} is not a field of a consumption record.")
+        for name in value
+        if name not in _RECORD_FIELDS
+    ]
+    for name, kind in _RECORD_FIELDS.items():
+        present = name in value and value[name] is not None
+        if not present:
+            if name in ("subscriptionId", "quantity"):
+                errors.append(error(name, "required", f"{name} is required."))
+            continue
+        problem = _type_problem(value[name], kind)
+        if problem is not None:
+            errors.append(error(name, *problem))
+    if errors:
+        return errors
+    due_date = value.get("dueDate")
+    return SubmittedRecord(
+        subscription_id=value["subscriptionId"],
+        quantity=Decimal(value["quantity"]),
+        product_id=value.get("productId"),
+        item_code=value.get("itemCode"),
+        due_date=datetime.fromisoformat(due_date) if due_date is not None else None,
+        key=value.get("key"),
+        description=value.get("description"),
+        price=Decimal(value["price"]) if value.get("price") is not None else None,
+    )
+
+
+_RECORD_FIELDS = {
+    "subscriptionId": "string",
+    "productId": "string",
+    "itemCode": "string",
+    "quantity": "decimal",
+    "dueDate": "datetime",
+    "key": "string",
+    "description": "string",
+    "price": "decimal",
+}
+
+
+def _type_problem(value: Any, kind: str) -> tuple[str, str] | None:
+    return _TYPE_CHECKS[kind](value)
+
+
+def _string_problem(value: Any) -> tuple[str, str] | None:
+    return None if isinstance(value, str) else ("not_a_string", "Expected a string.")
+
+
+def _decimal_problem(value: Any) -> tuple[str, str] | None:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        return ("not_a_decimal", "Expected a decimal number (JSON number or string).")
+    try:
+        Decimal(value)
+    except ArithmeticError:
+        return ("not_a_decimal", f"{value!r} is not a decimal number.")
+    return None
+
+
+def _datetime_problem(value: Any) -> tuple[str, str] | None:
+    if not isinstance(value, str):
+        return ("invalid_datetime", "Expected an ISO 8601 timestamp string.")
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return ("invalid_datetime", f"{value!r} is not an ISO 8601 timestamp.")
+    return None
+
+
+_TYPE_CHECKS = {
+    "string": _string_problem,
+    "decimal": _decimal_problem,
+    "datetime": _datetime_problem,
+}
+
+
+def _plain(error: msgspec.ValidationError) -> str:
+    return str(error).replace("`", "")

@@ -1,0 +1,128 @@
+"""Use cases of bulk consumption tasks (SPEC §6): submit, dry-run, and apply by a worker."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import timedelta
+
+from arrears.domain.clock import Clock
+from arrears.domain.errors import Conflict
+from arrears.domain.ids import new_id
+from arrears.domain.tasks import Outcome, RecordError, Task
+from arrears.services import ingest
+from arrears.store.database import Database
+from arrears.store.tasks import LeaseLost, TaskQueue, TaskRepository
+from arrears.store.usage import UsageRepository
+
+__all__ = ["MAX_ATTEMPTS", "dry_run", "run_next_task", "submit"]
+
+log = logging.getLogger("arrears.tasks")
+
+MAX_ATTEMPTS = 5
+"""A task whose application was cut off this many times is failed, not retried forever."""
+_KEY_RACE_RETRIES = 3
+
+
+def submit(
+    tasks: TaskRepository,
+    clock: Clock,
+    body: bytes,
+    *,
+    idempotency_key: str | None,
+    max_records: int,
+) -> tuple[Task, bool]:
+    """Store a submission as a task, to be validated and applied by a worker.
+
+    Returns the task and whether it is new: a repeat with the same `Idempotency-Key`
+    and the same body returns the first task; with another body it is a `Conflict`."""
+    total = ingest.count_records(body, max_records)
+    digest = hashlib.sha256(body).hexdigest()
+    if idempotency_key is not None:
+        earlier = tasks.by_idempotency_key(idempotency_key)
+        if earlier is not None:
+            task, earlier_digest = earlier
+            if earlier_digest != digest:
+                raise Conflict(
+                    f"Idempotency-Key {idempotency_key!r} was used for a different body."
+                )
+            return task, False
+    task_id = new_id()
+    tasks.add(
+        task_id=task_id,
+        body=body,
+        body_sha256=digest,
+        idempotency_key=idempotency_key,
+        total_records=total,
+        created_at=clock.now(),
+    )
+    return tasks.get(task_id), True
+
+
+def dry_run(usage: UsageRepository, clock: Clock, body: bytes, *, max_records: int) -> Outcome:
+    """What applying `body` now would do; saves nothing."""
+    ingest.count_records(body, max_records)
+    records = ingest.decode_records(body)
+    return ingest.validate_submission(usage, records, submitted_at=clock.now()).outcome
+
+
+def run_next_task(
+    database: Database, clock: Clock, lease_clock: Clock, *, owner: str, lease: timedelta
+) -> bool:
+    """Claim the next waiting task and apply it; False when there was none.
+
+    The claim is committed first, so other workers skip the task while this one works.
+    Applying it and recording its outcome happen in one transaction that also checks
+    the lease: a worker that died or lost its lease leaves nothing behind, and the next
+    claim starts over. A task is therefore applied exactly once, or not at all.
+    """
+    with database.write() as session:
+        claimed = TaskQueue(session).claim(owner, lease_clock.now(), lease)
+    if claimed is None:
+        return False
+    if claimed.attempts > MAX_ATTEMPTS:
+        _give_up(database, clock, claimed.id, owner)
+        return True
+    records = ingest.decode_records(claimed.body)
+    for _ in range(_KEY_RACE_RETRIES):
+        try:
+            with database.write() as session:
+                outcome = ingest.apply_submission(
+                    UsageRepository(session, claimed.seller_id),
+                    records,
+                    submission_id=claimed.id,
+                    submitted_at=claimed.created_at,
+                    transferred_at=clock.now(),
+                )
+                TaskQueue(session).finish(claimed.id, owner, outcome, clock.now())
+            log.info(
+                "task %s %s: %d saved, %d duplicates, %d errors",
+                claimed.id,
+                outcome.status,
+                outcome.saved_records,
+                outcome.duplicate_records,
+                len(outcome.errors),
+            )
+            return True
+        except ingest.ConcurrentKeys:
+            continue  # keys stored meanwhile by another submission: validate again
+        except LeaseLost:
+            log.warning("task %s: lease lost to another worker; rolled back", claimed.id)
+            return True
+    log.warning("task %s: keys kept racing; left for the next claim", claimed.id)
+    return True
+
+
+def _give_up(database: Database, clock: Clock, task_id: str, owner: str) -> None:
+    error = RecordError(
+        index=None,
+        subscription_id=None,
+        field="",
+        code="not_applied",
+        message=f"The task could not be applied after {MAX_ATTEMPTS} attempts; nothing "
+        "of it was saved. Resubmit it, or contact the operator if this repeats.",
+    )
+    with database.write() as session:
+        outcome = Outcome(total_records=0, errors=(error,))
+        TaskQueue(session).finish(task_id, owner, outcome, clock.now())
+    log.error("task %s failed after %d attempts", task_id, MAX_ATTEMPTS)

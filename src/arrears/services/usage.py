@@ -1,0 +1,67 @@
+"""Use cases of metered usage on the contract usage API (SPEC §5)."""
+
+from __future__ import annotations
+
+from arrears.domain.clock import Clock
+from arrears.domain.errors import Conflict, FieldError, Invalid, NotFound
+from arrears.domain.ids import new_id
+from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage
+from arrears.store.usage import UsageRepository
+
+__all__ = ["post_usage"]
+
+# Field names of the contract usage API, by the domain's names for them.
+_WIRE_NAMES = {
+    "component": "ComponentId",
+    "quantity": "Quantity",
+    "due_date": "DueDate",
+    "key": "Key",
+    "memo": "Memo",
+    "price": "ProductOverride.PricePerUnit",
+}
+
+
+def post_usage(
+    usage: UsageRepository, clock: Clock, candidate: UsageCandidate
+) -> tuple[UsageEntry, bool]:
+    """Store one usage entry; returns it and whether it is new.
+
+    With a `Key` already used on the contract, identical values return the stored entry
+    (not new) and different values are a `Conflict`."""
+    terms = usage.contract_terms([candidate.contract_id]).get(candidate.contract_id)
+    if terms is None:
+        raise NotFound(f"There is no contract {candidate.contract_id}.")
+    errors = check_usage(candidate, terms)
+    if errors:
+        raise Invalid([_wire(error) for error in errors])
+    stored = _stored(usage, candidate)
+    if stored is not None:
+        return stored, False
+    submission_id = new_id()
+    if usage.insert_new([candidate], submission_id=submission_id, transferred_at=clock.now()):
+        return usage.entries_of_submission(submission_id)[0], True
+    # Another request stored the same key between our lookup and our insert.
+    stored = _stored(usage, candidate)
+    if stored is None:  # pragma: no cover (the insert only skips on a stored key)
+        raise Conflict("The usage entry could not be stored; retry the request.")
+    return stored, False
+
+
+def _stored(usage: UsageRepository, candidate: UsageCandidate) -> UsageEntry | None:
+    if candidate.key is None:
+        return None
+    entry = usage.stored_by_key([(candidate.contract_id, candidate.key)]).get(
+        (candidate.contract_id, candidate.key)
+    )
+    if entry is None:
+        return None
+    if not candidate.same_values(entry):
+        raise Conflict(
+            f"Key {candidate.key!r} was already used on this contract for entry {entry.id} "
+            "with different values."
+        )
+    return entry
+
+
+def _wire(error: FieldError) -> FieldError:
+    return FieldError(_WIRE_NAMES.get(error.field, error.field), error.code, error.message)

@@ -1,0 +1,153 @@
+"""Bulk consumption tasks in storage.
+
+`TaskRepository` is the seller's view (submit, poll). `TaskQueue` is the workers' view
+across sellers: claiming a task takes a lease, and finishing it checks the lease in
+the same transaction that applied the task, so a task whose worker died is applied by
+the next worker, and never twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
+from arrears.store.tables import TaskRow
+from arrears.store.tenancy import TenantRepository
+
+__all__ = ["ClaimedTask", "LeaseLost", "TaskQueue", "TaskRepository"]
+
+
+class TaskRepository(TenantRepository):
+    def add(
+        self,
+        *,
+        task_id: str,
+        body: bytes,
+        body_sha256: str,
+        idempotency_key: str | None,
+        total_records: int,
+        created_at: datetime,
+    ) -> None:
+        conflict = f"Idempotency-Key {idempotency_key!r} was used for another submission."
+        with self._unique(conflict):
+            self._session.add(
+                TaskRow(
+                    id=task_id,
+                    seller_id=self.seller_id,
+                    status=TaskStatus.PROCESSING.value,
+                    body=body,
+                    body_sha256=body_sha256,
+                    idempotency_key=idempotency_key,
+                    total_records=total_records,
+                    saved_records=0,
+                    duplicate_records=0,
+                    attempts=0,
+                    created_at=created_at,
+                )
+            )
+
+    def get(self, task_id: str) -> Task:
+        return _task(self._row(TaskRow, task_id, "task"))
+
+    def by_idempotency_key(self, key: str) -> tuple[Task, str] | None:
+        """The task submitted with `key`, and the SHA-256 of its body."""
+        row = self._session.execute(
+            self._scoped(TaskRow).where(TaskRow.idempotency_key == key)
+        ).scalar_one_or_none()
+        return None if row is None else (_task(row), row.body_sha256)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    id: str
+    seller_id: str
+    body: bytes
+    created_at: datetime
+    attempts: int
+
+
+class LeaseLost(Exception):
+    """Another worker took the task over; this worker's work on it must be rolled back."""
+
+
+class TaskQueue:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def claim(self, owner: str, now: datetime, lease: timedelta) -> ClaimedTask | None:
+        """Lease the oldest task that is waiting, or whose lease has expired."""
+        candidate = (
+            select(TaskRow.id)
+            .where(
+                TaskRow.status == TaskStatus.PROCESSING.value,
+                or_(TaskRow.lease_expires_at.is_(None), TaskRow.lease_expires_at < now),
+            )
+            .order_by(TaskRow.created_at, TaskRow.id)
+            .limit(1)
+        )
+        if self._session.get_bind().dialect.name == "postgresql":
+            # Concurrent workers skip rows another worker is claiming instead of waiting.
+            candidate = candidate.with_for_update(skip_locked=True)
+        task_id = self._session.execute(candidate).scalar_one_or_none()
+        if task_id is None:
+            return None
+        row = self._session.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id)
+            .values(
+                lease_owner=owner,
+                lease_expires_at=now + lease,
+                attempts=TaskRow.attempts + 1,
+            )
+            .returning(
+                TaskRow.id, TaskRow.seller_id, TaskRow.body, TaskRow.created_at, TaskRow.attempts
+            )
+        ).one()
+        return ClaimedTask(
+            id=row.id,
+            seller_id=row.seller_id,
+            body=row.body or b"",
+            created_at=row.created_at,
+            attempts=row.attempts,
+        )
+
+    def finish(self, task_id: str, owner: str, outcome: Outcome, now: datetime) -> None:
+        """Record the outcome; `LeaseLost` if the lease is no longer this worker's."""
+        result = self._session.execute(
+            update(TaskRow)
+            .where(
+                TaskRow.id == task_id,
+                TaskRow.lease_owner == owner,
+                TaskRow.status == TaskStatus.PROCESSING.value,
+            )
+            .values(
+                status=outcome.status.value,
+                saved_records=outcome.saved_records,
+                duplicate_records=outcome.duplicate_records,
+                errors=[asdict(error) for error in outcome.errors],
+                completed_at=now,
+                body=None,  # applied or refused, the body is no longer needed
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise LeaseLost(task_id)
+
+
+def _task(row: TaskRow) -> Task:
+    return Task(
+        id=row.id,
+        seller_id=row.seller_id,
+        status=TaskStatus(row.status),
+        total_records=row.total_records,
+        created_at=row.created_at,
+        saved_records=row.saved_records,
+        duplicate_records=row.duplicate_records,
+        errors=tuple(RecordError(**error) for error in row.errors or ()),  # type: ignore[arg-type]
+        completed_at=row.completed_at,
+    )
