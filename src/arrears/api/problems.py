@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -42,7 +42,7 @@ def problem_response(
     *,
     title: str | None = None,
     errors: Sequence[FieldError] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
     body: dict[str, Any] = {

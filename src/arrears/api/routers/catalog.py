@@ -253,7 +253,8 @@ class NewMeteredComponent(PascalModel):
     )
 
     def to_domain(self) -> domain.MeteredComponent:
-        pricing: Pricing = self.pricing  # type: ignore[assignment]  (parsed by domain_rule)
+        # domain_rule(parse_pricing) replaced the JSON object by the domain's Pricing.
+        pricing: Pricing = self.pricing  # type: ignore[assignment]
         return domain.MeteredComponent(self.component_id, pricing, self.free_quota)
 
 
@@ -283,7 +284,7 @@ class PlanVariantChanges(PascalModel):
     billing_period: BillingPeriodField = None  # type: ignore[assignment]
     recurring_fee: Price | None = None
     tax_rate: Percent = None  # type: ignore[assignment]
-    metered_components: list[NewMeteredComponent] = Field(default=None, max_length=200)  # type: ignore[assignment]
+    metered_components: list[NewMeteredComponent] = Field(default=None, max_length=200)  # type: ignore[arg-type]
 
 
 class MeteredComponentOut(PascalModel):
