@@ -1,0 +1,435 @@
+"""Rating: turning usage entries and fees into invoice lines (SPEC §7). Pure: no I/O.
+
+Which usage an invoice takes: every unbilled entry due at or before a cutoff
+(`select_for_invoice`): `NextBillingDate` for a regular invoice (so usage due exactly
+at `NextBillingDate` belongs to the period ending then), the clock's now for an
+interim invoice, `EndDate` for a final one. Of those, usage due before
+`LastBillingDate` is late (`split_late`).
+
+How `rate_usage` rates them, and the choices made where SPEC §7 is silent:
+
+- **Current-period usage** of a component is one line per invoice. All invoices of a
+  period share the free quota and the tier position: with `q0` the quantity earlier
+  invoices of the period billed and `q1` that plus the quantity billed now, the line's
+  amount is `round(price(max(0, q1 - free))) - Σ amounts already charged` for the
+  component in the period. Because the earlier amounts are the rounded ones, the
+  rounded amounts of all invoices of a period add up to exactly
+  `round(price(max(0, total - free)))`, however many interim invoices there are: no
+  minor unit drifts. A line may be negative when a volume tier re-prices the period.
+- **Tiers of an interim-shared line** show the exact, unrounded difference between the
+  breakdown of `price(q1 - free)` and that of `price(q0 - free)`: for graduated
+  pricing the units added to each tier (a tier is never restarted); for per-unit,
+  volume and package pricing the change in units (packages) at one price, or, when
+  a volume tier is crossed, the earlier units taken back at the old price (a negative
+  part) and all units charged at the new one. The parts add up exactly to
+  `price(q1 - free) - price(q0 - free)`; the line's `amount` differs from that sum by
+  less than one minor unit, because `amount` is the difference of rounded totals.
+- **Late usage** (due before `LastBillingDate`) of a component is one line per
+  invoice, marked late, rated on the summed quantity of the late entries on that
+  invoice and with no free quota: `price(Σ late quantity)`, even when the entries
+  come from several past periods. It is the quantity the customer sees on the line,
+  it does not depend on how a seller split its reports, and re-rating a closed
+  period's tiers would change what that period's invoice said.
+- **Override usage** (an entry whose `ProductOverride` has a `PricePerUnit`) is one
+  line per entry at `PricePerUnit x Quantity`, outside tiers and free quota, and does
+  not count toward the period's quantity. Its text is the override's `Name` and
+  `Description` joined by " - ", or the component's text when both are empty. An
+  override without a price changes nothing: that entry is rated as ordinary usage.
+- **Free quota on a final invoice** is the whole period's: SPEC §7 prorates only the
+  recurring fee.
+
+Every line's amount is rounded half-up to the currency's minor unit with
+`money.round_amount`, once, when the line is made; everything before is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, localcontext
+from types import MappingProxyType
+from typing import Final
+
+from arrears.domain.catalog import MeteredComponent
+from arrears.domain.invoices import InvoiceLine, LineKind
+from arrears.domain.money import Currency, round_amount
+from arrears.domain.periods import prorate
+from arrears.domain.pricing import Graduated, PerUnit, Pricing, TierCharge, price
+from arrears.domain.usage import UsageEntry
+
+__all__ = [
+    "ComponentCharges",
+    "PeriodCharges",
+    "prorated_fee_line",
+    "rate_usage",
+    "rated_item_line",
+    "recurring_fee_line",
+    "select_for_invoice",
+    "split_late",
+]
+
+# Quantities and prices are bounded (money.MAX_INTEGER_DIGITS, 6 places), so every
+# sum, difference and product here is exact at this precision; Inexact would be a bug.
+_EXACT: Final = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Inexact])
+_ZERO: Final = Decimal(0)
+_ONE: Final = Decimal(1)
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentCharges:
+    """What earlier invoices of a period billed for one component's current-period,
+    plan-priced usage: the `quantity` (before free quota) and the rounded amounts
+    `charged`, summed."""
+
+    quantity: Decimal = _ZERO
+    charged: Decimal = _ZERO
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodCharges:
+    """What the earlier invoices of one billing period charged, per component id.
+
+    Build it with `PeriodCharges.of_lines(lines of the period's earlier invoices)`;
+    only lines that `count_toward_period` matter, so whole invoices may be passed.
+    """
+
+    components: Mapping[str, ComponentCharges] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of_lines(cls, lines: Iterable[InvoiceLine]) -> PeriodCharges:
+        """The charges of `lines`, the lines of earlier invoices of one period."""
+        return cls().after(lines)
+
+    def after(self, lines: Iterable[InvoiceLine]) -> PeriodCharges:
+        """These charges with `lines` (a further invoice of the period) added; exact."""
+        totals = dict(self.components)
+        with localcontext(_EXACT):
+            for line in lines:
+                if not line.counts_toward_period or line.component_id is None:
+                    continue
+                before = totals.get(line.component_id, ComponentCharges())
+                totals[line.component_id] = ComponentCharges(
+                    quantity=before.quantity + line.quantity,
+                    charged=before.charged + line.amount,
+                )
+        return PeriodCharges(MappingProxyType(totals))
+
+    def for_component(self, component_id: str) -> ComponentCharges:
+        """The charges for `component_id`; zero quantity and amount when none."""
+        return self.components.get(component_id, ComponentCharges())
+
+
+def select_for_invoice(entries: Iterable[UsageEntry], cutoff: datetime) -> tuple[UsageEntry, ...]:
+    """The unbilled entries of `entries` due at or before `cutoff` (inclusive, SPEC §7),
+    ordered by due date, then id.
+
+    The cutoff is `NextBillingDate` for a regular invoice, now for an interim one and
+    `EndDate` for a final one. Entries with an `invoice_id` are never taken again.
+    """
+    chosen = [e for e in entries if e.invoice_id is None and e.due_date <= cutoff]
+    return tuple(sorted(chosen, key=lambda e: (e.due_date, e.id)))
+
+
+def split_late(
+    entries: Iterable[UsageEntry], last_billing_date: datetime
+) -> tuple[tuple[UsageEntry, ...], tuple[UsageEntry, ...]]:
+    """`(current, late)`: entries due at or after `last_billing_date` belong to the
+    current period; entries due before it are late. Order within each is kept."""
+    current: list[UsageEntry] = []
+    late: list[UsageEntry] = []
+    for entry in entries:
+        (late if _is_late(entry, last_billing_date) else current).append(entry)
+    return tuple(current), tuple(late)
+
+
+def rate_usage(
+    *,
+    components: Sequence[MeteredComponent],
+    currency: Currency,
+    period_start: datetime,
+    period_end: datetime,
+    earlier: PeriodCharges,
+    entries: Iterable[UsageEntry],
+    descriptions: Mapping[str, str] | None = None,
+) -> tuple[InvoiceLine, ...]:
+    """The usage lines of an invoice of the period `[period_start, period_end]` that
+    bills `entries` now, after the period's `earlier` invoices (see the module doc).
+
+    - `components` are the plan variant's metered components; `descriptions` maps a
+      component id to its line text (default: the id).
+    - Every entry is billed on exactly one returned line (`usage_ids`). Lines come in
+      the order of `components`: for each, its current-period line, its late line,
+      then its override lines by due date and id. A component without entries now
+      gets no line.
+    - Summed over all invoices of a period, a component's current-period amounts are
+      exactly `round(price(max(0, total - free_quota)))`, provided `earlier` holds the
+      lines this function made for the period's earlier invoices.
+
+    Raises `ValueError` for an entry that is already billed, appears twice, is due
+    after `period_end`, or meters a component not in `components`: the caller selects
+    entries with `select_for_invoice`, so each of these is a programming error.
+    """
+    if period_end < period_start:
+        raise ValueError(f"a period must not end before it starts: {period_start}")
+    texts = descriptions or {}
+    by_id = {c.component_id: c for c in components}
+    current: dict[str, list[UsageEntry]] = {}
+    late: dict[str, list[UsageEntry]] = {}
+    overrides: dict[str, list[UsageEntry]] = {}
+    seen: set[int] = set()
+    for entry in entries:
+        _check_entry(entry, by_id, period_end, seen)
+        if _override_price(entry) is not None:
+            group = overrides
+        elif _is_late(entry, period_start):
+            group = late
+        else:
+            group = current
+        group.setdefault(entry.component_id, []).append(entry)
+
+    lines: list[InvoiceLine] = []
+    for component in components:
+        cid = component.component_id
+        text = texts.get(cid, cid)
+        if cid in current:
+            lines.append(
+                _current_line(component, text, current[cid], earlier.for_component(cid), currency)
+            )
+        if cid in late:
+            lines.append(_late_line(component, text, late[cid], currency))
+        for entry in sorted(overrides.get(cid, ()), key=lambda e: (e.due_date, e.id)):
+            lines.append(_override_line(entry, text, period_start, currency))
+    return tuple(lines)
+
+
+def recurring_fee_line(
+    fee: Decimal, period_start: datetime, period_end: datetime, currency: Currency
+) -> InvoiceLine:
+    """The plan variant's `RecurringFee` for the whole period `[period_start, period_end)`:
+    quantity 1 at `fee`, the amount rounded once. `fee` must be finite and >= 0."""
+    _require_amount(fee, "recurring fee")
+    return InvoiceLine(
+        kind=LineKind.RECURRING_FEE,
+        description=f"Recurring fee {_day(period_start)} - {_day(period_end)}",
+        quantity=_ONE,
+        free_quantity=_ZERO,
+        billable_quantity=_ONE,
+        amount=round_amount(fee, currency),
+        unit_price=fee,
+    )
+
+
+def prorated_fee_line(
+    fee: Decimal,
+    period_start: datetime,
+    period_end: datetime,
+    end_date: datetime,
+    currency: Currency,
+) -> InvoiceLine:
+    """The `RecurringFee` of a final invoice: `fee` prorated to the exact share of
+    `[period_start, period_end)` before `end_date` (`periods.prorate`), rounded once.
+
+    A fee of 9.90 for a 30-day period ended after 10 days is 3.30. The line has
+    quantity 1 and no `unit_price`, since its amount is not the fee; its text names
+    the billed part of the period. `period_start <= end_date <= period_end` is
+    required (`ValueError`), as is a finite fee >= 0.
+    """
+    _require_amount(fee, "recurring fee")
+    if not period_start <= end_date <= period_end:
+        raise ValueError(f"end date {end_date} lies outside [{period_start}, {period_end}]")
+    return InvoiceLine(
+        kind=LineKind.RECURRING_FEE,
+        description=(
+            f"Recurring fee {_day(period_start)} - {_day(end_date)}, prorated from the "
+            f"period {_day(period_start)} - {_day(period_end)}"
+        ),
+        quantity=_ONE,
+        free_quantity=_ZERO,
+        billable_quantity=_ONE,
+        amount=round_amount(prorate(fee, period_start, period_end, end_date), currency),
+    )
+
+
+def rated_item_line(
+    description: str, quantity: Decimal, price_per_unit: Decimal, currency: Currency
+) -> InvoiceLine:
+    """An order's one-off rated item: `quantity x price_per_unit`, rounded once.
+
+    Both must be finite and >= 0 (`ValueError`; the order validated them).
+    """
+    _require_amount(quantity, "quantity")
+    _require_amount(price_per_unit, "price per unit")
+    with localcontext(_EXACT):
+        exact = quantity * price_per_unit
+    return InvoiceLine(
+        kind=LineKind.RATED_ITEM,
+        description=description,
+        quantity=quantity,
+        free_quantity=_ZERO,
+        billable_quantity=quantity,
+        amount=round_amount(exact, currency),
+        unit_price=price_per_unit,
+    )
+
+
+# ---------------------------------------------------------------- the three usage lines
+
+
+def _current_line(
+    component: MeteredComponent,
+    text: str,
+    entries: list[UsageEntry],
+    before: ComponentCharges,
+    currency: Currency,
+) -> InvoiceLine:
+    free = component.free_quota
+    with localcontext(_EXACT):
+        quantity = _total(entries)
+        total = before.quantity + quantity
+        free_before = min(free, before.quantity)
+        free_now = min(free, total) - free_before
+        billable_before = before.quantity - free_before
+        billable_total = total - free_before - free_now
+        # Rounding the running total, then taking off what was charged (itself rounded),
+        # is what keeps a period's amounts adding up to one rounding of its total.
+        amount = round_amount(price(component.pricing, billable_total).amount, currency)
+        amount -= before.charged
+        billable_now = quantity - free_now
+    return InvoiceLine(
+        kind=LineKind.USAGE,
+        component_id=component.component_id,
+        description=text,
+        quantity=quantity,
+        free_quantity=free_now,
+        billable_quantity=billable_now,
+        unit_price=_unit_price(component.pricing),
+        tiers=_increment(component.pricing, billable_before, billable_total),
+        amount=amount,
+        usage_ids=_ids(entries),
+    )
+
+
+def _late_line(
+    component: MeteredComponent, text: str, entries: list[UsageEntry], currency: Currency
+) -> InvoiceLine:
+    quantity = _total(entries)
+    charge = price(component.pricing, quantity)
+    return InvoiceLine(
+        kind=LineKind.USAGE,
+        component_id=component.component_id,
+        description=f"{text} (late usage)",
+        quantity=quantity,
+        free_quantity=_ZERO,
+        billable_quantity=quantity,
+        late=True,
+        unit_price=_unit_price(component.pricing),
+        tiers=charge.tiers,
+        amount=round_amount(charge.amount, currency),
+        usage_ids=_ids(entries),
+    )
+
+
+def _override_line(
+    entry: UsageEntry, text: str, period_start: datetime, currency: Currency
+) -> InvoiceLine:
+    unit_price = _override_price(entry)
+    if entry.override is None or unit_price is None:
+        raise AssertionError("an override line for an entry without an override price")
+    own_text = " - ".join(t for t in (entry.override.name, entry.override.description) if t)
+    with localcontext(_EXACT):
+        exact = entry.quantity * unit_price
+    return InvoiceLine(
+        kind=LineKind.USAGE,
+        component_id=entry.component_id,
+        description=own_text or text,
+        quantity=entry.quantity,
+        free_quantity=_ZERO,
+        billable_quantity=entry.quantity,
+        late=_is_late(entry, period_start),
+        override=True,
+        unit_price=unit_price,
+        amount=round_amount(exact, currency),
+        usage_ids=(entry.id,),
+    )
+
+
+def _increment(pricing: Pricing, before: Decimal, after: Decimal) -> tuple[TierCharge, ...]:
+    """The breakdown of `price(after)` less that of `price(before)`, exactly: tier by
+    tier for graduated pricing, else price by price (see the module doc)."""
+    old = price(pricing, before).tiers
+    new = price(pricing, after).tiers
+    with localcontext(_EXACT):
+        if isinstance(pricing, Graduated):
+            # A graduated breakdown is contiguous from the first tier, so position i
+            # is tier i in both; the later quantity fills each tier at least as far.
+            parts = [
+                _part(part.quantity - (old[i].quantity if i < len(old) else _ZERO), part.unit_price)
+                for i, part in enumerate(new)
+            ]
+        elif old and new and old[0].unit_price == new[0].unit_price:
+            parts = [_part(new[0].quantity - old[0].quantity, new[0].unit_price)]
+        else:
+            # Every other model has one part at one price: a changed price means a
+            # volume tier crossed, which takes back the old units and re-prices them all.
+            parts = [_part(-p.quantity, p.unit_price) for p in old] + list(new)
+    return tuple(p for p in parts if p.quantity)
+
+
+def _part(quantity: Decimal, unit_price: Decimal) -> TierCharge:
+    amount = quantity * unit_price
+    # -90 units taken back at a price of 0 are -0, which would render as "-0".
+    return TierCharge(quantity, unit_price, amount.copy_abs() if amount.is_zero() else amount)
+
+
+# ---------------------------------------------------------------- small rules
+
+
+def _check_entry(
+    entry: UsageEntry,
+    components: Mapping[str, MeteredComponent],
+    period_end: datetime,
+    seen: set[int],
+) -> None:
+    if entry.invoice_id is not None:
+        raise ValueError(f"usage entry {entry.id} is already billed on {entry.invoice_id}")
+    if entry.id in seen:
+        raise ValueError(f"usage entry {entry.id} is given twice")
+    seen.add(entry.id)
+    if entry.due_date > period_end:
+        raise ValueError(f"usage entry {entry.id} is due after the period ends ({period_end})")
+    if entry.component_id not in components:
+        raise ValueError(
+            f"usage entry {entry.id} meters {entry.component_id}, not in the plan variant"
+        )
+
+
+def _is_late(entry: UsageEntry, last_billing_date: datetime) -> bool:
+    # SPEC §7: usage due before LastBillingDate is late; due at it, it is current.
+    return entry.due_date < last_billing_date
+
+
+def _override_price(entry: UsageEntry) -> Decimal | None:
+    return None if entry.override is None else entry.override.price_per_unit
+
+
+def _unit_price(pricing: Pricing) -> Decimal | None:
+    return pricing.price_per_unit if isinstance(pricing, PerUnit) else None
+
+
+def _total(entries: Iterable[UsageEntry]) -> Decimal:
+    with localcontext(_EXACT):
+        return sum((e.quantity for e in entries), _ZERO)
+
+
+def _ids(entries: Iterable[UsageEntry]) -> tuple[int, ...]:
+    return tuple(sorted(e.id for e in entries))
+
+
+def _require_amount(value: Decimal, name: str) -> None:
+    if not (value.is_finite() and value >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, not {value}")
+
+
+def _day(instant: datetime) -> str:
+    return instant.date().isoformat()
