@@ -11,7 +11,6 @@ import msgspec
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from sqlalchemy.exc import DataError
 
 from tests.factories import (
     SellerKey,
@@ -374,11 +373,6 @@ def test_each_pricing_model_is_accepted_and_echoed_exactly(client: TestClient, m
     assert _exact(fetched)["MeteredComponents"] == echoed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: pricing decimals are echoed as sent (0.10, 5.00, 1E+2), not in plain form",
-)
 def test_pricing_decimals_are_answered_without_trailing_zeros_or_exponent(
     client: TestClient,
 ) -> None:
@@ -934,11 +928,6 @@ def test_paging_out_of_bounds_is_422_naming_the_query_field(
     assert {f for f, _code in _errors(response)} == {field}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=(OverflowError, DataError),
-    reason="BUG: skip has no upper bound; 10**20 overflows the database's integer (500)",
-)
 def test_a_skip_too_large_for_the_database_is_422_not_500(client: TestClient) -> None:
     seller = new_seller(client)
     response = client.get(f"/api/v1/customers?skip={10**20}", headers=seller.headers)
@@ -959,16 +948,9 @@ def test_getting_an_unknown_or_foreign_object_is_404(client: TestClient, path: s
 
 # -- input no database may refuse with a 500 ----------------------------------------------
 
-_NUL_BUG = (
-    "BUG: PostgreSQL refuses NUL characters in text (psycopg.DataError), which surfaces as a 500"
-)
-
-
 def test_a_nul_character_in_a_text_field_never_answers_500(
     client: TestClient, database_kind: str, request: pytest.FixtureRequest
 ) -> None:
-    if database_kind == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=DataError, reason=_NUL_BUG))
     seller = new_seller(client)
     response = client.post(
         "/api/v1/customers", json={"CompanyName": "Glo\x00bex"}, headers=seller.headers
@@ -980,17 +962,10 @@ def test_a_nul_character_in_a_text_field_never_answers_500(
 def test_an_id_with_a_nul_character_is_404_like_any_unknown_id(
     client: TestClient, path: str, database_kind: str, request: pytest.FixtureRequest
 ) -> None:
-    if database_kind == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, raises=DataError, reason=_NUL_BUG))
     seller = new_seller(client)
     _problem(client.get(f"/api/v1/{path}/abc%00def", headers=seller.headers), 404)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: a negative zero is answered as -0 on create but as 0 once read back",
-)
 def test_a_negative_zero_tax_rate_is_answered_as_0_on_create_and_read_alike(
     client: TestClient,
 ) -> None:
@@ -1003,22 +978,13 @@ def test_a_negative_zero_tax_rate_is_answered_as_0_on_create_and_read_alike(
 
 
 def test_the_largest_fee_and_free_quota_validation_accepts_are_stored_exactly(
-    client: TestClient, database_kind: str, request: pytest.FixtureRequest
+    client: TestClient,
 ) -> None:
-    if database_kind == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=OverflowError,
-                reason="BUG: SQLite keeps decimals as integers scaled by 10**6 in a 64-bit "
-                "INTEGER, so a fee or free quota >= 9,223,372,036,854.775808 overflows (500) "
-                "although validation accepts up to 10**15",
-            )
-        )
+    # Below 10**12 with 6 places: what SQLite's 64-bit integers hold exactly, scaled.
     seller = new_seller(client)
     plan = new_plan(client, seller)
     component = new_component(client, seller)
-    largest = Decimal("999999999999999.999999")
+    largest = Decimal("999999999999.999999")
     payload = _variant_payload(
         plan["Id"], {**_per_unit(component["Id"]), "FreeQuota": largest}, RecurringFee=largest
     )
@@ -1029,3 +995,13 @@ def test_the_largest_fee_and_free_quota_validation_accepts_are_stored_exactly(
     )
     assert fetched["RecurringFee"] == largest
     assert fetched["MeteredComponents"][0]["FreeQuota"] == largest
+
+
+def test_a_fee_of_10_to_the_12_is_refused_as_too_large(client: TestClient) -> None:
+    seller = new_seller(client)
+    plan = new_plan(client, seller)
+    component = new_component(client, seller)
+    payload = _variant_payload(plan["Id"], _per_unit(component["Id"]), RecurringFee="1000000000000")
+    response = _post(client, seller, "planvariants", payload)
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["RecurringFee"]

@@ -17,6 +17,8 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
+from arrears.domain.errors import Invalid, NotFound
+
 __all__ = ["ArrearsJSONResponse", "ArrearsRoute", "decode_json", "json_response"]
 
 _decoder = msgspec.json.Decoder(float_hook=Decimal)
@@ -59,6 +61,17 @@ class ArrearsRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
+            _refuse_nul_characters(request)
             return await handler(_DecimalJSONRequest(request.scope, request.receive))
 
         return route
+
+
+def _refuse_nul_characters(request: Request) -> None:
+    # No stored id or filter value holds U+0000, and PostgreSQL cannot even compare
+    # text with it: answer as for any id that does not exist, or a bad parameter.
+    if "\x00" in request.scope["path"]:
+        raise NotFound("There is no such object.")
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            raise Invalid.one(name, "nul_character", "Text must not contain the character U+0000.")

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
     ValidationError,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -34,13 +36,52 @@ __all__ = [
     "Quantity",
     "domain_rule",
     "list_response",
+    "plain_json",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class PascalModel(BaseModel):
+class _WireModel(BaseModel):
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        # PostgreSQL cannot store U+0000 in text; refuse it here, naming the field,
+        # instead of failing in the database. Nested models check their own fields.
+        if isinstance(data, dict):
+            bad = [
+                (key, index)
+                for key, value in data.items()
+                for index, text in _strings(value)
+                if "\x00" in text
+            ]
+            if bad:
+                raise ValidationError.from_exception_data(
+                    "nul character",
+                    [
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "nul_character", "Text must not contain the character U+0000."
+                            ),
+                            loc=(key,) if index is None else (key, index),
+                            input=data[key],
+                        )
+                        for key, index in bad
+                    ],
+                )
+        return data
+
+
+def _strings(value: Any) -> list[tuple[int | None, str]]:
+    if isinstance(value, str):
+        return [(None, value)]
+    if isinstance(value, list):
+        return [(i, item) for i, item in enumerate(value) if isinstance(item, str)]
+    return []
+
+
+class PascalModel(_WireModel):
     """Contract usage API: PascalCase JSON, unknown fields rejected."""
 
     model_config = ConfigDict(
@@ -48,7 +89,7 @@ class PascalModel(BaseModel):
     )
 
 
-class CamelModel(BaseModel):
+class CamelModel(_WireModel):
     """Seller consumption and admin APIs: camelCase JSON, unknown fields rejected."""
 
     model_config = ConfigDict(
@@ -58,7 +99,9 @@ class CamelModel(BaseModel):
 
 def _plain(value: Decimal) -> Decimal:
     # 12.500000 is stored; 12.5 was sent. Same number, but answer in the sender's form,
-    # and never in exponent form (1E+3) that some JSON readers mishandle.
+    # and never in exponent form (1E+3) that some JSON readers mishandle, nor as -0.
+    if value.is_zero():
+        return Decimal(0)
     normal = value.normalize()
     return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
 
@@ -78,8 +121,41 @@ Percent = Annotated[PlainDecimal, Field(ge=0, le=100, decimal_places=4)]
 """A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
 
 
-Instant = Annotated[datetime, AfterValidator(require_utc)]
-"""An ISO 8601 timestamp; without an offset it is UTC. Always held in UTC."""
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(8000, 1, 1, tzinfo=UTC)
+
+
+def _iso_8601(value: object) -> object:
+    # pydantic would also take Unix times ("1700000000"); the spec says ISO 8601.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("expected an ISO 8601 timestamp string")
+    return datetime.fromisoformat(value)
+
+
+def _within_bounds(value: datetime) -> datetime:
+    # Far-future instants would overflow billing-period arithmetic (year 9999); no
+    # contract needs them, so they are refused at the edge.
+    instant = require_utc(value)
+    if not EARLIEST <= instant < LATEST:
+        raise ValueError("must lie between the years 1900 and 7999")
+    return instant
+
+
+Instant = Annotated[datetime, BeforeValidator(_iso_8601), AfterValidator(_within_bounds)]
+"""An ISO 8601 timestamp between 1900 and 7999; without an offset it is UTC. Held in UTC."""
+
+
+def plain_json(value: Any) -> Any:
+    """A JSON document with every decimal in it made plain (see `PlainDecimal`)."""
+    if isinstance(value, Decimal):
+        return _plain(value)
+    if isinstance(value, dict):
+        return {key: plain_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain_json(item) for item in value]
+    return value
 
 
 def list_response(items: Sequence[BaseModel], total: int) -> ArrearsJSONResponse:

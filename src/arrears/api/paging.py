@@ -6,13 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Query
 
-from arrears.domain.paging import MAX_TAKE, PageRequest
+from arrears.domain.paging import MAX_SKIP, MAX_TAKE, PageRequest
 
 __all__ = ["Paging"]
 
 
 def _page_request(
-    skip: Annotated[int, Query(ge=0, description="Items to skip, newest first.")] = 0,
+    skip: Annotated[int, Query(ge=0, le=MAX_SKIP, description="Items to skip, newest first.")] = 0,
     take: Annotated[int, Query(ge=1, le=MAX_TAKE, description="Items to return.")] = 100,
 ) -> PageRequest:
     return PageRequest(skip=skip, take=take)

@@ -51,10 +51,15 @@ class TestClock:
 
 
 def require_utc(instant: datetime) -> datetime:
-    """`instant` in UTC; a naive datetime is taken to be UTC already (SPEC §5)."""
+    """`instant` in UTC; a naive datetime is taken to be UTC already (SPEC §5).
+
+    Raises `ValueError` when the UTC form falls outside the years 1 to 9999."""
     if instant.tzinfo is None:
         return instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{instant.isoformat()} lies outside the years 1 to 9999 in UTC") from None
 
 
 def parse_instant(text: str, field: str = "now") -> datetime:

@@ -30,11 +30,13 @@ QUANTITY_PLACES = 6
 PRICE_PLACES = 6
 """A price per unit or per package has at most 6 decimal places."""
 
-MAX_INTEGER_DIGITS = 15
-"""Prices, tier bounds and package sizes that a seller configures stay below 10**15.
+MAX_INTEGER_DIGITS = 12
+"""Prices, quantities, tier bounds and package sizes stay below 10**12.
 
 Bounded operands keep every product and sum of rating far inside the precision of
-its arithmetic, so rating cannot fail on configuration that passed validation.
+its arithmetic, so rating cannot fail on configuration that passed validation; and a
+value below 10**12 with 6 decimal places fits SQLite's 64-bit integer exactly
+(`store.types.ExactDecimal` stores it scaled by 10**6).
 """
 
 # Rounding drops digits by design, so only invalid operations trap; the precision is

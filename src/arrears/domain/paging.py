@@ -8,6 +8,7 @@ from typing import Generic, TypeVar
 __all__ = ["Page", "PageRequest"]
 
 MAX_TAKE = 500
+MAX_SKIP = 1_000_000_000
 
 T = TypeVar("T")
 

@@ -97,13 +97,15 @@ def check_decimal(
     value: Decimal, field: str, places: int, *, index: int | None = None
 ) -> FieldError | None:
     """The error of a quantity or price, if any: finite, ≥ 0, at most `places` decimal
-    places, below 10**15."""
+    places, below 10**MAX_INTEGER_DIGITS."""
     if not value.is_finite():
         return FieldError(field, "not_finite", f"{field} must be a finite number.", index)
     if value < 0:
         return FieldError(field, "negative", f"{field} must not be negative.", index)
     if value >= _LIMIT:
-        return FieldError(field, "too_large", f"{field} must be below 10^15.", index)
+        return FieldError(
+            field, "too_large", f"{field} must be below 10^{MAX_INTEGER_DIGITS}.", index
+        )
     if decimal_places(value) > places:
         return FieldError(
             field, "too_many_decimals", f"{field} has more than {places} decimal places.", index

@@ -19,6 +19,7 @@ from arrears.api.models import (
     Quantity,
     domain_rule,
     list_response,
+    plain_json,
 )
 from arrears.api.paging import Paging
 from arrears.domain import catalog as domain
@@ -380,7 +381,7 @@ def _variant(variant: domain.PlanVariant) -> PlanVariantOut:
         metered_components=[
             MeteredComponentOut(
                 component_id=m.component_id,
-                pricing=pricing_to_json(m.pricing),
+                pricing=plain_json(pricing_to_json(m.pricing)),
                 free_quota=m.free_quota,
             )
             for m in variant.metered_components
