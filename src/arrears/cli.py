@@ -81,6 +81,25 @@ def worker(
         runner.stop()
 
 
+@app.command()
+def bill() -> None:
+    """Apply waiting tasks and bill every contract that is due now, then exit."""
+    from arrears.services.billing import run_billing  # noqa: PLC0415
+    from arrears.worker.runner import Worker  # noqa: PLC0415
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    database = Database(settings.database_url)
+    clock = clock_for(settings)
+    tasks = Worker(database, clock).run_tasks()
+    run = run_billing(database, clock)
+    typer.echo(
+        f"{tasks} tasks applied; {run.invoices} invoices issued for {run.contracts} "
+        f"contracts; {run.failed} contracts failed"
+    )
+    raise typer.Exit(code=1 if run.failed else 0)
+
+
 @db_app.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",

@@ -948,6 +948,7 @@ def test_getting_an_unknown_or_foreign_object_is_404(client: TestClient, path: s
 
 # -- input no database may refuse with a 500 ----------------------------------------------
 
+
 def test_a_nul_character_in_a_text_field_never_answers_500(
     client: TestClient, database_kind: str, request: pytest.FixtureRequest
 ) -> None:

@@ -366,6 +366,7 @@ def test_ending_an_unknown_or_foreign_contract_is_404(client: TestClient) -> Non
 
 # -- instants no calendar can hold --------------------------------------------------------
 
+
 def test_a_start_date_whose_next_billing_date_is_past_year_9999_is_422(
     client: TestClient,
 ) -> None:

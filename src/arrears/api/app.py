@@ -17,6 +17,8 @@ from arrears.api.routers import (
     consumption,
     contracts,
     health,
+    invoices,
+    orders,
     seller_profile,
     usage,
 )
@@ -63,6 +65,8 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(contracts.router)
     app.include_router(usage.router)
+    app.include_router(invoices.router)
+    app.include_router(orders.router)
     app.include_router(consumption.router)
     app.include_router(seller_profile.router)
     if settings.admin_token is not None:

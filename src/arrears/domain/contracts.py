@@ -35,6 +35,8 @@ class Contract:
     start_date: datetime
     end_date: datetime | None = None
     billed_periods: int = 0
+    final_invoice_id: str | None = None
+    """Set once the final invoice is issued: the contract then takes no more usage."""
 
     @property
     def last_billing_date(self) -> datetime:
@@ -43,6 +45,19 @@ class Contract:
     @property
     def next_billing_date(self) -> datetime:
         return period_boundary(self.start_date, self.billing_period, self.billed_periods + 1)
+
+    @property
+    def closed(self) -> bool:
+        return self.final_invoice_id is not None
+
+    @property
+    def in_final_period(self) -> bool:
+        """True when the contract ends within (or at the end of) its current period."""
+        return self.end_date is not None and self.end_date <= self.next_billing_date
+
+    def advanced(self) -> Contract:
+        """This contract after its current period got its regular invoice."""
+        return replace(self, billed_periods=self.billed_periods + 1)
 
     def status(self, now: datetime) -> ContractStatus:
         """Ended once the clock has reached `end_date`; until then still Active."""

@@ -18,9 +18,11 @@ from arrears.domain.money import Currency, round_amount
 from arrears.domain.pricing import TierCharge
 
 __all__ = [
+    "Invoice",
     "InvoiceDraft",
     "InvoiceKind",
     "InvoiceLine",
+    "InvoiceStatus",
     "InvoiceTotals",
     "LineKind",
     "draft_invoice",
@@ -121,6 +123,25 @@ class InvoiceDraft:
     tax_rate: Decimal
     tax_amount: Decimal
     total: Decimal
+
+
+class InvoiceStatus(enum.StrEnum):
+    FINALIZED = "Finalized"
+
+
+@dataclass(frozen=True, slots=True)
+class Invoice:
+    """An issued invoice: a numbered draft of one contract. It never changes."""
+
+    id: str
+    invoice_number: str
+    contract_id: str
+    customer_id: str
+    document_date: datetime
+    period_index: int
+    """The contract's billing period the invoice belongs to (0 is the first)."""
+    draft: InvoiceDraft
+    status: InvoiceStatus = InvoiceStatus.FINALIZED
 
 
 def effective_tax_rate(customer_rate: Decimal | None, plan_variant_rate: Decimal) -> Decimal:

@@ -8,7 +8,7 @@ new records are inserted in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -143,16 +143,17 @@ def validate_submission(
     candidates: dict[int, UsageCandidate] = {}
     for index, record in ok:
         candidate, record_errors = _candidate(record, index, terms, by_item_code, submitted_at)
-        errors.extend(record_errors)
-        if candidate is not None and not record_errors:
+        if record_errors:
+            errors.extend(record_errors)
+        elif candidate is not None:
             candidates[index] = candidate
     keyed = [(i, c.contract_id, c.key) for i, c in candidates.items() if c.key is not None]
-    subscription_of = {index: record.subscription_id for index, record in ok}
     for error in duplicate_keys(keyed):
-        errors.append(_record_error(error, subscription_of.get(error.index or 0)))
+        errors.append(_record_error(error, _subscription_of(error, candidates)))
     stored = usage.stored_by_key((contract_id, key) for _, contract_id, key in keyed)
-    duplicates, conflicts = key_conflicts(candidates, stored)
-    errors.extend(_record_error(e, subscription_of.get(e.index or 0)) for e in conflicts)
+    # Most submissions bring only new keys: with nothing stored there is nothing to compare.
+    duplicates, conflicts = key_conflicts(candidates, stored) if stored else ([], [])
+    errors.extend(_record_error(e, _subscription_of(e, candidates)) for e in conflicts)
     if errors:
         errors.sort(key=lambda e: (e.index if e.index is not None else -1, e.field))
         return Validated(Outcome(total_records=len(records), errors=tuple(errors)), [])
@@ -162,6 +163,12 @@ def validate_submission(
         total_records=len(records), saved_records=len(new), duplicate_records=len(skipped)
     )
     return Validated(outcome, new)
+
+
+def _subscription_of(error: FieldError, candidates: dict[int, UsageCandidate]) -> str | None:
+    """The subscription of the candidate a key error names (its index is a candidate's)."""
+    candidate = candidates.get(error.index) if error.index is not None else None
+    return candidate.contract_id if candidate is not None else None
 
 
 def apply_submission(
@@ -192,19 +199,22 @@ def _candidate(
     by_item_code: dict[str, str],
     submitted_at: datetime,
 ) -> tuple[UsageCandidate | None, list[RecordError]]:
+    # Runs once per record: the common case (a known subscription, a product named by its
+    # id, no error) builds no error helpers and no lists.
     subscription = record.subscription_id
-
-    def error(field: str, code: str, message: str) -> RecordError:
-        return RecordError(index, subscription, field, code, message)
-
     contract = terms.get(subscription)
     if contract is None:
         return None, [
-            error("subscriptionId", "not_found", f"There is no subscription {subscription}.")
+            _error_maker(index, subscription)(
+                "subscriptionId", "not_found", f"There is no subscription {subscription}."
+            )
         ]
-    component_id, component_errors = _component(record, by_item_code, error)
-    if component_id is None:
-        return None, component_errors
+    component_id = record.product_id if record.item_code is None else None
+    if not component_id:  # named by item code, or not (well) at all: resolve and check
+        error = _error_maker(index, subscription)
+        component_id, component_errors = _component(record, by_item_code, error)
+        if component_id is None:
+            return None, component_errors
     candidate = UsageCandidate(
         contract_id=subscription,
         component_id=component_id,
@@ -214,12 +224,11 @@ def _candidate(
         memo=record.description,
         override=ProductOverride(price_per_unit=record.price) if record.price is not None else None,
     )
+    broken = check_usage(candidate, contract, index=index)
+    if not broken:
+        return candidate, []
     component_field = "productId" if record.product_id is not None else "itemCode"
-    errors = [
-        _record_error(e, subscription, component_field)
-        for e in check_usage(candidate, contract, index=index)
-    ]
-    return candidate, errors
+    return candidate, [_record_error(e, subscription, component_field) for e in broken]
 
 
 def _component(
@@ -237,6 +246,13 @@ def _component(
             error("itemCode", "mismatch", "productId and itemCode name different products.")
         ]
     return record.product_id or from_code, []
+
+
+def _error_maker(index: int, subscription: str) -> Callable[[str, str, str], RecordError]:
+    def error(field: str, code: str, message: str) -> RecordError:
+        return RecordError(index, subscription, field, code, message)
+
+    return error
 
 
 def _record_error(

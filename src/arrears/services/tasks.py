@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from arrears.domain.clock import Clock
@@ -12,7 +15,7 @@ from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task
 from arrears.services import ingest
 from arrears.store.database import Database
-from arrears.store.tasks import LeaseLost, TaskQueue, TaskRepository
+from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue, TaskRepository
 from arrears.store.usage import UsageRepository
 
 __all__ = ["MAX_ATTEMPTS", "dry_run", "run_next_task", "submit"]
@@ -83,6 +86,12 @@ def run_next_task(
     if claimed.attempts > MAX_ATTEMPTS:
         _give_up(database, clock, claimed.id, owner)
         return True
+    with _cyclic_gc_paused():
+        _apply(database, clock, claimed, owner)
+    return True
+
+
+def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -> None:
     records = ingest.decode_records(claimed.body)
     for _ in range(_KEY_RACE_RETRIES):
         try:
@@ -103,14 +112,31 @@ def run_next_task(
                 outcome.duplicate_records,
                 len(outcome.errors),
             )
-            return True
+            return
         except ingest.ConcurrentKeys:
             continue  # keys stored meanwhile by another submission: validate again
         except LeaseLost:
             log.warning("task %s: lease lost to another worker; rolled back", claimed.id)
-            return True
+            return
     log.warning("task %s: keys kept racing; left for the next claim", claimed.id)
-    return True
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cycle collector while a task is applied.
+
+    A large submission allocates hundreds of thousands of objects that hold no reference
+    cycles and all die together; the collector would traverse them all several times
+    over, finding nothing (half a second per 100,000 records). Reference counting frees
+    them as usual. The collector is process-wide: it is enabled again afterwards unless
+    something else had paused it before."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _give_up(database: Database, clock: Clock, task_id: str, owner: str) -> None:

@@ -63,6 +63,16 @@ class ContractRepository(TenantRepository):
         row.end_date = contract.end_date
         self._session.flush()
 
+    def save_billing_state(self, contract: Contract) -> None:
+        """Store the contract's billed periods (and the dates they imply) and its final
+        invoice, in the billing transaction."""
+        row = self._row(ContractRow, contract.id, "contract")
+        row.billed_periods = contract.billed_periods
+        row.last_billing_date = contract.last_billing_date
+        row.next_billing_date = contract.next_billing_date
+        row.final_invoice_id = contract.final_invoice_id
+        self._session.flush()
+
     def _contracts(self, rows: list[ContractRow]) -> list[Contract]:
         periods = self._billing_periods({row.plan_variant_id for row in rows})
         return [
@@ -75,6 +85,7 @@ class ContractRepository(TenantRepository):
                 start_date=row.start_date,
                 end_date=row.end_date,
                 billed_periods=row.billed_periods,
+                final_invoice_id=row.final_invoice_id,
             )
             for row in rows
         ]

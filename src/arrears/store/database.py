@@ -53,6 +53,14 @@ class Database:
             yield session
             session.rollback()
 
+    @contextmanager
+    def rehearsal(self) -> Iterator[Session]:
+        """A write transaction that is always rolled back: it shows what a write would
+        do (previews) without saving anything."""
+        with self._writer() as session, session.begin():
+            yield session
+            session.rollback()
+
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
         try:

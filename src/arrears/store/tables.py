@@ -25,9 +25,14 @@ __all__ = [
     "ComponentRow",
     "ContractRow",
     "CustomerRow",
+    "InvoiceLineRow",
+    "InvoiceRow",
+    "InvoiceSequenceRow",
     "MeteredComponentRow",
+    "OrderRow",
     "PlanRow",
     "PlanVariantRow",
+    "RatedItemRow",
     "SellerRow",
     "TaskRow",
     "UsageEntryRow",
@@ -154,6 +159,8 @@ class ContractRow(TenantOwned, Base):
     billed_periods: Mapped[int]
     last_billing_date: Mapped[datetime]
     next_billing_date: Mapped[datetime] = mapped_column(index=True)
+    # Set by the final invoice; from then on the contract takes no more usage.
+    final_invoice_id: Mapped[str | None] = mapped_column(String(24))
 
 
 class UsageEntryRow(Base):
@@ -215,3 +222,86 @@ class TaskRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_expires_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0)
+
+
+class InvoiceRow(TenantOwned, Base):
+    """An issued invoice. Finalized on insert; no code path updates it."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("seller_id", "invoice_number"),
+        # Exactly one regular (or final) invoice per contract period, whatever runs
+        # billing and however often: the database refuses a second one.
+        UniqueConstraint("contract_id", "regular_period"),
+        Index("ix_invoices_contract_id_period_index", "contract_id", "period_index"),
+        Index("ix_invoices_seller_id_document_date", "seller_id", "document_date"),
+    )
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    invoice_number: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(String(3))
+    document_date: Mapped[datetime]
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    period_index: Mapped[int]
+    # The period index for regular and final invoices, NULL for interim ones.
+    regular_period: Mapped[int | None]
+    subtotal: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    tax_rate: Mapped[Decimal] = mapped_column(ExactDecimal(9, 4))
+    tax_amount: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    total: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    status: Mapped[str] = mapped_column(String(10))
+
+
+class InvoiceLineRow(Base):
+    __tablename__ = "invoice_lines"
+
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))
+    component_id: Mapped[str | None] = mapped_column(String(24))
+    description: Mapped[str] = mapped_column(String(1000))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    free_quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    billable_quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    late: Mapped[bool]
+    override: Mapped[bool]
+    unit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    # Exact tier breakdown and the billed usage ids, as JSON with exact decimals.
+    tiers: Mapped[list[dict[str, object]]] = mapped_column(ExactJSON)
+    usage_ids: Mapped[list[int]] = mapped_column(ExactJSON)
+    amount: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+
+
+class InvoiceSequenceRow(Base):
+    """The last invoice number issued per seller and year; its row lock keeps the
+    numbers gapless under concurrent billing (a rolled-back invoice returns its number)."""
+
+    __tablename__ = "invoice_sequences"
+
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int]
+
+
+class OrderRow(TenantOwned, Base):
+    __tablename__ = "orders"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), index=True)
+    invoice_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class RatedItemRow(TenantOwned, Base):
+    """A one-off charge of an order, billed on the contract's next invoice."""
+
+    __tablename__ = "rated_items"
+    __table_args__ = (Index("ix_rated_items_contract_id_invoice_id", "contract_id", "invoice_id"),)
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"))
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
+    description: Mapped[str] = mapped_column(String(1000))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    price_per_unit: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    invoice_id: Mapped[str | None] = mapped_column(String(24))

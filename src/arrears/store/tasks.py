@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.orm import Session, defer
 
+from arrears.domain.errors import NotFound
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
 from arrears.store.tables import TaskRow
 from arrears.store.tenancy import TenantRepository
@@ -51,14 +52,24 @@ class TaskRepository(TenantRepository):
             )
 
     def get(self, task_id: str) -> Task:
-        return _task(self._row(TaskRow, task_id, "task"))
+        row = self._session.execute(
+            self._without_body().where(TaskRow.id == task_id)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"There is no task {task_id}.")
+        return _task(row)
 
     def by_idempotency_key(self, key: str) -> tuple[Task, str] | None:
         """The task submitted with `key`, and the SHA-256 of its body."""
         row = self._session.execute(
-            self._scoped(TaskRow).where(TaskRow.idempotency_key == key)
+            self._without_body().where(TaskRow.idempotency_key == key)
         ).scalar_one_or_none()
         return None if row is None else (_task(row), row.body_sha256)
+
+    def _without_body(self) -> Select[tuple[TaskRow]]:
+        # A body may be tens of megabytes and is no part of a task's state: a client
+        # polling a task every few milliseconds must not read it each time.
+        return self._scoped(TaskRow).options(defer(TaskRow.body))
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,15 +44,25 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
 
     def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
+        return self.to_driver(value, dialect.name)
+
+    def to_driver(self, value: Decimal | int | None, dialect_name: str) -> Any:
+        """What the DB-API driver is given for `value` on `dialect_name`: an integer scaled
+        by 10**scale on SQLite, the Decimal on PostgreSQL. Bulk inserts that bypass
+        SQLAlchemy's binding call this, so both paths store the same thing."""
         if value is None:
             return None
-        if not isinstance(value, Decimal | int) or isinstance(value, bool):
+        # Bulk inserts call this for every row: the checks are ordered for the common case.
+        if isinstance(value, Decimal):
+            exact = value.quantize(self._unit)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            exact = Decimal(value).quantize(self._unit)
+        else:
             raise TypeError(f"{value!r} is not a Decimal; binary floats never reach storage")
-        exact = Decimal(value).quantize(self._unit)
         if exact != value:
             # Rounding here would silently change money; callers validate places first.
             raise ValueError(f"{value} has more than {self.scale} decimal places")
-        if dialect.name == "sqlite":
+        if dialect_name == "sqlite":
             return int(exact.scaleb(self.scale))
         return exact
 
@@ -77,11 +87,24 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
-        value = value.astimezone(UTC)
+        value = _utc(value)
         # SQLite keeps text; a fixed naive UTC form makes text order equal time order.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def to_driver(self, value: datetime | None, dialect_name: str) -> datetime | str | None:
+        """What the DB-API driver is given for `value` on `dialect_name`, for bulk inserts
+        that bypass SQLAlchemy's binding: on SQLite the text SQLAlchemy's DATETIME writes
+        (`YYYY-MM-DD HH:MM:SS.ffffff`, naive UTC, microseconds always present), on
+        PostgreSQL the aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is not UTC:  # most instants are UTC already: skip the conversion
+            value = _utc(value)
+        if dialect_name == "sqlite":
+            # The same text as SQLAlchemy's storage format, several times faster: the UTC
+            # isoformat without its "+00:00" (cheaper than replace(tzinfo=None) first).
+            return value.isoformat(" ", "microseconds")[:-6]
+        return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -93,6 +116,12 @@ class UTCDateTime(TypeDecorator[datetime]):
     @property
     def python_type(self) -> type[datetime]:
         return datetime
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+    return value.astimezone(UTC)
 
 
 class ExactJSON(TypeDecorator[Any]):

@@ -1,4 +1,5 @@
-"""The worker: applies bulk consumption tasks, in `arrears serve` or `arrears worker`."""
+"""The worker: applies bulk consumption tasks and bills what is due, in
+`arrears serve` or `arrears worker`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from datetime import timedelta
 
 from arrears.domain.clock import Clock, SystemClock
+from arrears.services.billing import run_billing
 from arrears.services.tasks import run_next_task
 from arrears.store.database import Database
 
@@ -47,6 +49,13 @@ class Worker:
         self._wake.set()
 
     def run_until_idle(self) -> int:
+        """Apply waiting tasks until none is left, then bill every contract that is due;
+        how many tasks were handled."""
+        handled = self.run_tasks()
+        run_billing(self.database, self.clock)
+        return handled
+
+    def run_tasks(self) -> int:
         """Apply waiting tasks until none is left; how many were handled."""
         handled = 0
         while run_next_task(

@@ -15,6 +15,8 @@ from arrears.api.models import CamelModel, domain_rule
 from arrears.domain.clock import TestClock
 from arrears.domain.money import currency
 from arrears.services import sellers
+from arrears.services.billing import run_billing
+from arrears.worker.runner import Worker
 
 SellerIdPath = Annotated[str, Path(alias="sellerId")]
 KeyIdPath = Annotated[str, Path(alias="keyId")]
@@ -95,4 +97,23 @@ def test_clock_router(clock: TestClock) -> APIRouter:
         """Move the test clock forward (backwards answers 409)."""
         return json_response(ClockState(now=clock.move_to(body.now)))
 
+    @router.post("/billing/run", response_model=BillingRunOut)
+    def run_billing_now(context: Context) -> Response:
+        """Apply every waiting task and bill everything due at the clock's now; answers
+        when it is done."""
+        tasks = Worker(context.database, clock).run_tasks()
+        run = run_billing(context.database, clock)
+        return json_response(
+            BillingRunOut(
+                tasks=tasks, contracts=run.contracts, invoices=run.invoices, failed=run.failed
+            )
+        )
+
     return router
+
+
+class BillingRunOut(CamelModel):
+    tasks: int
+    contracts: int
+    invoices: int
+    failed: int

@@ -8,14 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import Field, StringConstraints
+from starlette.concurrency import run_in_threadpool
 
 from arrears.api.auth import SellerInPath
-from arrears.api.context import Context
+from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import CamelModel, Instant, Quantity
-from arrears.domain.errors import FieldError, Invalid
+from arrears.api.models import CamelModel, Instant, PlainDecimal, Quantity
+from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
+from arrears.domain.usage import UsageEntry
 from arrears.services import ingest, tasks
 from arrears.services.reports import consumption_report
 from arrears.store.catalog import CatalogRepository
@@ -100,20 +102,33 @@ async def submit_bulk(
     a worker then validates and applies it all or nothing. Poll the `Location`.
     `?dryRun=true` validates at once, saves nothing and answers 200."""
     body = await request.body()
-    limit = context.settings.bulk_max_records
+    # Hashing, storing or validating up to 64 MiB must not block the event loop.
     if dry_run:
-        with context.database.read() as session:
-            outcome = tasks.dry_run(
-                UsageRepository(session, seller_id), context.clock, body, max_records=limit
-            )
-        return json_response(_dry_run_out(outcome))
+        return await run_in_threadpool(_dry_run, context, seller_id, body)
+    return await run_in_threadpool(_submit, context, seller_id, body, idempotency_key or None)
+
+
+def _dry_run(context: AppContext, seller_id: str, body: bytes) -> Response:
+    with context.database.read() as session:
+        outcome = tasks.dry_run(
+            UsageRepository(session, seller_id),
+            context.clock,
+            body,
+            max_records=context.settings.bulk_max_records,
+        )
+    return json_response(_dry_run_out(outcome))
+
+
+def _submit(
+    context: AppContext, seller_id: str, body: bytes, idempotency_key: str | None
+) -> Response:
     with context.database.write() as session:
         task, _new = tasks.submit(
             TaskRepository(session, seller_id),
             context.clock,
             body,
-            idempotency_key=idempotency_key or None,
-            max_records=limit,
+            idempotency_key=idempotency_key,
+            max_records=context.settings.bulk_max_records,
         )
     context.wake_worker()
     location = f"/api/sellers/{seller_id}/services/bulkconsumptions/{task.id}"
@@ -169,8 +184,9 @@ class ConsumptionQuery(CamelModel):
 class ProductConsumption(CamelModel):
     product_id: str
     item_code: str | None
-    unbilled_quantity: Quantity
-    billed_quantity: Quantity
+    # Sums of many entries: not bounded like one entry's quantity.
+    unbilled_quantity: PlainDecimal
+    billed_quantity: PlainDecimal
 
 
 class SubscriptionConsumption(CamelModel):
@@ -220,7 +236,9 @@ def report_consumption(
 
 class SubscriptionSubmission(CamelModel):
     subscription_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    consumptions: list[dict[str, Any]] = Field(max_length=10_000)
+    # Records are checked one by one (ingest.read_record), so that a record that is not
+    # even an object does not hide the errors of the others.
+    consumptions: list[Any] = Field(max_length=10_000)
 
 
 class SavedConsumption(CamelModel):
@@ -243,22 +261,10 @@ def submit_consumption(
     """Submit the consumption of one subscription synchronously, all or nothing: 200 with
     the saved entries, or 422 naming every failing record. Deprecated: use bulk."""
     records = [
-        ingest.read_record({**record, "subscriptionId": body.subscription_id}, index)
+        _subscription_record(record, index, body.subscription_id)
         for index, record in enumerate(body.consumptions)
     ]
-    submission_id = new_id()
-    with context.database.write() as session:
-        usage = UsageRepository(session, seller_id)
-        outcome = ingest.apply_submission(
-            usage,
-            records,
-            submission_id=submission_id,
-            submitted_at=context.clock.now(),
-            transferred_at=context.clock.now(),
-        )
-        if outcome.errors:
-            raise Invalid([_field_error(e) for e in outcome.errors])
-        saved = usage.entries_of_submission(submission_id)
+    saved = _apply_synchronously(context, seller_id, body.subscription_id, records)
     return json_response(
         SubmissionResult(
             subscription_id=body.subscription_id,
@@ -274,6 +280,69 @@ def submit_consumption(
             ],
         )
     )
+
+
+def _subscription_record(
+    record: Any, index: int, subscription_id: str
+) -> ingest.SubmittedRecord | list[RecordError]:
+    if isinstance(record, dict) and "subscriptionId" in record:
+        return [
+            RecordError(
+                index,
+                subscription_id,
+                "subscriptionId",
+                "unknown_field",
+                "A record here names no subscription: the body's subscriptionId is theirs.",
+            )
+        ]
+    if isinstance(record, dict):
+        record = {**record, "subscriptionId": subscription_id}
+    return ingest.read_record(record, index)
+
+
+def _apply_synchronously(
+    context: AppContext,
+    seller_id: str,
+    subscription_id: str,
+    records: list[ingest.SubmittedRecord | list[RecordError]],
+) -> list[UsageEntry]:
+    """Apply the records now, all or nothing, and answer the entries they stand for
+    (new ones, and stored ones whose key they repeat). Validated again if a concurrent
+    request stored some of the same keys meanwhile (they then count as duplicates)."""
+    for _ in range(_KEY_RACE_RETRIES):
+        submission_id = new_id()
+        try:
+            with context.database.write() as session:
+                usage = UsageRepository(session, seller_id)
+                if not usage.contract_terms([subscription_id]):
+                    raise Invalid.one(
+                        "subscriptionId",
+                        "not_found",
+                        f"There is no subscription {subscription_id}.",
+                    )
+                outcome = ingest.apply_submission(
+                    usage,
+                    records,
+                    submission_id=submission_id,
+                    submitted_at=context.clock.now(),
+                    transferred_at=context.clock.now(),
+                )
+                if outcome.errors:
+                    raise Invalid([_field_error(e) for e in outcome.errors])
+                keys = {
+                    (subscription_id, r.key)
+                    for r in records
+                    if isinstance(r, ingest.SubmittedRecord) and r.key
+                }
+                repeated = usage.stored_by_key(keys).values()
+                by_id = {e.id: e for e in [*usage.entries_of_submission(submission_id), *repeated]}
+                return [by_id[id_] for id_ in sorted(by_id)]
+        except ingest.ConcurrentKeys:
+            continue
+    raise Conflict("The submission kept racing concurrent submissions of the same keys; retry.")
+
+
+_KEY_RACE_RETRIES = 3
 
 
 def _field_error(error: RecordError) -> FieldError:

@@ -1,0 +1,220 @@
+"""Contract usage API, invoices (SPEC §8), contract previews and interim billing (§7)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from arrears.api.auth import SellerId
+from arrears.api.context import AppContext, Context
+from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.models import Instant, PascalModel, PlainDecimal, list_response
+from arrears.api.paging import Paging
+from arrears.api.routers.usage import UsageOut, usage_out
+from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceLine
+from arrears.services.billing import (
+    BillingDue,
+    bill_due,
+    interim_invoice,
+    issue_next_due,
+    preview_period,
+)
+from arrears.store.billing import BillingRepository, InvoiceFilter
+from arrears.store.contracts import ContractRepository
+
+router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"])
+
+InvoiceIdPath = Annotated[str, Path(alias="invoiceId")]
+ContractIdPath = Annotated[str, Path(alias="contractId")]
+
+
+class TierOut(PascalModel):
+    quantity: PlainDecimal
+    unit_price: PlainDecimal
+    amount: PlainDecimal
+
+
+class LineOut(PascalModel):
+    kind: str
+    component_id: str | None
+    description: str
+    quantity: PlainDecimal
+    free_quantity: PlainDecimal
+    billable_quantity: PlainDecimal
+    late: bool
+    unit_price: PlainDecimal | None
+    tiers: list[TierOut]
+    # In the currency's minor unit, trailing zeros kept (3.00 EUR).
+    amount: Decimal
+    usage_ids: list[str]
+
+
+class InvoiceOut(PascalModel):
+    id: str | None
+    invoice_number: str | None
+    customer_id: str
+    contract_id: str
+    kind: str
+    currency: str
+    document_date: datetime
+    period_start: datetime
+    period_end: datetime
+    lines: list[LineOut]
+    subtotal: Decimal
+    tax_rate: PlainDecimal
+    tax_amount: Decimal
+    total: Decimal
+    status: str
+
+
+@router.get("/invoices", response_model=list[InvoiceOut])
+def list_invoices(
+    *,
+    seller_id: SellerId,
+    context: Context,
+    paging: Paging,
+    contract_id: Annotated[str | None, Query(alias="contractId")] = None,
+    customer_id: Annotated[str | None, Query(alias="customerId")] = None,
+    document_from: Annotated[Instant | None, Query(alias="from")] = None,
+    document_to: Annotated[Instant | None, Query(alias="to", description="Exclusive.")] = None,
+) -> Response:
+    """The seller's invoices, newest first, by contract, customer and document date."""
+    invoice_filter = InvoiceFilter(contract_id, customer_id, document_from, document_to)
+    with context.database.read() as session:
+        page = BillingRepository(session, seller_id).invoices(invoice_filter, paging)
+    return list_response([invoice_out(i) for i in page.items], page.total)
+
+
+@router.get("/invoices/{invoiceId}", response_model=InvoiceOut)
+def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
+    with context.database.read() as session:
+        invoice = BillingRepository(session, seller_id).invoice(invoice_id)
+    return json_response(invoice_out(invoice))
+
+
+@router.get("/invoices/{invoiceId}/usage", response_model=list[UsageOut])
+def get_invoice_usage(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
+    """Every usage entry the invoice bills."""
+    with context.database.read() as session:
+        entries = BillingRepository(session, seller_id).invoice_usage(invoice_id)
+    return list_response([usage_out(e) for e in entries], len(entries))
+
+
+@router.get("/contracts/{contractId}/preview", response_model=InvoiceOut)
+def preview_contract(
+    contract_id: ContractIdPath, seller_id: SellerId, context: Context
+) -> Response:
+    """The invoice the contract would get if its current period closed now (its usage
+    so far, the free quota left, the period's fee), with `Id` and `InvoiceNumber` null.
+    Nothing is saved."""
+    with context.database.rehearsal() as session:
+        while issue_next_due(session, context.clock, seller_id, contract_id):
+            pass  # a period that is due but not yet billed is billed first, in rehearsal
+        draft = preview_period(session, context.clock, seller_id, contract_id)
+        customer_id = ContractRepository(session, seller_id).get(contract_id).customer_id
+    return json_response(preview_out(draft, contract_id, customer_id, context))
+
+
+@router.post(
+    "/contracts/{contractId}/interimbilling",
+    status_code=201,
+    response_model=InvoiceOut,
+    responses={204: {"description": "Nothing was due to bill."}},
+)
+def bill_interim(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
+    """Bill every unbilled usage entry due by now at once, on an interim invoice (after
+    any regular invoice that is due). 204 when there is nothing to bill."""
+    invoice = interim_with_catch_up(context, seller_id, contract_id)
+    if invoice is None:
+        return Response(status_code=204)
+    return json_response(invoice_out(invoice), 201)
+
+
+def interim_with_catch_up(context: AppContext, seller_id: str, contract_id: str) -> Invoice | None:
+    """Regular invoices that are due first, then the interim one; retried if the clock
+    crosses a billing date in between."""
+    for _ in range(3):
+        bill_due(context.database, context.clock, seller_id, contract_id)
+        try:
+            with context.database.write() as session:
+                return interim_invoice(session, context.clock, seller_id, contract_id)
+        except BillingDue:
+            continue
+    raise BillingDue(contract_id)
+
+
+def invoice_out(invoice: Invoice) -> InvoiceOut:
+    return _out(
+        invoice.draft,
+        invoice_id=invoice.id,
+        number=invoice.invoice_number,
+        contract_id=invoice.contract_id,
+        customer_id=invoice.customer_id,
+        document_date=invoice.document_date,
+        status=invoice.status.value,
+    )
+
+
+def preview_out(
+    draft: InvoiceDraft, contract_id: str, customer_id: str, context: AppContext
+) -> InvoiceOut:
+    return _out(
+        draft,
+        invoice_id=None,
+        number=None,
+        contract_id=contract_id,
+        customer_id=customer_id,
+        document_date=context.clock.now(),
+        status="Preview",
+    )
+
+
+def _out(
+    draft: InvoiceDraft,
+    *,
+    invoice_id: str | None,
+    number: str | None,
+    contract_id: str,
+    customer_id: str,
+    document_date: datetime,
+    status: str,
+) -> InvoiceOut:
+    return InvoiceOut(
+        id=invoice_id,
+        invoice_number=number,
+        customer_id=customer_id,
+        contract_id=contract_id,
+        kind=draft.kind.value,
+        currency=draft.currency.code,
+        document_date=document_date,
+        period_start=draft.period_start,
+        period_end=draft.period_end,
+        lines=[_line_out(line) for line in draft.lines],
+        subtotal=draft.subtotal,
+        tax_rate=draft.tax_rate,
+        tax_amount=draft.tax_amount,
+        total=draft.total,
+        status=status,
+    )
+
+
+def _line_out(line: InvoiceLine) -> LineOut:
+    return LineOut(
+        kind=line.kind.value,
+        component_id=line.component_id,
+        description=line.description,
+        quantity=line.quantity,
+        free_quantity=line.free_quantity,
+        billable_quantity=line.billable_quantity,
+        late=line.late,
+        unit_price=line.unit_price,
+        tiers=[
+            TierOut(quantity=t.quantity, unit_price=t.unit_price, amount=t.amount)
+            for t in line.tiers
+        ],
+        amount=line.amount,
+        usage_ids=[str(i) for i in line.usage_ids],
+    )

@@ -1,0 +1,154 @@
+"""Contract usage API, orders (SPEC §7)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+from pydantic import Field, StringConstraints, field_validator
+from sqlalchemy.orm import Session
+
+from arrears.api.auth import SellerId
+from arrears.api.context import AppContext, Context
+from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.models import Instant, PascalModel, Price, Quantity
+from arrears.api.routers.invoices import InvoiceOut, preview_out
+from arrears.api.routers.usage import UsageOut, usage_out
+from arrears.domain.errors import NotFound
+from arrears.domain.usage import MAX_KEY_LENGTH
+from arrears.services.billing import BillingDue, bill_due, issue_next_due
+from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
+from arrears.store.contracts import ContractRepository
+
+router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["orders"])
+
+
+class MeteredUsageIn(PascalModel):
+    component_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Quantity
+    due_date: Instant | None = Field(default=None, description="Defaults to now.")
+    key: Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH)] | None = None
+
+
+class RatedItemIn(PascalModel):
+    description: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    quantity: Quantity
+    price_per_unit: Price
+
+
+class Cart(PascalModel):
+    metered_usages: list[MeteredUsageIn] = Field(default_factory=list, max_length=10_000)
+    rated_items: list[RatedItemIn] = Field(default_factory=list, max_length=1_000)
+    component_subscriptions: list[Any] = Field(
+        default_factory=list, description="Not supported yet: must be empty."
+    )
+    discount_subscriptions: list[Any] = Field(
+        default_factory=list, description="Not supported yet: must be empty."
+    )
+    quantity: Annotated[int, Field(ge=1)] = 1
+
+    @field_validator("component_subscriptions", "discount_subscriptions")
+    @classmethod
+    def _not_supported_yet(cls, value: list[Any]) -> list[Any]:
+        if value:
+            raise ValueError("is not supported yet and must be empty")
+        return value
+
+
+class NewOrder(PascalModel):
+    contract_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    cart: Cart
+    change_date: Instant | None = Field(
+        default=None, description="Accepted for compatibility; orders take effect now."
+    )
+    trigger_interim_billing: bool = False
+
+
+class OrderOut(PascalModel):
+    id: str
+    contract_id: str
+    created_at: datetime
+    metered_usages: list[UsageOut]
+    invoice_id: str | None
+
+
+@router.post("", status_code=201, response_model=OrderOut)
+def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
+    """Add metered usages and one-off rated items to a contract, all or nothing; with
+    `TriggerInterimBilling` bill them (and all unbilled usage due by now) at once."""
+    order = _place(context, seller_id, body)
+    return json_response(
+        OrderOut(
+            id=order.id,
+            contract_id=order.contract_id,
+            created_at=order.created_at,
+            metered_usages=[usage_out(e) for e in order.usage],
+            invoice_id=order.invoice.id if order.invoice else None,
+        ),
+        201,
+    )
+
+
+@router.post(
+    "/preview",
+    response_model=InvoiceOut,
+    responses={204: {"description": "The order would bill nothing."}},
+)
+def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
+    """The interim invoice the order would produce, saving nothing (`Id` and
+    `InvoiceNumber` are null); 204 when it would bill nothing."""
+    with context.database.rehearsal() as session:
+        _catch_up(session, context, seller_id, body.contract_id)
+        order = _order_in(session, context, seller_id, body, trigger=True)
+        customer_id = ContractRepository(session, seller_id).get(body.contract_id).customer_id
+    if order.invoice is None:
+        return Response(status_code=204)
+    return json_response(preview_out(order.invoice.draft, body.contract_id, customer_id, context))
+
+
+def _place(context: AppContext, seller_id: str, body: NewOrder) -> PlacedOrder:
+    """The order, placed after any regular invoice that is due when it bills interim;
+    retried if the clock crosses a billing date in between."""
+    for _ in range(3):
+        try:
+            if body.trigger_interim_billing:
+                bill_due(context.database, context.clock, seller_id, body.contract_id)
+            with context.database.write() as session:
+                return _order_in(
+                    session, context, seller_id, body, trigger=body.trigger_interim_billing
+                )
+        except NotFound:
+            # An unknown contract is a bad field of the order: place_order says so.
+            with context.database.write() as session:
+                return _order_in(session, context, seller_id, body, trigger=False)
+        except BillingDue:
+            continue
+    raise BillingDue(body.contract_id)
+
+
+def _catch_up(session: Session, context: AppContext, seller_id: str, contract_id: str) -> None:
+    try:
+        while issue_next_due(session, context.clock, seller_id, contract_id):
+            pass
+    except NotFound:
+        pass  # place_order reports the unknown ContractId as a bad field
+
+
+def _order_in(
+    session: Session, context: AppContext, seller_id: str, body: NewOrder, *, trigger: bool
+) -> PlacedOrder:
+    return place_order(
+        session,
+        context.clock,
+        seller_id,
+        contract_id=body.contract_id,
+        usages=[
+            OrderedUsage(u.component_id, u.quantity, u.due_date, u.key)
+            for u in body.cart.metered_usages
+        ],
+        rated_items=[
+            RatedItem(i.description, i.quantity, i.price_per_unit) for i in body.cart.rated_items
+        ],
+        trigger_interim_billing=trigger,
+    )

@@ -1,0 +1,138 @@
+"""Orders (SPEC §7): metered usages and one-off rated items added to a contract at
+once, all or nothing, optionally billed at once on an interim invoice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from arrears.domain.clock import Clock
+from arrears.domain.errors import Conflict, FieldError, Invalid
+from arrears.domain.ids import new_id
+from arrears.domain.invoices import Invoice
+from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage, duplicate_keys
+from arrears.services.billing import interim_invoice
+from arrears.store.billing import BillingRepository
+from arrears.store.contracts import ContractRepository
+from arrears.store.usage import UsageRepository
+
+__all__ = ["OrderedUsage", "PlacedOrder", "RatedItem", "place_order"]
+
+_USAGES = "Cart.MeteredUsages"
+_WIRE_NAMES = {
+    "component": "ComponentId",
+    "quantity": "Quantity",
+    "due_date": "DueDate",
+    "key": "Key",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderedUsage:
+    component_id: str
+    quantity: Decimal
+    due_date: datetime | None = None
+    """Defaults to the time of the order."""
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RatedItem:
+    description: str
+    quantity: Decimal
+    price_per_unit: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedOrder:
+    id: str
+    contract_id: str
+    created_at: datetime
+    usage: list[UsageEntry]
+    """The order's usage entries: new ones, and stored ones its keys named again."""
+    invoice: Invoice | None
+
+
+def place_order(
+    session: Session,
+    clock: Clock,
+    seller_id: str,
+    *,
+    contract_id: str,
+    usages: list[OrderedUsage],
+    rated_items: list[RatedItem],
+    trigger_interim_billing: bool,
+) -> PlacedOrder:
+    """Add the order's usage and rated items, then bill interim if asked.
+
+    Every usage meets the rules of SPEC §5 (`Invalid` names each bad one as
+    `Cart.MeteredUsages[i].<field>`); a key already stored with other values is a
+    `Conflict`, with the same values it names the stored entry. An unknown contract is
+    `Invalid` (`ContractId`), a closed one a `Conflict`. Raises `BillingDue` (from the
+    interim invoice) while a regular invoice is due: bill it, then place the order."""
+    usage = UsageRepository(session, seller_id)
+    now = clock.now()
+    terms = usage.contract_terms([contract_id]).get(contract_id)
+    if terms is None:
+        raise Invalid.one("ContractId", "not_found", f"There is no contract {contract_id}.")
+    if ContractRepository(session, seller_id).get(contract_id).closed:
+        raise Conflict(f"Contract {contract_id} has its final invoice; it takes no more usage.")
+    candidates = [
+        UsageCandidate(
+            contract_id=contract_id,
+            component_id=u.component_id,
+            quantity=u.quantity,
+            due_date=u.due_date or now,
+            key=u.key or None,
+        )
+        for u in usages
+    ]
+    errors = [e for i, c in enumerate(candidates) for e in check_usage(c, terms, index=i)]
+    errors += duplicate_keys((i, c.contract_id, c.key) for i, c in enumerate(candidates) if c.key)
+    if errors:
+        raise Invalid([_wire(error) for error in errors])
+    stored = usage.stored_by_key((c.contract_id, c.key) for c in candidates if c.key)
+    repeated: list[UsageEntry] = []
+    new: list[UsageCandidate] = []
+    for candidate in candidates:
+        entry = stored.get((contract_id, candidate.key)) if candidate.key else None
+        if entry is None:
+            new.append(candidate)
+        elif candidate.same_values(entry):
+            repeated.append(entry)
+        else:
+            raise Conflict(
+                f"Key {candidate.key!r} was already used on this contract for entry "
+                f"{entry.id} with different values."
+            )
+    order_id = new_id()
+    billing = BillingRepository(session, seller_id)
+    billing.add_order(order_id, contract_id, now)
+    if usage.insert_new(new, submission_id=order_id, transferred_at=now) != len(new):
+        raise Conflict("Some of the order's keys were stored meanwhile; place the order again.")
+    billing.add_rated_items(
+        order_id,
+        contract_id,
+        [(i.description, i.quantity, i.price_per_unit) for i in rated_items],
+        now,
+    )
+    invoice = None
+    if trigger_interim_billing:
+        invoice = interim_invoice(session, clock, seller_id, contract_id)
+        if invoice is not None:
+            billing.set_order_invoice(order_id, invoice.id)
+    # Read after billing, so that each entry shows the invoice that billed it.
+    entries = usage.entries_of_submission(order_id) + [
+        usage.entry(contract_id, e.id) for e in repeated
+    ]
+    return PlacedOrder(order_id, contract_id, now, entries, invoice)
+
+
+def _wire(error: FieldError) -> FieldError:
+    name = _WIRE_NAMES.get(error.field, error.field)
+    if error.index is None:
+        return FieldError(name, error.code, error.message)
+    return FieldError(f"{_USAGES}[{error.index}].{name}", error.code, error.message, error.index)
