@@ -27,6 +27,7 @@ from arrears.domain.errors import Invalid
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
 
 __all__ = [
+    "AnyDecimal",
     "CamelModel",
     "Instant",
     "PascalModel",
@@ -113,6 +114,10 @@ _DIGITS = MAX_INTEGER_DIGITS + QUANTITY_PLACES
 
 Quantity = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=QUANTITY_PLACES)]
 """A quantity ≥ 0 with at most 6 decimal places (JSON number or string)."""
+
+AnyDecimal = Annotated[PlainDecimal, Field(allow_inf_nan=False)]
+"""A decimal whose rules (sign, places, size) the domain checks, together with the
+other rules of the same record, so that every broken rule is named at once."""
 
 Price = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=PRICE_PLACES)]
 """A price or fee ≥ 0 with at most 6 decimal places."""

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from arrears.domain.catalog import PlanVariant
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
-from arrears.domain.errors import ArrearsError, Conflict, NotFound
+from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import (
     Invoice,
@@ -141,8 +141,11 @@ def preview_period(
 ) -> InvoiceDraft:
     """The invoice the contract would get if its current period closed now: usage due
     by now with the free quota left, the period's fee, pending rated items. Call it in
-    a `Database.rehearsal()` after `issue_next_due` has caught up; it saves nothing."""
+    a `Database.rehearsal()` after `issue_next_due` has caught up; it saves nothing.
+    A closed contract (final invoice issued) has nothing to preview: `Conflict`."""
     contract = ContractRepository(session, seller_id).get(contract_id)
+    if contract.closed:
+        raise Conflict(f"Contract {contract_id} has its final invoice; nothing more is billed.")
     terms = _terms(session, seller_id, contract)
     kind = InvoiceKind.FINAL if contract.in_final_period else InvoiceKind.REGULAR
     fee = _fee_lines(terms, final=contract.in_final_period)
@@ -287,7 +290,7 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
             try:
                 invoices += len(bill_due(database, clock, seller_id, contract_id))
                 contracts += 1
-            except ArrearsError:
+            except Exception:  # one contract's failure must not stop the others
                 log.exception(
                     "billing contract %s failed; it is retried on the next run", contract_id
                 )

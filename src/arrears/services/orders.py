@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from arrears.domain.clock import Clock
-from arrears.domain.errors import Conflict, FieldError, Invalid
+from arrears.domain.errors import Conflict, FieldError, Invalid, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import Invoice
 from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage, duplicate_keys
@@ -75,11 +75,18 @@ def place_order(
     interim invoice) while a regular invoice is due: bill it, then place the order."""
     usage = UsageRepository(session, seller_id)
     now = clock.now()
-    terms = usage.contract_terms([contract_id]).get(contract_id)
-    if terms is None:
-        raise Invalid.one("ContractId", "not_found", f"There is no contract {contract_id}.")
-    if ContractRepository(session, seller_id).get(contract_id).closed:
+    try:
+        # Lock the contract before writing rows that refer to it: their foreign keys
+        # take a share lock on it, which would deadlock with a concurrent order's
+        # interim invoice taking the same lock for update.
+        contract = ContractRepository(session, seller_id).get(contract_id, for_update=True)
+    except NotFound:
+        raise Invalid.one(
+            "ContractId", "not_found", f"There is no contract {contract_id}."
+        ) from None
+    if contract.closed:
         raise Conflict(f"Contract {contract_id} has its final invoice; it takes no more usage.")
+    terms = usage.contract_terms([contract_id])[contract_id]
     candidates = [
         UsageCandidate(
             contract_id=contract_id,

@@ -88,7 +88,7 @@ class BillingRepository(TenantRepository):
         """The lines of the contract's invoices of one period (for shared free quota and
         tier position)."""
         query = (
-            select(InvoiceLineRow)
+            select(InvoiceLineRow, InvoiceRow.currency)
             .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
             .where(
                 InvoiceRow.seller_id == self.seller_id,
@@ -97,7 +97,10 @@ class BillingRepository(TenantRepository):
             )
             .order_by(InvoiceRow.document_date, InvoiceRow.id, InvoiceLineRow.position)
         )
-        return [_line(row) for row in self._session.execute(query).scalars()]
+        return [
+            _in_minor_units(_line(row), currency(code).quantum)
+            for row, code in self._session.execute(query)
+        ]
 
     # -- issuing -------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from arrears.api.auth import SellerId
 from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import Instant, PascalModel, Price, Quantity
+from arrears.api.models import AnyDecimal, Instant, PascalModel, Price, Quantity
 from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.errors import NotFound
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["ord
 
 class MeteredUsageIn(PascalModel):
     component_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    quantity: Quantity
+    quantity: AnyDecimal
     due_date: Instant | None = Field(default=None, description="Defaults to now.")
     key: Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH)] | None = None
 

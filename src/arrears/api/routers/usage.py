@@ -11,7 +11,7 @@ from pydantic import Field, StringConstraints
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import Instant, PascalModel, Price, Quantity, list_response
+from arrears.api.models import AnyDecimal, Instant, PascalModel, Price, Quantity, list_response
 from arrears.api.paging import Paging
 from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH, ProductOverride, UsageCandidate, UsageEntry
@@ -33,7 +33,7 @@ class Override(PascalModel):
 class NewUsage(PascalModel):
     due_date: Instant = Field(description="When the usage happened; decides its period.")
     component_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    quantity: Quantity = Field(description="≥ 0, at most 6 decimal places; number or string.")
+    quantity: AnyDecimal = Field(description="≥ 0, at most 6 decimal places; number or string.")
     key: Annotated[str, StringConstraints(max_length=MAX_KEY_LENGTH)] | None = Field(
         default=None, description="Makes the post idempotent per contract; empty is no key."
     )
