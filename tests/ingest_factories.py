@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
@@ -247,10 +246,3 @@ def run_bulk(client: TestClient, metered: MeteredSeller, records: list[Any]) -> 
 
 
 # -- known bugs ---------------------------------------------------------------------------
-
-
-def xfail_on(request: pytest.FixtureRequest, database_kind: str, kind: str, reason: str) -> None:
-    """Mark the running test as a strict expected failure when it runs on `kind` only
-    (the bug is in that database's path; on the other one the test must pass)."""
-    if database_kind == kind:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))

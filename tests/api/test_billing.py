@@ -47,12 +47,6 @@ from tests.billing_factories import (
 )
 from tests.ingest_factories import wait_for_task
 
-FINAL_INVOICE_GAP = (
-    "BUG (known, being fixed): usage posted after the final invoice is still accepted; "
-    "services/usage.post_usage and the bulk task check StartDate/EndDate but not "
-    "Contract.final_invoice_id"
-)
-
 
 @pytest.fixture
 def client(settings: Settings, database: Database, clock: TestClock) -> Iterator[TestClient]:
@@ -496,7 +490,6 @@ def test_a_final_invoice_grants_the_whole_periods_100_gb_free_quota(client: Test
     ]
 
 
-@pytest.mark.xfail(strict=True, reason=FINAL_INVOICE_GAP)
 def test_usage_posted_after_the_final_invoice_is_refused_with_409(client: TestClient) -> None:
     contract = new_priced_contract(client)
     end_contract(client, contract, "2026-01-20T00:00:00Z")
@@ -509,7 +502,6 @@ def test_usage_posted_after_the_final_invoice_is_refused_with_409(client: TestCl
     assert usage_entries(client, contract) == []
 
 
-@pytest.mark.xfail(strict=True, reason=FINAL_INVOICE_GAP)
 def test_bulk_usage_for_a_contract_with_its_final_invoice_is_an_error_of_the_task(
     client: TestClient,
 ) -> None:

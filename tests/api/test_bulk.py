@@ -32,7 +32,6 @@ from tests.ingest_factories import (
     total_count,
     usage,
     wait_for_task,
-    xfail_on,
 )
 
 UNKNOWN_ID = "0" * 24
@@ -306,12 +305,6 @@ def test_a_key_stored_by_the_contract_usage_api_counts_as_a_duplicate(
     assert total_count(client, metered) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a record without dueDate gets the submission time as due date, and the "
-    "duplicate check compares that derived date with the stored one, so an identical retry "
-    "submitted at another time is refused as key_reused instead of counted as a duplicate",
-)
 def test_resubmitting_keyed_records_without_due_date_later_counts_them_as_duplicates(
     client: TestClient,
 ) -> None:
@@ -584,11 +577,6 @@ def test_another_sellers_subscription_is_not_found_exactly_like_an_unknown_one(
     assert total_count(client, alice) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a record that fails to read (missing quantity) is never checked for its "
-    "product, so only the first layer of its errors is named (SPEC §2: every bad field)",
-)
 def test_a_record_missing_both_quantity_and_product_names_both(client: TestClient) -> None:
     metered = new_metered_seller(client)
     task = run_bulk(client, metered, [{"subscriptionId": metered.contract_id}])
@@ -598,16 +586,7 @@ def test_a_record_missing_both_quantity_and_product_names_both(client: TestClien
     }
 
 
-def test_a_nul_character_in_a_record_is_an_error_not_a_500(
-    client: TestClient, request: pytest.FixtureRequest, database_kind: str
-) -> None:
-    xfail_on(
-        request,
-        database_kind,
-        "postgresql",
-        "BUG: PostgreSQL refuses NUL characters in text; record strings reach the reference "
-        "lookups unchecked (psycopg.DataError: a dry run answers 500, a task stays Processing)",
-    )
+def test_a_nul_character_in_a_record_is_an_error_not_a_500(client: TestClient) -> None:
     metered = new_metered_seller(client)
     records = [record(f"{metered.contract_id}\x00", metered.component_id, 1)]
     response = send(
@@ -615,17 +594,10 @@ def test_a_nul_character_in_a_record_is_an_error_not_a_500(
     )
     assert response.status_code == 200, response.text
     assert _errors(response.json()) == [
-        (0, f"{metered.contract_id}\x00", "subscriptionId", "not_found")
+        (0, f"{metered.contract_id}\x00", "subscriptionId", "nul_character")
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bulk records are decoded by msgspec, not by the wire models that refuse "
-    "U+0000, so a NUL character in a key is not an error. PostgreSQL: storing it fails "
-    "(psycopg CharacterNotInRepertoire), the task is never finished. SQLite: the entry is "
-    "saved, and from then on listing the contract's usage answers 500 (UsageOut refuses the key)",
-)
 def test_a_nul_character_in_a_key_fails_the_task_and_never_breaks_the_listing(
     manual_client: TestClient, database: Database, clock: TestClock
 ) -> None:
@@ -639,12 +611,6 @@ def test_a_nul_character_in_a_key_fails_the_task_and_never_breaks_the_listing(
     assert _errors(task) == [(0, metered.contract_id, "key", "nul_character")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the contract usage API refuses instants outside the years 1900 to 7999 "
-    "(api/models.py Instant), but bulk records (and PUT records) are read by "
-    "services/ingest.py without that bound, so the two surfaces apply different rules",
-)
 def test_a_due_date_the_contract_usage_api_refuses_is_an_error_in_bulk_too(
     client: TestClient,
 ) -> None:
@@ -663,14 +629,7 @@ def test_a_due_date_the_contract_usage_api_refuses_is_an_error_in_bulk_too(
 OUT_OF_RANGE_DUE_DATES = ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+05:00")
 """Valid ISO 8601 timestamps whose instant in UTC lies outside the years 1 to 9999."""
 
-_DUE_DATE_IN_UTC_BUG = (
-    "BUG: services/ingest.py converts a record's dueDate to UTC (require_utc in _candidate) "
-    "without catching the ValueError of an instant outside the years 1 to 9999 in UTC: a "
-    "dry run answers 500 and a task is never finished (the worker fails on it each lease)"
-)
 
-
-@pytest.mark.xfail(strict=True, reason=_DUE_DATE_IN_UTC_BUG)
 def test_a_due_date_outside_the_representable_years_in_utc_is_an_error_in_a_dry_run(
     client: TestClient,
 ) -> None:
@@ -688,7 +647,6 @@ def test_a_due_date_outside_the_representable_years_in_utc_is_an_error_in_a_dry_
     }
 
 
-@pytest.mark.xfail(strict=True, reason=_DUE_DATE_IN_UTC_BUG)
 def test_a_due_date_outside_the_representable_years_in_utc_fails_the_task(
     manual_client: TestClient, database: Database, clock: TestClock
 ) -> None:

@@ -44,7 +44,6 @@ from tests.ingest_factories import (
     submit_bulk,
     usage,
     wait_for_task,
-    xfail_on,
 )
 
 T = TypeVar("T")
@@ -287,14 +286,6 @@ def test_a_task_deadlocked_with_another_writer_is_applied_without_waiting_for_it
     request: pytest.FixtureRequest,
     database_kind: str,
 ) -> None:
-    xfail_on(
-        request,
-        database_kind,
-        "postgresql",
-        "BUG: run_next_task retries only ConcurrentKeys; a deadlock with another writer that "
-        "inserts the same keys in another order (psycopg DeadlockDetected) escapes the worker "
-        "and leaves the task Processing under its lease for five minutes",
-    )
     metered = new_metered_seller(client)
     records = [
         record(metered.contract_id, metered.component_id, 5, key="vm-a", dueDate=DUE),
@@ -324,14 +315,6 @@ def test_a_repeated_idempotency_key_racing_the_first_submission_returns_the_firs
     request: pytest.FixtureRequest,
     database_kind: str,
 ) -> None:
-    xfail_on(
-        request,
-        database_kind,
-        "postgresql",
-        "BUG: services/tasks.submit looks the Idempotency-Key up before inserting; when the "
-        "first submission commits in between, the unique constraint answers 409 for the very "
-        "same body instead of returning the first task",
-    )
     metered = new_metered_seller(client)
     body = encode({"consumptions": [record(metered.contract_id, metered.component_id, 1)]})
     first_id = new_id()

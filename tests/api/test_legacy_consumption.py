@@ -19,7 +19,6 @@ from tests.ingest_factories import (
     send,
     total_count,
     usage,
-    xfail_on,
 )
 
 UNKNOWN_ID = "0" * 24
@@ -135,12 +134,6 @@ def test_put_refuses_a_record_that_names_a_subscription_of_its_own(client: TestC
     assert total_count(client, metered, metered.contract_ids[0]) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: services/ingest.py converts a record's dueDate to UTC (require_utc in "
-    "_candidate) without catching the ValueError of an instant outside the years 1 to 9999 "
-    "in UTC: 500 instead of 422",
-)
 def test_put_with_a_due_date_outside_the_representable_years_in_utc_is_422(
     client: TestClient,
 ) -> None:
@@ -155,12 +148,6 @@ def test_put_with_a_due_date_outside_the_representable_years_in_utc_is_422(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the wire models refuse U+0000 only in their own string fields; PUT records "
-    "are plain dicts, so a NUL character passes. PostgreSQL: the COPY fails (500). SQLite: "
-    "the entry is saved and committed, then the response model refuses the key (500)",
-)
 def test_put_with_a_nul_character_in_a_record_is_422(client: TestClient) -> None:
     metered = new_metered_seller(client)
     records = [{"productId": metered.component_id, "quantity": 1, "key": "vm\x0042"}]
@@ -249,13 +236,6 @@ def test_the_report_sums_unbilled_and_billed_quantity_per_product_exactly(
 def test_the_report_sums_quantities_near_the_bound_exactly(
     client: TestClient, database_kind: str, request: pytest.FixtureRequest
 ) -> None:
-    xfail_on(
-        request,
-        database_kind,
-        "sqlite",
-        "BUG: the SQL sum of 64-bit integers scaled by 10**6 overflows on SQLite "
-        "(store/usage.py quantities: func.sum -> 'integer overflow')",
-    )
     metered = new_metered_seller(client)
     largest = Decimal(10) ** MAX_INTEGER_DIGITS - Decimal("0.000001")
     for _ in range(10):

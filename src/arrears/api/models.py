@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -22,7 +22,7 @@ from pydantic.alias_generators import to_camel, to_pascal
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from arrears.api.encoding import ArrearsJSONResponse
-from arrears.domain.clock import require_utc
+from arrears.domain.clock import in_range, require_utc
 from arrears.domain.errors import Invalid
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
 
@@ -126,10 +126,6 @@ Percent = Annotated[PlainDecimal, Field(ge=0, le=100, decimal_places=4)]
 """A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
 
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(8000, 1, 1, tzinfo=UTC)
-
-
 def _iso_8601(value: object) -> object:
     # pydantic would also take Unix times ("1700000000"); the spec says ISO 8601.
     if isinstance(value, datetime):
@@ -140,10 +136,8 @@ def _iso_8601(value: object) -> object:
 
 
 def _within_bounds(value: datetime) -> datetime:
-    # Far-future instants would overflow billing-period arithmetic (year 9999); no
-    # contract needs them, so they are refused at the edge.
     instant = require_utc(value)
-    if not EARLIEST <= instant < LATEST:
+    if not in_range(instant):
         raise ValueError("must lie between the years 1900 and 7999")
     return instant
 

@@ -12,7 +12,25 @@ from typing import Protocol
 
 from arrears.domain.errors import Conflict, Invalid
 
-__all__ = ["Clock", "SystemClock", "TestClock", "parse_instant", "require_utc"]
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "Clock",
+    "SystemClock",
+    "TestClock",
+    "in_range",
+    "parse_instant",
+    "require_utc",
+]
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(8000, 1, 1, tzinfo=UTC)
+"""Instants a request may carry lie in [EARLIEST, LATEST): far-future ones would
+overflow billing-period arithmetic (year 9999), and no contract needs them."""
+
+
+def in_range(instant: datetime) -> bool:
+    return EARLIEST <= instant < LATEST
 
 
 class Clock(Protocol):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from arrears.domain.clock import in_range
 from arrears.domain.errors import FieldError
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES, decimal_places
 
@@ -53,13 +54,17 @@ class UsageCandidate:
     key: str | None = None
     memo: str | None = None
     override: ProductOverride | None = None
+    due_date_defaulted: bool = False
+    """The sender gave no due date; it is the time of the submission."""
 
     def same_values(self, entry: UsageEntry) -> bool:
-        """True when `entry` holds exactly this record (a replay of the same key)."""
+        """True when `entry` holds exactly this record (a replay of the same key). A
+        due date the sender did not give is not compared: a retried submission gets
+        a later default, yet it is the same record."""
         return (
             self.component_id == entry.component_id
             and self.quantity == entry.quantity
-            and self.due_date == entry.due_date
+            and (self.due_date_defaulted or self.due_date == entry.due_date)
             and self.memo == entry.memo
             and self.override == entry.override
         )
@@ -91,6 +96,8 @@ class ContractTerms:
     end_date: datetime | None
     component_ids: frozenset[str]
     """The components metered by the contract's plan variant."""
+    closed: bool = False
+    """The final invoice is issued: the contract takes no more usage."""
 
 
 def check_decimal(
@@ -125,6 +132,19 @@ def check_usage(
         )
         if error is not None
     ]
+    if terms.closed:
+        errors.append(
+            FieldError(
+                "contract",
+                "contract_closed",
+                "The contract has its final invoice; it takes no more usage.",
+                index,
+            )
+        )
+    if not in_range(candidate.due_date):
+        errors.append(
+            FieldError("due_date", "out_of_range", "The due date must lie in 1900 to 7999.", index)
+        )
     if candidate.component_id not in terms.component_ids:
         errors.append(
             FieldError(

@@ -101,12 +101,19 @@ def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
     Well-typed bodies decode in one pass; only when that fails is each record decoded
     on its own, and a bad one examined field by field so that all its errors are named.
     """
-    try:
-        return list(_body_decoder.decode(body).consumptions)
-    except msgspec.ValidationError:
-        pass
+    # A U+0000 in any string (which PostgreSQL cannot store) sends the body down the
+    # per-record path, whose field-by-field check names it.
+    nul = b"\\u0000" in body
+    if not nul:
+        try:
+            return list(_body_decoder.decode(body).consumptions)
+        except msgspec.ValidationError:
+            pass
     out: list[SubmittedRecord | list[RecordError]] = []
     for index, raw in enumerate(_envelope_decoder.decode(body).consumptions):
+        if nul and b"\\u0000" in bytes(raw):
+            out.append(read_record(_loose_decoder.decode(raw), index))
+            continue
         try:
             out.append(_record_decoder.decode(raw))
         except msgspec.ValidationError:
@@ -184,6 +191,9 @@ def apply_submission(
     validated = validate_submission(usage, records, submitted_at=submitted_at)
     if validated.outcome.errors:
         return validated.outcome
+    # Inserted in submission order, so ids follow it. Two submissions sharing keys in
+    # different orders may deadlock on PostgreSQL; the loser is rolled back whole and
+    # the worker runs it again (services.tasks).
     inserted = usage.insert_new(
         validated.new, submission_id=submission_id, transferred_at=transferred_at
     )
@@ -215,14 +225,21 @@ def _candidate(
         component_id, component_errors = _component(record, by_item_code, error)
         if component_id is None:
             return None, component_errors
+    try:
+        due_date = require_utc(record.due_date) if record.due_date else submitted_at
+    except ValueError as outside:
+        return None, [
+            _error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))
+        ]
     candidate = UsageCandidate(
         contract_id=subscription,
         component_id=component_id,
         quantity=record.quantity,
-        due_date=require_utc(record.due_date) if record.due_date else submitted_at,
+        due_date=due_date,
         key=record.key or None,  # an empty key is no key
         memo=record.description,
         override=ProductOverride(price_per_unit=record.price) if record.price is not None else None,
+        due_date_defaulted=record.due_date is None,
     )
     broken = check_usage(candidate, contract, index=index)
     if not broken:
@@ -234,7 +251,7 @@ def _candidate(
 def _component(
     record: SubmittedRecord, by_item_code: dict[str, str], error: Any
 ) -> tuple[str | None, list[RecordError]]:
-    if record.product_id is None and record.item_code is None:
+    if not record.product_id and record.item_code is None:
         return None, [error("productId", "required", "Name the product by productId or itemCode.")]
     from_code = by_item_code.get(record.item_code) if record.item_code is not None else None
     if record.item_code is not None and from_code is None:
@@ -291,6 +308,8 @@ def read_record(value: Any, index: int) -> SubmittedRecord | list[RecordError]:
         problem = _type_problem(value[name], kind)
         if problem is not None:
             errors.append(error(name, *problem))
+    if not value.get("productId") and value.get("itemCode") is None:
+        errors.append(error("productId", "required", "Name the product by productId or itemCode."))
     if errors:
         return errors
     due_date = value.get("dueDate")
@@ -323,7 +342,11 @@ def _type_problem(value: Any, kind: str) -> tuple[str, str] | None:
 
 
 def _string_problem(value: Any) -> tuple[str, str] | None:
-    return None if isinstance(value, str) else ("not_a_string", "Expected a string.")
+    if not isinstance(value, str):
+        return ("not_a_string", "Expected a string.")
+    if "\x00" in value:
+        return ("nul_character", "Text must not contain the character U+0000.")
+    return None
 
 
 def _decimal_problem(value: Any) -> tuple[str, str] | None:
@@ -340,9 +363,9 @@ def _datetime_problem(value: Any) -> tuple[str, str] | None:
     if not isinstance(value, str):
         return ("invalid_datetime", "Expected an ISO 8601 timestamp string.")
     try:
-        datetime.fromisoformat(value)
+        require_utc(datetime.fromisoformat(value))
     except ValueError:
-        return ("invalid_datetime", f"{value!r} is not an ISO 8601 timestamp.")
+        return ("invalid_datetime", f"{value!r} is not an ISO 8601 timestamp of years 1-9999.")
     return None
 
 

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
+
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict
 from arrears.domain.ids import new_id
@@ -51,14 +53,22 @@ def submit(
                 )
             return task, False
     task_id = new_id()
-    tasks.add(
-        task_id=task_id,
-        body=body,
-        body_sha256=digest,
-        idempotency_key=idempotency_key,
-        total_records=total,
-        created_at=clock.now(),
-    )
+    try:
+        tasks.add(
+            task_id=task_id,
+            body=body,
+            body_sha256=digest,
+            idempotency_key=idempotency_key,
+            total_records=total,
+            created_at=clock.now(),
+        )
+    except Conflict:
+        # The same key was submitted concurrently and committed first: a replay of the
+        # same body is that task, another body a conflict.
+        earlier = tasks.by_idempotency_key(idempotency_key or "")
+        if earlier is None or earlier[1] != digest:
+            raise
+        return earlier[0], False
     return tasks.get(task_id), True
 
 
@@ -86,8 +96,15 @@ def run_next_task(
     if claimed.attempts > MAX_ATTEMPTS:
         _give_up(database, clock, claimed.id, owner)
         return True
-    with _cyclic_gc_paused():
-        _apply(database, clock, claimed, owner)
+    try:
+        with _cyclic_gc_paused():
+            _apply(database, clock, claimed, owner)
+    except Exception:
+        # Whatever went wrong, nothing of the task was saved; let the next claim retry
+        # it at once rather than after the lease (it fails for good after MAX_ATTEMPTS).
+        with database.write() as session:
+            TaskQueue(session).release(claimed.id, owner)
+        raise
     return True
 
 
@@ -115,10 +132,23 @@ def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -
             return
         except ingest.ConcurrentKeys:
             continue  # keys stored meanwhile by another submission: validate again
+        except DBAPIError as error:
+            if not _is_transient(error):
+                raise
+            log.warning("task %s: %s; retrying", claimed.id, type(error.orig).__name__)
         except LeaseLost:
             log.warning("task %s: lease lost to another worker; rolled back", claimed.id)
             return
     log.warning("task %s: keys kept racing; left for the next claim", claimed.id)
+
+
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled
+# back whole and may simply run again.
+_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _is_transient(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
 
 
 @contextmanager

@@ -31,6 +31,10 @@ def post_usage(
     terms = usage.contract_terms([candidate.contract_id]).get(candidate.contract_id)
     if terms is None:
         raise NotFound(f"There is no contract {candidate.contract_id}.")
+    if terms.closed:
+        raise Conflict(
+            f"Contract {candidate.contract_id} has its final invoice; it takes no more usage."
+        )
     errors = check_usage(candidate, terms)
     if errors:
         raise Invalid([_wire(error) for error in errors])

@@ -126,6 +126,14 @@ class TaskQueue:
             attempts=row.attempts,
         )
 
+    def release(self, task_id: str, owner: str) -> None:
+        """Give up this worker's lease, so that the next claim may take the task at once."""
+        self._session.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id, TaskRow.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
     def finish(self, task_id: str, owner: str, outcome: Outcome, now: datetime) -> None:
         """Record the outcome; `LeaseLost` if the lease is no longer this worker's."""
         result = self._session.execute(

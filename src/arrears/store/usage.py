@@ -7,13 +7,25 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from itertools import chain, islice
 from typing import Any, TypeVar
 
 import msgspec
 from psycopg.errors import UniqueViolation
-from sqlalchemy import BigInteger, Connection, Select, any_, bindparam, delete, func, select, text
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Select,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from arrears.domain.errors import Conflict, NotFound
@@ -31,6 +43,7 @@ __all__ = ["UsageFilter", "UsageRepository", "usage_entry"]
 
 # Bound parameters per lookup statement: far below SQLite's and PostgreSQL's limits.
 _LOOKUP_CHUNK = 2_000
+_MICROS = 1_000_000
 
 _USAGE = UsageEntryRow.__table__
 # The columns a bulk insert writes, in the order of the rows `_driver_rows` builds.
@@ -117,6 +130,7 @@ class UsageRepository(TenantRepository):
                         ContractRow.plan_variant_id,
                         ContractRow.start_date,
                         ContractRow.end_date,
+                        ContractRow.final_invoice_id,
                     ).where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(chunk))
                 )
             )
@@ -134,6 +148,7 @@ class UsageRepository(TenantRepository):
                 start_date=row.start_date,
                 end_date=row.end_date,
                 component_ids=frozenset(metered[row.plan_variant_id]),
+                closed=row.final_invoice_id is not None,
             )
             for row in contracts
         }
@@ -333,9 +348,8 @@ class UsageRepository(TenantRepository):
         if not contract_ids:
             return []
         billed = UsageEntryRow.invoice_id.is_not(None)
-        total = func.sum(UsageEntryRow.quantity).label("total")
         query = (
-            select(UsageEntryRow.contract_id, UsageEntryRow.component_id, billed, total)
+            select(UsageEntryRow.contract_id, UsageEntryRow.component_id, billed, *self._sum())
             .where(UsageEntryRow.seller_id == self.seller_id)
             .group_by(UsageEntryRow.contract_id, UsageEntryRow.component_id, billed)
         )
@@ -345,11 +359,26 @@ class UsageRepository(TenantRepository):
             query = query.where(UsageEntryRow.due_date < due_to)
         out: list[tuple[str, str, bool, Any]] = []
         for chunk in batched(contract_ids, _LOOKUP_CHUNK):
-            out.extend(
-                tuple(row)  # type: ignore[misc]
-                for row in self._session.execute(query.where(UsageEntryRow.contract_id.in_(chunk)))
-            )
+            for contract_id, component_id, is_billed, *sums in self._session.execute(
+                query.where(UsageEntryRow.contract_id.in_(chunk))
+            ):
+                out.append((contract_id, component_id, bool(is_billed), self._total(sums)))
         return out
+
+    def _sum(self) -> list[Any]:
+        if self._dialect != "sqlite":
+            return [func.sum(UsageEntryRow.quantity)]
+        # SQLite holds quantities as integers scaled by 10**6: summing them as they are
+        # would overflow 64 bits past 9.2e12 units. Summing whole units and millionths
+        # apart stays far inside, and the two recombine exactly.
+        scaled = type_coerce(UsageEntryRow.quantity, BigInteger)
+        return [func.sum(scaled // _MICROS), func.sum(scaled % _MICROS)]
+
+    def _total(self, sums: list[Any]) -> Decimal:
+        if self._dialect != "sqlite":
+            return Decimal(sums[0])
+        whole, millionths = sums
+        return Decimal(whole) + Decimal(millionths).scaleb(-6)
 
     def _scoped_usage(self) -> Select[tuple[UsageEntryRow]]:
         return select(UsageEntryRow).where(UsageEntryRow.seller_id == self.seller_id)

@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from arrears.domain.clock import Clock, SystemClock
@@ -20,9 +21,12 @@ log = logging.getLogger("arrears.worker")
 
 
 class Worker:
-    """Runs tasks until stopped. `wake()` makes it look at once (e.g. right after a
-    submission in the same process); otherwise it polls every `poll_seconds`, which
-    is how it sees tasks submitted to other processes."""
+    """Applies tasks and bills what is due, until stopped.
+
+    Tasks and billing run in two threads, so that a long billing run never delays a
+    submission. `wake()` makes the task thread look at once (right after a submission
+    in the same process); otherwise both poll every `poll_seconds`, which is how they
+    see work from other processes and the clock passing billing dates."""
 
     def __init__(
         self,
@@ -43,7 +47,7 @@ class Worker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -65,20 +69,39 @@ class Worker:
         return handled
 
     def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_until_idle()
-            except Exception:  # a database outage must not end the worker: retry
-                log.exception("worker iteration failed; retrying")
-            self._wake.wait(self.poll_seconds)
-            self._wake.clear()
+        """Run both loops in this thread's stead until `stop()`."""
+        self.start()
+        self._stop.wait()
+        self.stop()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="arrears-worker", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._tasks_loop, name="arrears-tasks", daemon=True),
+            threading.Thread(target=self._billing_loop, name="arrears-billing", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=30)
+
+    def _tasks_loop(self) -> None:
+        while not self._stop.is_set():
+            self._survive(self.run_tasks)
+            self._wake.wait(self.poll_seconds)
+            self._wake.clear()
+
+    def _billing_loop(self) -> None:
+        while not self._stop.is_set():
+            self._survive(lambda: run_billing(self.database, self.clock))
+            self._stop.wait(self.poll_seconds)
+
+    def _survive(self, work: Callable[[], object]) -> None:
+        try:
+            work()
+        except Exception:  # a database outage must not end the worker: retry
+            log.exception("worker iteration failed; retrying")
