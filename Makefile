@@ -25,7 +25,7 @@ run: $(BIN)/.installed
 	@echo "Get an API key, in another terminal:   $(BIN)/arrears sellers create --name Acme"
 	@echo "Then try:  curl -H 'Authorization: Bearer <apiKey>' http://$(HOST):$(PORT)/readyz"
 	@echo
-	$(BIN)/arrears serve --host $(HOST) --port $(PORT)
+	ARREARS_LOG_FORMAT=$${ARREARS_LOG_FORMAT:-text} $(BIN)/arrears serve --host $(HOST) --port $(PORT)
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests
