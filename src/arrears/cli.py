@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from arrears.client.commands import agent, submit
 from arrears.config import Settings, clock_for
 from arrears.domain.clock import SystemClock
 from arrears.domain.errors import ArrearsError, Invalid
@@ -21,6 +22,8 @@ app = typer.Typer(help="Arrears: metered billing in arrears.", no_args_is_help=T
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sellers_app = typer.Typer(help="Sellers (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of sellers.", no_args_is_help=True)
+app.command()(submit)
+app.command()(agent)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers_app, name="sellers")
 app.add_typer(keys_app, name="keys")
@@ -67,7 +70,8 @@ def serve(
 def worker(
     poll: Annotated[float, typer.Option(help="Seconds between looks for new tasks.")] = 1.0,
 ) -> None:
-    """Run only the task worker. Any number may run against one PostgreSQL database."""
+    """Run only the workers (tasks and billing). Any number may run against one
+    PostgreSQL database."""
     from arrears.worker.runner import Worker  # noqa: PLC0415
 
     settings = Settings()

@@ -1,0 +1,117 @@
+"""What the sync and async clients share: configuration, paths, bodies and decoding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import msgspec
+
+from arrears.client._errors import UnexpectedResponse
+from arrears.client._models import Task
+from arrears.client._records import (
+    ConsumptionRecord,
+    chunk_body,
+    idempotency_key,
+    with_key,
+)
+from arrears.client._retry import RETRYABLE_STATUSES
+
+__all__ = ["DEFAULT_CHUNK_SIZE", "Chunk", "Json", "chunks", "decode_json", "decode_task"]
+
+Json = dict[str, Any]
+DEFAULT_CHUNK_SIZE = 10_000
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+_json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_task_decoder = msgspec.json.Decoder(Task)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Records `start` to `start + len(records)` of a submission, as one bulk task."""
+
+    start: int
+    records: Sequence[ConsumptionRecord]
+    body: bytes
+    idempotency_key: str
+
+
+def chunks(records: Iterable[ConsumptionRecord], size: int) -> Iterator[Chunk]:
+    """The records, each given its derived key if it has none, in chunks of `size`."""
+    if size < 1:
+        raise ValueError("chunk_size must be at least 1")
+    batch: list[ConsumptionRecord] = []
+    start = 0
+    for record in records:
+        batch.append(with_key(record))
+        if len(batch) == size:
+            yield _chunk(start, batch)
+            start += size
+            batch = []
+    if batch:
+        yield _chunk(start, batch)
+
+
+def _chunk(start: int, records: list[ConsumptionRecord]) -> Chunk:
+    body = chunk_body(records)
+    return Chunk(start, records, body, idempotency_key(body))
+
+
+def encode(payload: object) -> bytes:
+    """JSON with decimals written as the exact numbers they hold."""
+    return _encoder.encode(payload)
+
+
+def decode_json(response: httpx.Response) -> Any:
+    """A JSON answer with fractional numbers read as `Decimal`, never as float."""
+    try:
+        return _json_decoder.decode(response.content)
+    except msgspec.DecodeError as error:
+        raise UnexpectedResponse(f"{response.status_code}: not JSON: {error}") from None
+
+
+def decode_task(response: httpx.Response) -> Task:
+    try:
+        return _task_decoder.decode(response.content)
+    except (msgspec.DecodeError, msgspec.ValidationError) as error:
+        raise UnexpectedResponse(f"{response.status_code}: not a task: {error}") from None
+
+
+def compact(fields: Mapping[str, object]) -> Json:
+    """The fields that are set (None means: not sent)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def retryable(response: httpx.Response) -> bool:
+    return response.status_code in RETRYABLE_STATUSES
+
+
+def headers_for(api_key: str, user_agent: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {api_key}",
+        "Accept": "application/json",
+        "User-Agent": user_agent,
+    }
+
+
+def bulk_path(seller_id: str) -> str:
+    return f"/api/sellers/{seller_id}/services/bulkconsumptions"
+
+
+def task_location(seller_id: str, task_id_or_location: str) -> str:
+    """A task's URL from its id, or the `Location` itself."""
+    if "/" in task_id_or_location:
+        return task_id_or_location
+    return f"{bulk_path(seller_id)}/{task_id_or_location}"
+
+
+def next_poll(interval: float, maximum: float) -> float:
+    return min(maximum, interval * 1.5)
+
+
+def billing_period(unit: str, quantity: int) -> Json:
+    return {"Unit": unit, "Quantity": quantity}
