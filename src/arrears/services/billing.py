@@ -9,7 +9,11 @@ on "one regular invoice per period", whatever runs billing and however often.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +34,7 @@ from arrears.domain.invoices import (
     effective_tax_rate,
 )
 from arrears.domain.money import Currency, currency
+from arrears.domain.periods import BillingPeriod, PeriodUnit, period_boundary
 from arrears.domain.rating import (
     PeriodCharges,
     prorated_fee_line,
@@ -37,7 +42,14 @@ from arrears.domain.rating import (
     rated_item_line,
     recurring_fee_line,
 )
-from arrears.store.billing import BillingQueue, BillingRepository
+from arrears.domain.usage import UsageEntry
+from arrears.store.billing import (
+    BatchBillingRepository,
+    BillingQueue,
+    BillingRepository,
+    LockedContract,
+    PendingRatedItem,
+)
 from arrears.store.catalog import CatalogRepository
 from arrears.store.contracts import ContractRepository
 from arrears.store.database import Database
@@ -71,6 +83,9 @@ class _Terms:
     tax_rate: Decimal
     descriptions: dict[str, str]
     invoice_prefix: str
+    period_start: datetime
+    """The contract's `last_billing_date` and `next_billing_date`, computed once."""
+    period_end: datetime
 
 
 def bill_due(database: Database, clock: Clock, seller_id: str, contract_id: str) -> list[Invoice]:
@@ -170,7 +185,7 @@ def _issue(
 def _fee_lines(terms: _Terms, *, final: bool) -> tuple[InvoiceLine, ...]:
     fee = terms.variant.recurring_fee
     contract = terms.contract
-    start, end = contract.last_billing_date, contract.next_billing_date
+    start, end = terms.period_start, terms.period_end
     if fee is None:
         return ()
     if not final:
@@ -199,14 +214,36 @@ def _rate(
     """Rate what the contract has unbilled up to `cutoff` into an invoice of `kind`."""
     contract = terms.contract
     billing = BillingRepository(session, terms.seller_id)
-    entries = billing.unbilled_usage(contract.id, cutoff)
-    items = billing.unbilled_rated_items(contract.id)
+    return _draft(
+        terms,
+        kind,
+        cutoff=cutoff,
+        fee=fee,
+        entries=billing.unbilled_usage(contract.id, cutoff),
+        items=billing.unbilled_rated_items(contract.id),
+        earlier=billing.period_lines(contract.id, contract.billed_periods),
+    )
+
+
+def _draft(
+    terms: _Terms,
+    kind: InvoiceKind,
+    *,
+    cutoff: datetime,
+    fee: tuple[InvoiceLine, ...],
+    entries: Sequence[UsageEntry],
+    items: Sequence[PendingRatedItem],
+    earlier: Iterable[InvoiceLine],
+) -> _Pending:
+    """The invoice of `kind` for `entries` (unbilled, due by `cutoff`), `items` and `fee`,
+    after the period's `earlier` invoice lines. Pure: both billing paths rate with it."""
+    start = terms.period_start
     usage_lines = rate_usage(
         components=terms.variant.metered_components,
         currency=terms.currency,
-        period_start=contract.last_billing_date,
-        period_end=max(cutoff, contract.last_billing_date),
-        earlier=PeriodCharges.of_lines(billing.period_lines(contract.id, contract.billed_periods)),
+        period_start=start,
+        period_end=max(cutoff, start),
+        earlier=PeriodCharges.of_lines(earlier),
         entries=entries,
         descriptions=terms.descriptions,
     )
@@ -214,12 +251,12 @@ def _rate(
         rated_item_line(item.description, item.quantity, item.price_per_unit, terms.currency)
         for item in items
     )
-    period_end = cutoff if kind is InvoiceKind.FINAL else contract.next_billing_date
+    period_end = cutoff if kind is InvoiceKind.FINAL else terms.period_end
     draft = draft_invoice(
         kind=kind,
         currency=terms.currency,
-        period_start=contract.last_billing_date,
-        period_end=max(period_end, contract.last_billing_date),
+        period_start=start,
+        period_end=max(period_end, start),
         lines=(*usage_lines, *fee, *item_lines),
         tax_rate=terms.tax_rate,
     )
@@ -260,6 +297,8 @@ def _terms(session: Session, seller_id: str, contract: Contract) -> _Terms:
         tax_rate=effective_tax_rate(customer.tax_rate, variant.tax_rate),
         descriptions=catalog.component_names(m.component_id for m in variant.metered_components),
         invoice_prefix=seller.invoice_prefix,
+        period_start=contract.last_billing_date,
+        period_end=contract.next_billing_date,
     )
 
 
@@ -273,20 +312,44 @@ class BillingRun:
 def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> BillingRun:
     """Bill every contract that is due at the clock's now, in batches, until none is.
 
+    Regular invoices are issued a batch of one seller's contracts at a time, in one
+    transaction (`_bill_batch`): an interrupted run loses at most that batch, and the
+    next run issues it again, identically. Final invoices, and contracts another worker
+    holds, take the per-contract path (`bill_due`). A run numbers its invoices in the
+    order of the due contracts, each contract's periods in turn, as the per-contract
+    path alone would.
+
+    Batches hold at most `batch` contracts. They start small and grow while a batch
+    takes well under `_BATCH_SECONDS` (and shrink when one takes much longer): the
+    first invoices commit at once, and no transaction holds SQLite's write lock (which
+    usage submissions wait for) for long, whatever the contracts' usage.
+
     A contract whose billing fails (e.g. its usage changed under it) is logged and left
     for the next run; it never blocks the others."""
     contracts = invoices = failed = 0
     skip: set[tuple[str, str]] = set()
+    size = min(batch, _FIRST_BATCH)
     while True:
         with database.read() as session:
             due = [
-                c
-                for c in BillingQueue(session).due(clock.now(), batch + len(skip))
-                if c not in skip
-            ]
+                c for c in BillingQueue(session).due(clock.now(), size + len(skip)) if c not in skip
+            ][:size]
         if not due:
             return BillingRun(contracts, invoices, failed)
-        for seller_id, contract_id in due[:batch]:
+        seller_id = due[0][0]
+        # The leading run of one seller's contracts: one batch, one numbering sequence.
+        batch_ids = [contract_id for _, contract_id in _leading(due, seller_id)]
+        started = time.perf_counter()  # the batch's duration, not a business instant
+        try:
+            with database.write() as session:
+                billed = _bill_batch(session, clock, seller_id, batch_ids)
+        except Exception:  # e.g. usage changed meanwhile: each contract on its own path
+            log.warning("billing a batch failed; billing its contracts one by one", exc_info=True)
+            billed = _Batch(contracts=(), invoices=0, rest=tuple(batch_ids))
+        size = _next_size(size, len(batch_ids), time.perf_counter() - started, batch)
+        contracts += len(billed.contracts)
+        invoices += billed.invoices
+        for contract_id in billed.rest:
             try:
                 invoices += len(bill_due(database, clock, seller_id, contract_id))
                 contracts += 1
@@ -296,3 +359,219 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
                 )
                 failed += 1
                 skip.add((seller_id, contract_id))
+
+
+def _leading(due: list[tuple[str, str]], seller_id: str) -> Iterator[tuple[str, str]]:
+    return itertools.takewhile(lambda c: c[0] == seller_id, due)
+
+
+_FIRST_BATCH = 50
+_BATCH_SECONDS = 0.5
+
+
+def _next_size(size: int, used: int, seconds: float, most: int) -> int:
+    """The next batch's size: doubled after a full batch that took under half of
+    `_BATCH_SECONDS`, halved after one that took over twice as long."""
+    if used >= size and seconds < _BATCH_SECONDS / 2:
+        return min(most, size * 2)
+    if seconds > _BATCH_SECONDS * 2:
+        return max(1, size // 2)
+    return size
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    contracts: tuple[str, ...]
+    """Contracts the batch billed completely."""
+    invoices: int
+    rest: tuple[str, ...]
+    """Contracts left to the per-contract path, in due order (at most the first is
+    billed before them by the batch: its regular invoices, when a final one follows)."""
+
+
+def _bill_batch(session: Session, clock: Clock, seller_id: str, contract_ids: list[str]) -> _Batch:
+    """Issue the regular invoices of the leading contracts of `contract_ids` (due order)
+    in this transaction, set-based; the rest are left for `bill_due`.
+
+    The batch ends before the first contract that owes only a final invoice, and after
+    the first that owes one after its regular ones, so that a single run numbers its
+    invoices in due order exactly as `bill_due` one by one would. Contracts another run
+    holds (PostgreSQL) are left out of the batch."""
+    now = clock.now()
+    store = BatchBillingRepository(session, seller_id)
+    bounds = _Boundaries()
+    chosen, rest = _choose(store.lock_contracts(contract_ids), contract_ids, now, bounds)
+    if not chosen:
+        return _Batch((), 0, tuple(rest))
+    seller = SellerRegistry(session).get(seller_id)
+    if seller is None:  # pragma: no cover (a contract's seller always exists)
+        raise NotFound(f"There is no seller {seller_id}.")
+    drafts, moved = _rate_batch(session, store, seller.invoice_prefix, chosen, bounds)
+
+    numbers = store.reserve_invoice_numbers(seller.invoice_prefix, now.year, len(drafts))
+    issued = [
+        Invoice(
+            id=new_id(),
+            invoice_number=number,
+            contract_id=contract.id,
+            customer_id=contract.customer_id,
+            document_date=now,
+            period_index=contract.billed_periods,
+            draft=pending.draft,
+        )
+        for (contract, pending), number in zip(drafts, numbers, strict=True)
+    ]
+    store.add_invoices(issued)
+    pendings = [pending for _, pending in drafts]
+    store.link_usage(
+        [(invoice.id, pending.usage_ids) for invoice, pending in zip(issued, pendings, strict=True)]
+    )
+    billing = BillingRepository(session, seller_id)
+    for invoice, pending in zip(issued, pendings, strict=True):
+        billing.mark_rated_items_billed(invoice.id, pending.item_ids)
+    store.save_billed_periods(moved)
+    done = tuple(c.id for c, _ in chosen if c.id not in rest)
+    return _Batch(done, len(issued), tuple(rest))
+
+
+def _choose(
+    locked: dict[str, LockedContract],
+    contract_ids: list[str],
+    now: datetime,
+    bounds: _Boundaries,
+) -> tuple[list[tuple[Contract, int]], list[str]]:
+    """(contract, regular periods due) for the batch, and the contracts left to
+    `bill_due`, both in due order (see `_bill_batch`)."""
+    chosen: list[tuple[Contract, int]] = []
+    rest: list[str] = []
+    periods: dict[str, BillingPeriod] = {}
+    ended = False
+    for contract_id in contract_ids:
+        row = locked.get(contract_id)
+        if row is None or ended:
+            # Held by another run (PostgreSQL): `bill_due` waits for it, and finds it
+            # billed or not. After the batch's end: left in due order.
+            rest.append(contract_id)
+            continue
+        contract = _contract(row, periods)
+        count = 0
+        ahead = contract
+        while not ahead.closed and not _in_final_period(ahead, bounds) and now >= bounds(ahead, 1):
+            ahead = ahead.advanced()
+            count += 1
+        if count == 0:
+            if not contract.closed and _in_final_period(contract, bounds):
+                rest.append(contract_id)  # only a final invoice is due: bill_due issues it
+                ended = True
+            continue  # billed meanwhile by another run: nothing left
+        chosen.append((contract, count))
+        if _in_final_period(ahead, bounds) and ahead.end_date is not None and now >= ahead.end_date:
+            rest.append(contract_id)  # its final invoice follows its regular ones
+            ended = True
+    return chosen, rest
+
+
+def _rate_batch(
+    session: Session,
+    store: BatchBillingRepository,
+    prefix: str,
+    chosen: list[tuple[Contract, int]],
+    bounds: _Boundaries,
+) -> tuple[list[tuple[Contract, _Pending]], list[tuple[str, int, datetime, datetime]]]:
+    """The regular invoices of the chosen contracts, rated with a few queries for the
+    whole batch; and each contract's billing state after them."""
+    catalog = CatalogRepository(session, store.seller_id)
+    variants: dict[str, PlanVariant] = {}
+    names: dict[str, dict[str, str]] = {}
+    for contract, _ in chosen:
+        if contract.plan_variant_id not in variants:
+            variant = catalog.plan_variant(contract.plan_variant_id)
+            variants[variant.id] = variant
+            names[variant.id] = catalog.component_names(
+                m.component_id for m in variant.metered_components
+            )
+    tax_rates = store.customer_tax_rates(contract.customer_id for contract, _ in chosen)
+    ids = [contract.id for contract, _ in chosen]
+    latest = max(bounds(contract, count) for contract, count in chosen)
+    usage = store.unbilled_usage_of(ids, latest)
+    items = store.unbilled_rated_items_of(ids)
+    earlier = store.period_lines_of({c.id: c.billed_periods for c, _ in chosen})
+
+    drafts: list[tuple[Contract, _Pending]] = []
+    moved: list[tuple[str, int, datetime, datetime]] = []
+    for first, count in chosen:
+        variant = variants[first.plan_variant_id]
+        left = sorted(usage[first.id], key=lambda e: e.due_date)
+        pending_items: Sequence[PendingRatedItem] = items[first.id]
+        lines: Sequence[InvoiceLine] = earlier[first.id]
+        contract = first
+        for _ in range(count):
+            terms = _Terms(
+                seller_id=store.seller_id,
+                contract=contract,
+                variant=variant,
+                currency=currency(variant.currency),
+                tax_rate=effective_tax_rate(tax_rates[contract.customer_id], variant.tax_rate),
+                descriptions=names[variant.id],
+                invoice_prefix=prefix,
+                period_start=bounds(contract, 0),
+                period_end=bounds(contract, 1),
+            )
+            cutoff = terms.period_end
+            split = bisect.bisect_right(left, cutoff, key=lambda e: e.due_date)
+            pending = _draft(
+                terms,
+                InvoiceKind.REGULAR,
+                cutoff=cutoff,
+                fee=_fee_lines(terms, final=False),
+                entries=left[:split],
+                items=pending_items,
+                earlier=lines,
+            )
+            drafts.append((contract, pending))
+            # A later period of the batch has no earlier invoices, and no items left.
+            left, pending_items, lines = left[split:], (), ()
+            contract = contract.advanced()
+        moved.append(
+            (contract.id, contract.billed_periods, bounds(contract, 0), bounds(contract, 1))
+        )
+    return drafts, moved
+
+
+class _Boundaries:
+    """`bounds(contract, k)`: the contract's billing boundary `billed_periods + k`
+    (0: `last_billing_date`, 1: `next_billing_date`), computed once per anchor, period
+    and index: a batch's contracts mostly share them, and each costs a `relativedelta`."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[datetime, BillingPeriod, int], datetime] = {}
+
+    def __call__(self, contract: Contract, k: int) -> datetime:
+        key = (contract.start_date, contract.billing_period, contract.billed_periods + k)
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = period_boundary(*key)
+        return found
+
+
+def _in_final_period(contract: Contract, bounds: _Boundaries) -> bool:
+    """`contract.in_final_period`, with the boundary from `bounds`."""
+    return contract.end_date is not None and contract.end_date <= bounds(contract, 1)
+
+
+def _contract(row: LockedContract, periods: dict[str, BillingPeriod]) -> Contract:
+    key = f"{row.period_unit}/{row.period_quantity}"
+    period = periods.get(key)
+    if period is None:
+        period = periods[key] = BillingPeriod(PeriodUnit(row.period_unit), row.period_quantity)
+    return Contract(
+        id=row.id,
+        created_at=row.created_at,
+        customer_id=row.customer_id,
+        plan_variant_id=row.plan_variant_id,
+        billing_period=period,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        billed_periods=row.billed_periods,
+        final_invoice_id=row.final_invoice_id,
+    )

@@ -3,12 +3,15 @@ the lines of a period's earlier invoices, gapless invoice numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, insert, select, update
+import msgspec
+from sqlalchemy import Select, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -26,22 +29,32 @@ from arrears.domain.invoices import (
 from arrears.domain.money import currency
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.pricing import TierCharge
-from arrears.domain.usage import UsageEntry
+from arrears.domain.usage import ProductOverride, UsageEntry
 from arrears.store.tables import (
     ContractRow,
+    CustomerRow,
     InvoiceLineRow,
     InvoiceRow,
     InvoiceSequenceRow,
     OrderRow,
+    PlanVariantRow,
     RatedItemRow,
     UsageEntryRow,
 )
 from arrears.store.tenancy import TenantRepository
 from arrears.store.usage import batched, usage_entry
 
-__all__ = ["BillingQueue", "BillingRepository", "InvoiceFilter", "PendingRatedItem"]
+__all__ = [
+    "BatchBillingRepository",
+    "BillingQueue",
+    "BillingRepository",
+    "InvoiceFilter",
+    "LockedContract",
+    "PendingRatedItem",
+]
 
 _LINK_CHUNK = 2_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,3 +389,420 @@ def _invoice(row: InvoiceRow, lines: list[InvoiceLine]) -> Invoice:
 
 def _in_minor_units(line: InvoiceLine, quantum: Decimal) -> InvoiceLine:
     return replace(line, amount=line.amount.quantize(quantum))
+
+
+# -- batch billing ------------------------------------------------------------------------
+#
+# What `services.billing` needs to bill a batch of one seller's contracts in one
+# transaction with a handful of statements: lock and load the batch, read all its
+# unbilled usage in one query, reserve all its invoice numbers with one update, insert
+# the invoices and lines with one `executemany` (or `COPY`) each, link the usage with
+# one statement per batch (PostgreSQL) or one prepared statement per invoice (SQLite),
+# and move the billing dates with one `executemany`. Values bypass SQLAlchemy's
+# per-row binding through the column types' own `to_driver`, as ingestion does.
+
+_INVOICES = InvoiceRow.__table__
+_LINES = InvoiceLineRow.__table__
+_USAGE = UsageEntryRow.__table__
+_INVOICE_COLUMNS = (
+    "id", "seller_id", "created_at", "contract_id", "customer_id", "kind", "invoice_number",
+    "currency", "document_date", "period_start", "period_end", "period_index",
+    "regular_period", "subtotal", "tax_rate", "tax_amount", "total", "status",
+)  # fmt: skip
+_LINE_COLUMNS = (
+    "invoice_id", "position", "kind", "component_id", "description", "quantity",
+    "free_quantity", "billable_quantity", "late", "override", "unit_price", "tiers",
+    "usage_ids", "amount",
+)  # fmt: skip
+_UNBILLED_COLUMNS = (
+    "id", "contract_id", "component_id", "quantity", "due_date", "transferred_at", "key",
+    "memo", "override_price", "override_name", "override_description", "submission_id",
+)  # fmt: skip
+_UNBILLED_POSTGRESQL = (
+    f"SELECT {', '.join(_UNBILLED_COLUMNS)} FROM usage_entries "  # noqa: S608 (constants)
+    "WHERE seller_id = %s AND contract_id = ANY(%s) AND invoice_id IS NULL AND due_date <= %s"
+)
+# SQLite keeps instants as naive UTC text; the "+00:00" appended here makes
+# `datetime.fromisoformat` return them aware, without a `replace` per value.
+_UNBILLED_SQLITE_COLUMNS = ", ".join(
+    f"{name} || '+00:00'" if name in ("due_date", "transferred_at") else name
+    for name in _UNBILLED_COLUMNS
+)
+_UNBILLED_SQLITE = (
+    f"SELECT {_UNBILLED_SQLITE_COLUMNS} FROM usage_entries "  # noqa: S608 (constants)
+    "WHERE seller_id = ? AND contract_id IN (SELECT value FROM json_each(?)) "
+    "AND invoice_id IS NULL AND due_date <= ?"
+)
+_LINK_POSTGRESQL = (
+    "UPDATE usage_entries AS u SET invoice_id = v.invoice_id "
+    "FROM unnest(%s::bigint[], %s::varchar[]) AS v(id, invoice_id) "
+    "WHERE u.id = v.id AND u.seller_id = %s AND u.invoice_id IS NULL"
+)
+_LINK_SQLITE = (
+    "UPDATE usage_entries SET invoice_id = ? WHERE seller_id = ? AND invoice_id IS NULL "
+    "AND id IN (SELECT value FROM json_each(?))"
+)
+_SAVE_PERIODS = {
+    "sqlite": "UPDATE contracts SET billed_periods = ?, last_billing_date = ?, "
+    "next_billing_date = ? WHERE id = ? AND seller_id = ?",
+    "postgresql": "UPDATE contracts SET billed_periods = %s, last_billing_date = %s, "
+    "next_billing_date = %s WHERE id = %s AND seller_id = %s",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LockedContract:
+    """A contract of a batch, locked for billing, with the row facts rating needs."""
+
+    id: str
+    customer_id: str
+    plan_variant_id: str
+    start_date: datetime
+    end_date: datetime | None
+    billed_periods: int
+    final_invoice_id: str | None
+    period_unit: str
+    period_quantity: int
+    created_at: datetime
+
+
+class BatchBillingRepository(TenantRepository):
+    """Set-based reads and writes for billing many of one seller's contracts at once."""
+
+    @property
+    def _dialect(self) -> str:
+        return self._session.get_bind().dialect.name
+
+    def lock_contracts(self, contract_ids: Sequence[str]) -> dict[str, LockedContract]:
+        """The contracts of `contract_ids` this transaction could lock, by id.
+
+        On PostgreSQL rows another transaction holds are skipped (`SKIP LOCKED`), so
+        concurrent workers take different contracts instead of queueing; the caller
+        bills a skipped contract on its own path. SQLite's write lock, taken when the
+        transaction began, already excludes every other writer."""
+        query = (
+            select(
+                ContractRow.id,
+                ContractRow.customer_id,
+                ContractRow.plan_variant_id,
+                ContractRow.start_date,
+                ContractRow.end_date,
+                ContractRow.billed_periods,
+                ContractRow.final_invoice_id,
+                PlanVariantRow.period_unit,
+                PlanVariantRow.period_quantity,
+                ContractRow.created_at,
+            )
+            .join(PlanVariantRow, PlanVariantRow.id == ContractRow.plan_variant_id)
+            .where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(contract_ids))
+        )
+        if self._dialect == "postgresql":
+            query = query.with_for_update(of=ContractRow, skip_locked=True)
+        return {row.id: LockedContract(*row) for row in self._session.execute(query)}
+
+    def customer_tax_rates(self, customer_ids: Iterable[str]) -> dict[str, Decimal | None]:
+        wanted = list(set(customer_ids))
+        rates: dict[str, Decimal | None] = {}
+        for chunk in batched(wanted, _LINK_CHUNK):
+            query = select(CustomerRow.id, CustomerRow.tax_rate).where(
+                CustomerRow.seller_id == self.seller_id, CustomerRow.id.in_(chunk)
+            )
+            for id_, rate in self._session.execute(query):
+                rates[id_] = rate
+        return rates
+
+    def unbilled_usage_of(
+        self, contract_ids: Sequence[str], cutoff: datetime
+    ) -> dict[str, list[UsageEntry]]:
+        """The unbilled usage due at or before `cutoff` of each of `contract_ids`, in one
+        query read at the driver level (SQLAlchemy's per-value result processing cost
+        more than the query)."""
+        found: dict[str, list[UsageEntry]] = {id_: [] for id_ in contract_ids}
+        if not contract_ids:
+            return found
+        # The session's own DB-API connection, so the read is in this transaction.
+        driver = self._session.connection().connection.driver_connection
+        cursor = driver.cursor()
+        try:
+            if self._dialect == "postgresql":
+                cursor.execute(_UNBILLED_POSTGRESQL, (self.seller_id, list(contract_ids), cutoff))
+                quantity = _postgresql_decimal
+                due = _postgresql_instant
+            else:
+                due_by = _USAGE.c.due_date.type.to_driver(cutoff, "sqlite")
+                cursor.execute(
+                    _UNBILLED_SQLITE, (self.seller_id, _json_text(list(contract_ids)), due_by)
+                )
+                quantity = _sqlite_decimal
+                due = _sqlite_instant
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        transferred = _Memo(due)
+        decimal = _Memo(quantity)
+        for (
+            id_,
+            contract_id,
+            component_id,
+            amount,
+            due_date,
+            transferred_at,
+            key,
+            memo,
+            override_price,
+            override_name,
+            override_description,
+            submission_id,
+        ) in rows:
+            override = None
+            if override_price is not None or override_name or override_description:
+                override = ProductOverride(
+                    price_per_unit=None if override_price is None else decimal(override_price),
+                    name=override_name,
+                    description=override_description,
+                )
+            found[contract_id].append(
+                UsageEntry(
+                    id_,
+                    contract_id,
+                    component_id,
+                    decimal(amount),
+                    due(due_date),
+                    transferred(transferred_at),
+                    key,
+                    memo,
+                    override,
+                    None,
+                    submission_id,
+                )
+            )
+        return found
+
+    def unbilled_rated_items_of(
+        self, contract_ids: Sequence[str]
+    ) -> dict[str, list[PendingRatedItem]]:
+        found: dict[str, list[PendingRatedItem]] = {id_: [] for id_ in contract_ids}
+        for chunk in batched(contract_ids, _LINK_CHUNK):
+            query = (
+                self._scoped(RatedItemRow)
+                .where(RatedItemRow.contract_id.in_(chunk), RatedItemRow.invoice_id.is_(None))
+                .order_by(RatedItemRow.created_at, RatedItemRow.id)
+            )
+            for row in self._session.execute(query).scalars():
+                found[row.contract_id].append(
+                    PendingRatedItem(row.id, row.description, row.quantity, row.price_per_unit)
+                )
+        return found
+
+    def period_lines_of(self, periods: dict[str, int]) -> dict[str, list[InvoiceLine]]:
+        """The lines of the earlier (interim) invoices of each contract's period, given
+        as contract id -> period index, in one query per chunk."""
+        found: dict[str, list[InvoiceLine]] = {id_: [] for id_ in periods}
+        for chunk in batched(list(periods), _LINK_CHUNK):
+            query = (
+                select(InvoiceLineRow, InvoiceRow.currency, InvoiceRow.contract_id)
+                .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
+                .where(
+                    InvoiceRow.seller_id == self.seller_id,
+                    tuple_(InvoiceRow.contract_id, InvoiceRow.period_index).in_(
+                        [(id_, periods[id_]) for id_ in chunk]
+                    ),
+                )
+                .order_by(InvoiceRow.document_date, InvoiceRow.id, InvoiceLineRow.position)
+            )
+            for row, code, contract_id in self._session.execute(query):
+                found[contract_id].append(_in_minor_units(_line(row), currency(code).quantum))
+        return found
+
+    def reserve_invoice_numbers(self, prefix: str, year: int, count: int) -> list[str]:
+        """`count` consecutive numbers of this seller's gapless sequence for `year`, with
+        one update; the sequence row stays locked until the transaction ends (see
+        `BillingRepository.next_invoice_number`)."""
+        if count == 0:
+            return []
+        dialect = self._dialect
+        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        self._session.execute(
+            make(InvoiceSequenceRow)
+            .values(seller_id=self.seller_id, year=year, last=0)
+            .on_conflict_do_nothing(index_elements=["seller_id", "year"])
+        )
+        last = self._session.execute(
+            update(InvoiceSequenceRow)
+            .where(InvoiceSequenceRow.seller_id == self.seller_id, InvoiceSequenceRow.year == year)
+            .values(last=InvoiceSequenceRow.last + count)
+            .returning(InvoiceSequenceRow.last)
+        ).scalar_one()
+        return [f"{prefix}-{year}-{number:06d}" for number in range(last - count + 1, last + 1)]
+
+    def add_invoices(self, invoices: Sequence[Invoice]) -> None:
+        """Insert the invoices and their lines: one `executemany` each (`COPY` for the
+        lines on PostgreSQL). A second regular invoice for a contract period breaks the
+        unique (contract, period) constraint, and the caller's transaction rolls back."""
+        if not invoices:
+            return
+        dialect = self._dialect
+        money = partial(_INVOICES.c.subtotal.type.to_driver, dialect_name=dialect)
+        rate = partial(_INVOICES.c.tax_rate.type.to_driver, dialect_name=dialect)
+        instant = partial(_INVOICES.c.document_date.type.to_driver, dialect_name=dialect)
+        invoice_rows = []
+        line_rows = []
+        for invoice in invoices:
+            draft = invoice.draft
+            regular = draft.kind in (InvoiceKind.REGULAR, InvoiceKind.FINAL)
+            issued = instant(invoice.document_date)
+            invoice_rows.append(
+                (
+                    invoice.id,
+                    self.seller_id,
+                    issued,
+                    invoice.contract_id,
+                    invoice.customer_id,
+                    draft.kind.value,
+                    invoice.invoice_number,
+                    draft.currency.code,
+                    issued,
+                    instant(draft.period_start),
+                    instant(draft.period_end),
+                    invoice.period_index,
+                    invoice.period_index if regular else None,
+                    money(draft.subtotal),
+                    rate(draft.tax_rate),
+                    money(draft.tax_amount),
+                    money(draft.total),
+                    invoice.status.value,
+                )
+            )
+            for position, line in enumerate(draft.lines):
+                line_rows.append(
+                    (
+                        invoice.id,
+                        position,
+                        line.kind.value,
+                        line.component_id,
+                        line.description,
+                        money(line.quantity),
+                        money(line.free_quantity),
+                        money(line.billable_quantity),
+                        line.late,
+                        line.override,
+                        money(line.unit_price),
+                        _json_text(
+                            [
+                                {
+                                    "Quantity": t.quantity,
+                                    "UnitPrice": t.unit_price,
+                                    "Amount": t.amount,
+                                }
+                                for t in line.tiers
+                            ]
+                        ),
+                        _json_text(line.usage_ids),
+                        money(line.amount),
+                    )
+                )
+        connection = self._session.connection()
+        connection.exec_driver_sql(
+            _insert_statement(_INVOICES.name, _INVOICE_COLUMNS, dialect), invoice_rows
+        )
+        if line_rows:
+            connection.exec_driver_sql(
+                _insert_statement(_LINES.name, _LINE_COLUMNS, dialect), line_rows
+            )
+
+    def link_usage(self, links: Sequence[tuple[str, Sequence[int]]]) -> None:
+        """Link each invoice's usage entries (invoice id, entry ids) to it: one statement
+        for the whole batch on PostgreSQL, one prepared statement per invoice on SQLite.
+        Raises `Conflict` if any entry was billed or deleted meanwhile, so the caller's
+        transaction rolls back rather than invoice an entry twice or one that is gone."""
+        expected = sum(len(ids) for _, ids in links)
+        if expected == 0:
+            return
+        connection = self._session.connection()
+        if self._dialect == "postgresql":
+            ids: list[int] = []
+            invoice_ids: list[str] = []
+            for invoice_id, usage_ids in links:
+                ids.extend(usage_ids)
+                invoice_ids.extend([invoice_id] * len(usage_ids))
+            result = connection.exec_driver_sql(
+                _LINK_POSTGRESQL, (ids, invoice_ids, self.seller_id)
+            )
+        else:
+            result = connection.exec_driver_sql(
+                _LINK_SQLITE,
+                [
+                    (invoice_id, self.seller_id, _json_text(usage_ids))
+                    for invoice_id, usage_ids in links
+                    if usage_ids
+                ],
+            )
+        if result.rowcount != expected:
+            raise Conflict("Usage changed while it was being billed; billing is retried.")
+
+    def save_billed_periods(self, contracts: Sequence[tuple[str, int, datetime, datetime]]) -> None:
+        """Store (contract id, billed periods, last and next billing date) for each."""
+        if not contracts:
+            return
+        dialect = self._dialect
+        instant = partial(_INVOICES.c.document_date.type.to_driver, dialect_name=dialect)
+        self._session.connection().exec_driver_sql(
+            _SAVE_PERIODS[dialect],
+            [
+                (billed, instant(last), instant(following), id_, self.seller_id)
+                for id_, billed, last, following in contracts
+            ],
+        )
+
+
+def _insert_statement(table: str, columns: Sequence[str], dialect: str) -> str:
+    placeholder = "?" if dialect == "sqlite" else "%s"
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (constants only)
+        f"VALUES ({', '.join(placeholder for _ in columns)})"
+    )
+
+
+_json_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+def _json_text(value: object) -> str:
+    """The text `ExactJSON` stores for `value`."""
+    return _json_encoder.encode(value).decode()
+
+
+_USAGE_SCALE = -_USAGE.c.quantity.type.scale  # quantities and override prices alike
+
+
+def _sqlite_decimal(value: int) -> Decimal:
+    # What `ExactDecimal.process_result_value` returns on SQLite, without its dispatch.
+    return Decimal(value).scaleb(_USAGE_SCALE)
+
+
+def _postgresql_decimal(value: Decimal) -> Decimal:
+    return value
+
+
+def _sqlite_instant(value: str) -> datetime:
+    return datetime.fromisoformat(value)  # the query appended "+00:00"
+
+
+def _postgresql_instant(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+class _Memo(Generic[T]):
+    """Stored values converted once each (quantities and transfer instants repeat a lot
+    in a batch); the results are immutable, so sharing them is safe."""
+
+    __slots__ = ("_convert", "_seen")
+
+    def __init__(self, convert: Callable[[Any], T]) -> None:
+        self._convert = convert
+        self._seen: dict[Any, T] = {}
+
+    def __call__(self, value: Any) -> T:
+        found = self._seen.get(value)
+        if found is None:
+            found = self._seen[value] = self._convert(value)
+        return found
