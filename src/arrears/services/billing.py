@@ -13,10 +13,12 @@ import bisect
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -58,6 +60,7 @@ from arrears.store.sellers import SellerRegistry
 __all__ = [
     "BillingDue",
     "BillingRun",
+    "after_billing_due",
     "bill_due",
     "interim_invoice",
     "issue_next_due",
@@ -68,8 +71,38 @@ __all__ = [
 log = logging.getLogger("arrears.billing")
 
 
-class BillingDue(Exception):
-    """The contract has a regular or final invoice due; issue it before an interim one."""
+T = TypeVar("T")
+
+
+class BillingDue(Conflict):
+    """The contract has a regular or final invoice due; issue it before an interim one.
+
+    `after_billing_due` handles it; should the clock keep crossing billing dates, it
+    reaches the client as a 409 to retry, never as a 500."""
+
+    def __init__(self, contract_id: str) -> None:
+        super().__init__(f"Contract {contract_id} has an invoice due; retry the request.")
+
+
+def after_billing_due(
+    database: Database,
+    clock: Clock,
+    seller_id: str,
+    contract_id: str,
+    action: Callable[[Session], T],
+) -> T:
+    """Issue what the contract is due, then run `action` in a write transaction (an
+    interim invoice, an order that bills interim); again if the clock crossed a billing
+    date in between. An unknown contract is left for `action` to report."""
+    for _ in range(3):
+        with suppress(NotFound):
+            bill_due(database, clock, seller_id, contract_id)
+        try:
+            with database.write() as session:
+                return action(session)
+        except BillingDue:
+            continue
+    raise BillingDue(contract_id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,7 @@ from arrears.api.paging import Paging
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceLine
 from arrears.services.billing import (
-    BillingDue,
-    bill_due,
+    after_billing_due,
     interim_invoice,
     issue_next_due,
     preview_period,
@@ -127,23 +126,16 @@ def preview_contract(
 def bill_interim(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
     """Bill every unbilled usage entry due by now at once, on an interim invoice (after
     any regular invoice that is due). 204 when there is nothing to bill."""
-    invoice = interim_with_catch_up(context, seller_id, contract_id)
+    invoice = after_billing_due(
+        context.database,
+        context.clock,
+        seller_id,
+        contract_id,
+        lambda session: interim_invoice(session, context.clock, seller_id, contract_id),
+    )
     if invoice is None:
         return Response(status_code=204)
     return json_response(invoice_out(invoice), 201)
-
-
-def interim_with_catch_up(context: AppContext, seller_id: str, contract_id: str) -> Invoice | None:
-    """Regular invoices that are due first, then the interim one; retried if the clock
-    crosses a billing date in between."""
-    for _ in range(3):
-        bill_due(context.database, context.clock, seller_id, contract_id)
-        try:
-            with context.database.write() as session:
-                return interim_invoice(session, context.clock, seller_id, contract_id)
-        except BillingDue:
-            continue
-    raise BillingDue(contract_id)
 
 
 def invoice_out(invoice: Invoice) -> InvoiceOut:

@@ -17,7 +17,7 @@ from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH
-from arrears.services.billing import BillingDue, bill_due, issue_next_due
+from arrears.services.billing import after_billing_due, issue_next_due
 from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
 from arrears.store.contracts import ContractRepository
 
@@ -108,23 +108,16 @@ def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Resp
 
 
 def _place(context: AppContext, seller_id: str, body: NewOrder) -> PlacedOrder:
-    """The order, placed after any regular invoice that is due when it bills interim;
-    retried if the clock crosses a billing date in between."""
-    for _ in range(3):
-        try:
-            if body.trigger_interim_billing:
-                bill_due(context.database, context.clock, seller_id, body.contract_id)
-            with context.database.write() as session:
-                return _order_in(
-                    session, context, seller_id, body, trigger=body.trigger_interim_billing
-                )
-        except NotFound:
-            # An unknown contract is a bad field of the order: place_order says so.
-            with context.database.write() as session:
-                return _order_in(session, context, seller_id, body, trigger=False)
-        except BillingDue:
-            continue
-    raise BillingDue(body.contract_id)
+    """The order, placed after any invoice the contract is due when it bills interim."""
+    trigger = body.trigger_interim_billing
+
+    def place(session: Session) -> PlacedOrder:
+        return _order_in(session, context, seller_id, body, trigger=trigger)
+
+    if not trigger:
+        with context.database.write() as session:
+            return place(session)
+    return after_billing_due(context.database, context.clock, seller_id, body.contract_id, place)
 
 
 def _catch_up(session: Session, context: AppContext, seller_id: str, contract_id: str) -> None:
