@@ -8,7 +8,6 @@ made deterministic by holding a transaction open while another runs into it.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -47,6 +46,7 @@ from tests.billing_factories import (
     usage_entries,
 )
 from tests.ingest_factories import exact, wait_for_task
+from tests.threads import all_at_once
 
 T = TypeVar("T")
 
@@ -62,18 +62,6 @@ def app(settings: Settings, database: Database, clock: TestClock) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
-
-
-def _all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run `work(0..count-1)` in `count` threads released together; their results."""
-    barrier = threading.Barrier(count)
-
-    def start(n: int) -> T:
-        barrier.wait(timeout=30)
-        return work(n)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(start, range(count)))
 
 
 def _all_invoices(client: TestClient, contract: PricedContract) -> list[dict[str, Any]]:
@@ -134,7 +122,7 @@ def test_four_billing_runs_at_once_over_50_contracts_issue_one_invoice_per_perio
     assert task["savedRecords"] == 2 * CONTRACTS
     clock.move_to(datetime(2026, 3, 1, tzinfo=UTC))  # two periods due for every contract
 
-    runs: list[BillingRun] = _all_at_once(4, lambda _: run_billing(database, clock))
+    runs: list[BillingRun] = all_at_once(4, lambda _: run_billing(database, clock))
 
     assert sum(run.invoices for run in runs) == 2 * CONTRACTS
     assert sum(run.failed for run in runs) == 0

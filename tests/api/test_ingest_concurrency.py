@@ -10,7 +10,6 @@ its commit.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +24,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from arrears.api.app import create_app
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.domain.ids import new_id
@@ -35,6 +33,7 @@ from arrears.store.tables import TaskRow, UsageEntryRow
 from arrears.store.tasks import TaskRepository
 from arrears.store.usage import UsageRepository
 from arrears.worker.runner import Worker
+from tests.billing_factories import app_without_worker
 from tests.ingest_factories import (
     MeteredSeller,
     encode,
@@ -45,6 +44,7 @@ from tests.ingest_factories import (
     usage,
     wait_for_task,
 )
+from tests.threads import all_at_once
 
 T = TypeVar("T")
 
@@ -54,28 +54,13 @@ DUE_DATE = datetime(2026, 1, 15, tzinfo=UTC)
 
 @pytest.fixture
 def app(settings: Settings, database: Database, clock: TestClock) -> FastAPI:
-    """The app without its embedded worker: the tests run workers themselves."""
-    return create_app(
-        settings.model_copy(update={"embedded_worker": False}), database=database, clock=clock
-    )
+    return app_without_worker(settings, database, clock)
 
 
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
-
-
-def _all_at_once(count: int, work: Callable[[int], T]) -> list[T]:
-    """Run `work(0..count-1)` in `count` threads released together; their results."""
-    barrier = threading.Barrier(count)
-
-    def start(n: int) -> T:
-        barrier.wait(timeout=30)
-        return work(n)
-
-    with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(start, range(count)))
 
 
 def _rows(database: Database) -> list[tuple[str, str | None]]:
@@ -118,10 +103,10 @@ def test_concurrent_submissions_applied_by_concurrent_workers_store_each_key_onc
         location: str = response.headers["Location"]
         return location
 
-    locations = _all_at_once(submitters, submit)
+    locations = all_at_once(submitters, submit)
     assert len(set(locations)) == submitters
 
-    handled = _all_at_once(3, lambda _: Worker(database, clock).run_until_idle())
+    handled = all_at_once(3, lambda _: Worker(database, clock).run_until_idle())
     assert sum(handled) >= submitters
 
     tasks = [wait_for_task(client, location, metered.headers, timeout=1) for location in locations]
@@ -146,7 +131,7 @@ def test_concurrent_posts_with_the_same_key_store_one_entry(
         assert response.status_code in (200, 201), response.text
         return response.status_code, response.json()["Id"]
 
-    answers = _all_at_once(8, post)
+    answers = all_at_once(8, post)
     assert sorted(status for status, _ in answers) == [200] * 7 + [201]
     assert len({id_ for _, id_ in answers}) == 1
     assert len(_rows(database)) == 1
