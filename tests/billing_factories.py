@@ -246,6 +246,15 @@ def bill_at(client: TestClient, now: str) -> Json:
     return run_billing(client)
 
 
+def bill_interim_at(client: TestClient, contract: PricedContract, now: str) -> Json:
+    """Move the clock to `now` and bill the contract interim; the interim invoice."""
+    move_clock(client, now)
+    response = client.post(f"{contract.path}/interimbilling", headers=contract.headers)
+    assert response.status_code == 201, response.text
+    body: Json = response.json()
+    return body
+
+
 # -- invoices -----------------------------------------------------------------------------
 
 

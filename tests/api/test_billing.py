@@ -21,16 +21,18 @@ from arrears.domain.clock import TestClock
 from arrears.store.database import Database
 from tests.billing_factories import (
     START,
+    Json,
     Metered,
+    PricedContract,
     app_without_worker,
     bill_at,
+    bill_interim_at,
     billed_ids,
     end_contract,
     get_contract,
     graduated,
     invoices_of,
     line_summary,
-    move_clock,
     new_billing_seller,
     new_priced_contract,
     only_invoice,
@@ -156,18 +158,24 @@ def test_30_gb_of_late_usage_posted_after_its_period_was_billed_is_a_late_line_o
 # -- interim billing shares the period's free quota and tiers ---------------------------
 
 
+def _interim_then_regular(
+    client: TestClient, contract: PricedContract, first: str, second: str
+) -> tuple[Json, Json]:
+    """`first` due Jan 5, billed interim on Jan 10; `second` due Jan 20, billed with the
+    regular invoice of January on Feb 1. The two invoices."""
+    post_usage(client, contract, first, "2026-01-05T00:00:00Z")
+    bill_interim_at(client, contract, "2026-01-10T00:00:00Z")
+    post_usage(client, contract, second, "2026-01-20T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    interim, regular = invoices_of(client, contract)
+    return interim, regular
+
+
 def test_60_gb_interim_and_70_gb_regular_share_100_free_gb_0_00_then_3_00(
     client: TestClient,
 ) -> None:
     contract = new_priced_contract(client, None, Metered(free_quota="100"))
-    post_usage(client, contract, "60", "2026-01-05T00:00:00Z")
-    move_clock(client, "2026-01-10T00:00:00Z")
-    response = client.post(f"{contract.path}/interimbilling", headers=contract.headers)
-    assert response.status_code == 201, response.text
-    post_usage(client, contract, "70", "2026-01-20T00:00:00Z")
-    bill_at(client, "2026-02-01T00:00:00Z")
-
-    interim, regular = invoices_of(client, contract)
+    interim, regular = _interim_then_regular(client, contract, "60", "70")
     assert (interim["Kind"], regular["Kind"]) == ("Interim", "Regular")
     assert [line_summary(line) for line in interim["Lines"]] == [
         ("Storage", "60", "60", "0", False, "0.00")
@@ -181,16 +189,14 @@ def test_60_gb_interim_and_70_gb_regular_share_100_free_gb_0_00_then_3_00(
 def test_an_interim_invoice_does_not_move_the_billing_dates(client: TestClient) -> None:
     contract = new_priced_contract(client)
     post_usage(client, contract, "60", "2026-01-05T00:00:00Z")
-    move_clock(client, "2026-01-10T00:00:00Z")
-    response = client.post(f"{contract.path}/interimbilling", headers=contract.headers)
-    assert response.status_code == 201, response.text
+    interim = bill_interim_at(client, contract, "2026-01-10T00:00:00Z")
 
     after = get_contract(client, contract)
     assert (after["LastBillingDate"], after["NextBillingDate"]) == (
         START,
         "2026-02-01T00:00:00Z",
     )
-    assert period(response.json()) == (START, "2026-02-01T00:00:00Z")
+    assert period(interim) == (START, "2026-02-01T00:00:00Z")
 
 
 def test_800_calls_interim_then_700_continue_the_graduated_tiers_8_00_then_4_50(
@@ -198,14 +204,7 @@ def test_800_calls_interim_then_700_continue_the_graduated_tiers_8_00_then_4_50(
 ) -> None:
     calls = Metered("API calls", graduated(("1000", "0.01"), (None, "0.005")), unit="call")
     contract = new_priced_contract(client, None, calls)
-    post_usage(client, contract, "800", "2026-01-05T00:00:00Z")
-    move_clock(client, "2026-01-10T00:00:00Z")
-    response = client.post(f"{contract.path}/interimbilling", headers=contract.headers)
-    assert response.status_code == 201, response.text
-    post_usage(client, contract, "700", "2026-01-20T00:00:00Z")
-    bill_at(client, "2026-02-01T00:00:00Z")
-
-    interim, regular = invoices_of(client, contract)
+    interim, regular = _interim_then_regular(client, contract, "800", "700")
     [first] = interim["Lines"]
     assert line_summary(first) == ("API calls", "800", "0", "800", False, "8.00")
     [second] = regular["Lines"]
@@ -219,14 +218,7 @@ def test_a_volume_tier_reached_after_an_interim_invoice_reprices_the_period_minu
 ) -> None:
     calls = Metered("API calls", volume(("1000", "0.01"), (None, "0.005")), unit="call")
     contract = new_priced_contract(client, None, calls)
-    post_usage(client, contract, "800", "2026-01-05T00:00:00Z")
-    move_clock(client, "2026-01-10T00:00:00Z")
-    response = client.post(f"{contract.path}/interimbilling", headers=contract.headers)
-    assert response.status_code == 201, response.text
-    post_usage(client, contract, "700", "2026-01-20T00:00:00Z")
-    bill_at(client, "2026-02-01T00:00:00Z")
-
-    interim, regular = invoices_of(client, contract)
+    interim, regular = _interim_then_regular(client, contract, "800", "700")
     assert str(interim["Total"]) == "8.00"  # 800 x 0.01
     [line] = regular["Lines"]
     # 1,500 calls all at 0.005 = 7.50 for the period, of which 8.00 were charged

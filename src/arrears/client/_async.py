@@ -14,6 +14,7 @@ import httpx
 
 from arrears.client._base import (
     DEFAULT_CHUNK_SIZE,
+    REFUSED_CHUNK,
     Chunk,
     Json,
     billing_period,
@@ -29,9 +30,6 @@ from arrears.client._base import (
     task_location,
 )
 from arrears.client._errors import (
-    BadRequestError,
-    InvalidError,
-    TooLargeError,
     TransportFailure,
     UnexpectedResponse,
     error_for,
@@ -41,11 +39,6 @@ from arrears.client._records import ConsumptionRecord
 from arrears.client._retry import RetryPolicy
 
 __all__ = ["AsyncClient"]
-
-from arrears.client._sync import USER_AGENT
-
-# The server refused a chunk outright: report its records as failed, go on with the rest.
-_REFUSED = (BadRequestError, InvalidError, TooLargeError)
 
 
 class AsyncClient:
@@ -82,7 +75,7 @@ class AsyncClient:
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url,
-            headers=headers_for(api_key, USER_AGENT),
+            headers=headers_for(api_key),
             transport=transport,
             timeout=timeout,
         )
@@ -420,7 +413,7 @@ class AsyncClient:
                         if on_progress:
                             on_progress(len(chunk.records))
                         continue
-            except _REFUSED as error:
+            except REFUSED_CHUNK as error:
                 result.add_refused(chunk.start, chunk.records, error.problem)
                 if on_progress:
                     on_progress(len(chunk.records))

@@ -10,7 +10,12 @@ from typing import Any
 import httpx
 import msgspec
 
-from arrears.client._errors import UnexpectedResponse
+from arrears.client._errors import (
+    BadRequestError,
+    InvalidError,
+    TooLargeError,
+    UnexpectedResponse,
+)
 from arrears.client._models import Task
 from arrears.client._records import (
     ConsumptionRecord,
@@ -90,11 +95,17 @@ def retryable(response: httpx.Response) -> bool:
     return response.status_code in RETRYABLE_STATUSES
 
 
-def headers_for(api_key: str, user_agent: str) -> dict[str, str]:
+USER_AGENT = "arrears-client/0.1"
+
+# The server refused a chunk outright: its records are reported failed, the rest go on.
+REFUSED_CHUNK = (BadRequestError, InvalidError, TooLargeError)
+
+
+def headers_for(api_key: str) -> dict[str, str]:
     return {
         "Authorization": f"Bearer {api_key}",
         "Accept": "application/json",
-        "User-Agent": user_agent,
+        "User-Agent": USER_AGENT,
     }
 
 

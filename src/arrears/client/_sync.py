@@ -13,6 +13,7 @@ import httpx
 
 from arrears.client._base import (
     DEFAULT_CHUNK_SIZE,
+    REFUSED_CHUNK,
     Chunk,
     Json,
     billing_period,
@@ -28,9 +29,6 @@ from arrears.client._base import (
     task_location,
 )
 from arrears.client._errors import (
-    BadRequestError,
-    InvalidError,
-    TooLargeError,
     TransportFailure,
     UnexpectedResponse,
     error_for,
@@ -40,11 +38,6 @@ from arrears.client._records import ConsumptionRecord
 from arrears.client._retry import RetryPolicy
 
 __all__ = ["Client"]
-
-USER_AGENT = "arrears-client/0.1"
-
-# The server refused a chunk outright: report its records as failed, go on with the rest.
-_REFUSED = (BadRequestError, InvalidError, TooLargeError)
 
 
 class Client:
@@ -81,7 +74,7 @@ class Client:
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url,
-            headers=headers_for(api_key, USER_AGENT),
+            headers=headers_for(api_key),
             transport=transport,
             timeout=timeout,
         )
@@ -415,7 +408,7 @@ class Client:
                         if on_progress:
                             on_progress(len(chunk.records))
                         continue
-            except _REFUSED as error:
+            except REFUSED_CHUNK as error:
                 result.add_refused(chunk.start, chunk.records, error.problem)
                 if on_progress:
                     on_progress(len(chunk.records))
