@@ -56,7 +56,14 @@ from arrears.store import schema
 from arrears.store.catalog import CatalogRepository
 from arrears.store.database import Database
 from arrears.store.sellers import SellerRecord, SellerRegistry
-from arrears.store.tables import ContractRow, CustomerRow, InvoiceLineRow, InvoiceRow, UsageEntryRow
+from arrears.store.tables import (
+    BilledUsageRow,
+    ContractRow,
+    CustomerRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    UsageEntryRow,
+)
 
 POSTGRES_SERVER = os.environ.get(
     "ARREARS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -286,13 +293,17 @@ def check(database: Database, catalog: Catalog, contracts: int, entries: int) ->
     """Check what the run issued; the number of invoices."""
     with database.read() as session:
         unbilled = session.execute(
-            select(func.count()).where(UsageEntryRow.invoice_id.is_(None))
+            select(func.count())
+            .select_from(UsageEntryRow)
+            .outerjoin(BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id)
+            .where(BilledUsageRow.usage_id.is_(None))
         ).scalar_one()
         assert unbilled == 0, f"{unbilled} entries were not billed"
         own = session.execute(
             select(func.count())
             .select_from(UsageEntryRow)
-            .join(InvoiceRow, InvoiceRow.id == UsageEntryRow.invoice_id)
+            .join(BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id)
+            .join(InvoiceRow, InvoiceRow.id == BilledUsageRow.invoice_id)
             .where(InvoiceRow.contract_id == UsageEntryRow.contract_id)
         ).scalar_one()
         assert own == entries, f"{entries - own} entries are linked to a foreign invoice"

@@ -33,7 +33,7 @@ from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.services.billing import run_billing
 from arrears.store.database import Database
-from arrears.store.tables import InvoiceLineRow, InvoiceRow, UsageEntryRow
+from arrears.store.tables import BilledUsageRow, InvoiceLineRow, InvoiceRow, UsageEntryRow
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
     Metered,
@@ -225,7 +225,13 @@ def _assert_gapless(numbers: list[str]) -> None:
 
 def _assert_each_entry_billed_once(database: Database) -> None:
     with database.read() as session:
-        entries = dict(session.execute(select(UsageEntryRow.id, UsageEntryRow.invoice_id)).all())
+        entries = dict(
+            session.execute(
+                select(UsageEntryRow.id, BilledUsageRow.invoice_id).outerjoin(
+                    BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id
+                )
+            ).all()
+        )
         on_lines = Counter(
             (invoice_id, usage_id)
             for invoice_id, usage_ids in session.execute(

@@ -22,6 +22,7 @@ from arrears.store.types import ExactDecimal, ExactJSON, UTCDateTime
 __all__ = [
     "ApiKeyRow",
     "Base",
+    "BilledUsageRow",
     "ComponentRow",
     "ContractRow",
     "CustomerRow",
@@ -170,13 +171,8 @@ class UsageEntryRow(Base):
     __table_args__ = (
         # The database, not the code path, guarantees a key is stored once per contract.
         UniqueConstraint("contract_id", "key"),
-        # Billing reads a contract's unbilled entries by due date.
-        Index(
-            "ix_usage_entries_contract_id_invoice_id_due_date",
-            "contract_id",
-            "invoice_id",
-            "due_date",
-        ),
+        # Billing and the usage API read a contract's entries by due date.
+        Index("ix_usage_entries_contract_id_due_date", "contract_id", "due_date"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -195,7 +191,26 @@ class UsageEntryRow(Base):
     override_description: Mapped[str | None] = mapped_column(String(1000))
     # Which submission (bulk task, or one synchronous request) stored the entry.
     submission_id: Mapped[str] = mapped_column(String(24))
-    invoice_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class BilledUsageRow(Base):
+    """Which invoice billed a usage entry. The primary key on the entry is the database's
+    guarantee that no entry is billed twice.
+
+    A narrow table of its own rather than a column of `usage_entries`: linking a
+    million entries then appends a million small rows (about 3 µs each on PostgreSQL)
+    instead of rewriting every entry with new entries in each of its indexes (about
+    30 µs each). No foreign keys, for the same reason: PostgreSQL checks them with a
+    query and a row lock per linked entry. The rows are written only by billing, in the
+    transaction that inserts the invoice, for entries it read under the contract's lock,
+    and entries are deleted only while unbilled (`UsageRepository.delete_unbilled`)."""
+
+    __tablename__ = "billed_usage"
+
+    usage_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    invoice_id: Mapped[str] = mapped_column(String(24))
 
 
 class TaskRow(Base):

@@ -32,6 +32,7 @@ from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.usage import ContractTerms, ProductOverride, UsageCandidate, UsageEntry
 from arrears.store.tables import (
+    BilledUsageRow,
     ComponentRow,
     ContractRow,
     MeteredComponentRow,
@@ -46,6 +47,7 @@ _LOOKUP_CHUNK = 2_000
 _MICROS = 1_000_000
 
 _USAGE = UsageEntryRow.__table__
+_BILLED = BilledUsageRow.__table__
 # The columns a bulk insert writes, in the order of the rows `_driver_rows` builds.
 _INSERTED = (
     "seller_id",
@@ -170,7 +172,8 @@ class UsageRepository(TenantRepository):
         if not ids:
             return {}
         return {
-            (row.contract_id, row.key or ""): usage_entry(row) for row in self._entries_by_id(ids)
+            (row.contract_id, row.key or ""): usage_entry(row, row.invoice_id)
+            for row in self._entries_by_id(ids)
         }
 
     def _ids_by_key(self, pairs: list[tuple[str, str]]) -> list[int]:
@@ -203,7 +206,11 @@ class UsageRepository(TenantRepository):
         else:
             listed = func.json_each(bindparam("ids", _json.encode(ids).decode()))
             among = _USAGE.c.id.in_(select(listed.table_valued("value").c.value))
-        query = select(_USAGE).where(_USAGE.c.seller_id == self.seller_id, among)
+        query = (
+            select(_USAGE, _BILLED.c.invoice_id)
+            .outerjoin(_BILLED, _BILLED.c.usage_id == _USAGE.c.id)
+            .where(_USAGE.c.seller_id == self.seller_id, among)
+        )
         return iter(self._session.execute(query))
 
     # -- writes -------------------------------------------------------------------------
@@ -286,8 +293,8 @@ class UsageRepository(TenantRepository):
     def entries_of_submission(self, submission_id: str) -> list[UsageEntry]:
         query = self._scoped_usage().where(UsageEntryRow.submission_id == submission_id)
         return [
-            usage_entry(row)
-            for row in self._session.execute(query.order_by(UsageEntryRow.id)).scalars()
+            usage_entry(row, invoice_id)
+            for row, invoice_id in self._session.execute(query.order_by(UsageEntryRow.id))
         ]
 
     def count_of_submission(self, submission_id: str) -> int:
@@ -298,14 +305,21 @@ class UsageRepository(TenantRepository):
         return int(self._session.execute(query).scalar_one())
 
     def delete_unbilled(self, contract_id: str, entry_id: int) -> None:
+        # Billing reads and links a contract's entries under the contract's row lock;
+        # holding it in share mode here makes a delete and a billing of the same contract
+        # take turns, so an entry billing has read is never deleted under it. (SQLite's
+        # write lock already serializes them.)
+        self._session.execute(
+            select(ContractRow.id)
+            .where(ContractRow.seller_id == self.seller_id, ContractRow.id == contract_id)
+            .with_for_update(read=True)
+        )
         entry = self.entry(contract_id, entry_id)
         if entry.invoice_id is not None:
             raise Conflict(f"Usage entry {entry_id} is billed on invoice {entry.invoice_id}.")
         self._session.execute(
             delete(UsageEntryRow).where(
-                UsageEntryRow.seller_id == self.seller_id,
-                UsageEntryRow.id == entry_id,
-                UsageEntryRow.invoice_id.is_(None),
+                UsageEntryRow.seller_id == self.seller_id, UsageEntryRow.id == entry_id
             )
         )
 
@@ -315,10 +329,10 @@ class UsageRepository(TenantRepository):
         query = self._scoped_usage().where(
             UsageEntryRow.contract_id == contract_id, UsageEntryRow.id == entry_id
         )
-        row = self._session.execute(query).scalar_one_or_none()
-        if row is None:
+        found = self._session.execute(query).one_or_none()
+        if found is None:
             raise NotFound(f"Contract {contract_id} has no usage entry {entry_id}.")
-        return usage_entry(row)
+        return usage_entry(*found)
 
     def entries(
         self, contract_id: str, usage_filter: UsageFilter, page: PageRequest
@@ -329,7 +343,7 @@ class UsageRepository(TenantRepository):
         if usage_filter.due_to is not None:
             query = query.where(UsageEntryRow.due_date < usage_filter.due_to)
         if usage_filter.billed is not None:
-            billed = UsageEntryRow.invoice_id.is_not(None)
+            billed = BilledUsageRow.usage_id.is_not(None)
             query = query.where(billed if usage_filter.billed else ~billed)
         total = self._session.execute(
             select(func.count()).select_from(query.order_by(None).subquery())
@@ -338,8 +352,8 @@ class UsageRepository(TenantRepository):
             query.order_by(UsageEntryRow.due_date.desc(), UsageEntryRow.id.desc())
             .offset(page.skip)
             .limit(page.take)
-        ).scalars()
-        return Page(items=[usage_entry(row) for row in rows], total=total)
+        )
+        return Page(items=[usage_entry(*row) for row in rows], total=total)
 
     def quantities(
         self, contract_ids: Sequence[str], *, due_from: datetime | None, due_to: datetime | None
@@ -347,9 +361,10 @@ class UsageRepository(TenantRepository):
         """(contract, component, billed, total quantity) per group, for consumption reports."""
         if not contract_ids:
             return []
-        billed = UsageEntryRow.invoice_id.is_not(None)
+        billed = BilledUsageRow.usage_id.is_not(None)
         query = (
             select(UsageEntryRow.contract_id, UsageEntryRow.component_id, billed, *self._sum())
+            .outerjoin(BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id)
             .where(UsageEntryRow.seller_id == self.seller_id)
             .group_by(UsageEntryRow.contract_id, UsageEntryRow.component_id, billed)
         )
@@ -380,8 +395,13 @@ class UsageRepository(TenantRepository):
         whole, millionths = sums
         return Decimal(whole) + Decimal(millionths).scaleb(-6)
 
-    def _scoped_usage(self) -> Select[tuple[UsageEntryRow]]:
-        return select(UsageEntryRow).where(UsageEntryRow.seller_id == self.seller_id)
+    def _scoped_usage(self) -> Select[tuple[UsageEntryRow, str | None]]:
+        """This seller's entries, each with the id of the invoice that billed it."""
+        return (
+            select(UsageEntryRow, BilledUsageRow.invoice_id)
+            .outerjoin(BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id)
+            .where(UsageEntryRow.seller_id == self.seller_id)
+        )
 
 
 @contextmanager
@@ -400,8 +420,9 @@ def _larger_page_cache(connection: Connection) -> Iterator[None]:
         connection.exec_driver_sql(f"PRAGMA cache_size = {int(previous)}")
 
 
-def usage_entry(row: Any) -> UsageEntry:
-    """A stored entry from a `UsageEntryRow` or a row of its table's columns."""
+def usage_entry(row: Any, invoice_id: str | None = None) -> UsageEntry:
+    """A stored entry from a `UsageEntryRow` or a row of its table's columns, and the id
+    of the invoice that billed it (see `BilledUsageRow`)."""
     override = None
     if row.override_price is not None or row.override_name or row.override_description:
         override = ProductOverride(
@@ -419,6 +440,6 @@ def usage_entry(row: Any) -> UsageEntry:
         key=row.key,
         memo=row.memo,
         override=override,
-        invoice_id=row.invoice_id,
+        invoice_id=invoice_id,
         task_id=row.submission_id,
     )
