@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, or_, select, update
-from sqlalchemy.orm import Session, defer
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 
 from arrears.domain.errors import NotFound
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
-from arrears.store.tables import TaskRow
+from arrears.store.tables import TaskBodyRow, TaskRow
 from arrears.store.tenancy import TenantRepository
 
 __all__ = ["ClaimedTask", "LeaseLost", "TaskQueue", "TaskRepository"]
@@ -40,7 +40,6 @@ class TaskRepository(TenantRepository):
                     id=task_id,
                     seller_id=self.seller_id,
                     status=TaskStatus.PROCESSING.value,
-                    body=body,
                     body_sha256=body_sha256,
                     idempotency_key=idempotency_key,
                     total_records=total_records,
@@ -50,10 +49,12 @@ class TaskRepository(TenantRepository):
                     created_at=created_at,
                 )
             )
+            self._session.flush()
+            self._session.add(TaskBodyRow(task_id=task_id, body=body))
 
     def get(self, task_id: str) -> Task:
         row = self._session.execute(
-            self._without_body().where(TaskRow.id == task_id)
+            self._scoped(TaskRow).where(TaskRow.id == task_id)
         ).scalar_one_or_none()
         if row is None:
             raise NotFound(f"There is no task {task_id}.")
@@ -62,14 +63,9 @@ class TaskRepository(TenantRepository):
     def by_idempotency_key(self, key: str) -> tuple[Task, str] | None:
         """The task submitted with `key`, and the SHA-256 of its body."""
         row = self._session.execute(
-            self._without_body().where(TaskRow.idempotency_key == key)
+            self._scoped(TaskRow).where(TaskRow.idempotency_key == key)
         ).scalar_one_or_none()
         return None if row is None else (_task(row), row.body_sha256)
-
-    def _without_body(self) -> Select[tuple[TaskRow]]:
-        # A body may be tens of megabytes and is no part of a task's state: a client
-        # polling a task every few milliseconds must not read it each time.
-        return self._scoped(TaskRow).options(defer(TaskRow.body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,14 +110,15 @@ class TaskQueue:
                 lease_expires_at=now + lease,
                 attempts=TaskRow.attempts + 1,
             )
-            .returning(
-                TaskRow.id, TaskRow.seller_id, TaskRow.body, TaskRow.created_at, TaskRow.attempts
-            )
+            .returning(TaskRow.id, TaskRow.seller_id, TaskRow.created_at, TaskRow.attempts)
         ).one()
+        body = self._session.execute(
+            select(TaskBodyRow.body).where(TaskBodyRow.task_id == task_id)
+        ).scalar_one_or_none()
         return ClaimedTask(
             id=row.id,
             seller_id=row.seller_id,
-            body=row.body or b"",
+            body=body or b"",
             created_at=row.created_at,
             attempts=row.attempts,
         )
@@ -149,13 +146,14 @@ class TaskQueue:
                 duplicate_records=outcome.duplicate_records,
                 errors=[asdict(error) for error in outcome.errors],
                 completed_at=now,
-                body=None,  # applied or refused, the body is no longer needed
                 lease_owner=None,
                 lease_expires_at=None,
             )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise LeaseLost(task_id)
+        # Applied or refused, the body is no longer needed.
+        self._session.execute(delete(TaskBodyRow).where(TaskBodyRow.task_id == task_id))
 
 
 def _task(row: TaskRow) -> Task:
