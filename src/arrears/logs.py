@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
@@ -11,6 +12,22 @@ from pythonjsonlogger.json import JsonFormatter
 __all__ = ["configure_logging", "request_id_var"]
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+class _UTCTimes:
+    """Log times in UTC, ISO 8601 with milliseconds and "Z", whatever the host's zone."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
+class _JsonFormatter(_UTCTimes, JsonFormatter):
+    pass
+
+
+class _TextFormatter(_UTCTimes, logging.Formatter):
+    pass
 
 
 class _RequestIdFilter(logging.Filter):
@@ -25,7 +42,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     handler.addFilter(_RequestIdFilter())
     if fmt == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _JsonFormatter(
                 "{asctime}{levelname}{name}{message}{request_id}",
                 style="{",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
@@ -34,7 +51,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         )
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+            _TextFormatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -533,7 +533,13 @@ class BatchBillingRepository(TenantRepository):
         cursor = driver.cursor()
         try:
             if self._dialect == "postgresql":
-                cursor.execute(_UNBILLED_POSTGRESQL, (self.seller_id, list(contract_ids), cutoff))
+                # Planned afresh each time (not prepared): a plan cached while
+                # billed_usage was small would scan it for every entry once it is large.
+                cursor.execute(
+                    _UNBILLED_POSTGRESQL,
+                    (self.seller_id, list(contract_ids), cutoff),
+                    prepare=False,
+                )
                 quantity = _postgresql_decimal
                 due = _postgresql_instant
             else:

@@ -284,9 +284,16 @@ class InvoiceRow(TenantOwned, Base):
 
 
 class InvoiceLineRow(Base):
+    """A line of an invoice, inserted with it in one transaction; neither changes again.
+
+    No foreign key to `invoices`: PostgreSQL checks one with a cached query per backend,
+    and when that query was planned while `invoices` was empty (a new database, analyzed)
+    it scans the whole table for every line inserted afterwards. Billing 10,000 contracts
+    spent 40 of its 72 seconds there."""
+
     __tablename__ = "invoice_lines"
 
-    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), primary_key=True)
+    invoice_id: Mapped[str] = mapped_column(String(24), primary_key=True)
     position: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(12))
     component_id: Mapped[str | None] = mapped_column(String(24))
