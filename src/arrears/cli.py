@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from arrears.logs import configure_logging
 from arrears.services import sellers as seller_service
 from arrears.store import schema
 from arrears.store.database import Database
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 app = typer.Typer(help="Arrears: metered billing in arrears.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -47,6 +50,14 @@ def _fail(error: ArrearsError) -> typer.Exit:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes, each with its own embedded worker. More than one "
+            "is for PostgreSQL: on SQLite the processes queue for the one write lock.",
+        ),
+    ] = 1,
 ) -> None:
     """Migrate the database, then serve the API."""
     import uvicorn  # noqa: PLC0415 (only `serve` needs the server)
@@ -57,18 +68,40 @@ def serve(
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings.database_url)
     schema.upgrade(database)
-    uvicorn.run(
-        create_app(settings, database=database),
-        host=host,
-        port=port,
-        log_config=None,
-        server_header=False,
-    )
+    served: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_config": None,
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, database=database), **served)
+        return
+    database.dispose()  # each worker process opens its own connections
+    from arrears.metrics import shared_between_processes  # noqa: PLC0415
+
+    # One port, N processes: /metrics of any of them must show the sum of all.
+    with shared_between_processes():
+        uvicorn.run("arrears.cli:served_app", factory=True, workers=workers, **served)
+
+
+def served_app() -> FastAPI:
+    """The app of one `serve --workers N` process (uvicorn starts them afresh, so each
+    reads the settings and sets up logging itself)."""
+    from arrears.api.app import create_app  # noqa: PLC0415
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
 
 
 @app.command()
 def worker(
     poll: Annotated[float, typer.Option(help="Seconds between looks for new tasks.")] = 1.0,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port.")
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
 ) -> None:
     """Run only the workers (tasks and billing). Any number may run against one
     PostgreSQL database."""
@@ -76,6 +109,10 @@ def worker(
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server  # noqa: PLC0415
+
+        start_http_server(metrics_port, addr=metrics_host)
     runner = Worker(Database(settings.database_url), clock_for(settings), poll_seconds=poll)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     err.print(f"worker {runner.owner} started")

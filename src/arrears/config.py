@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     embedded_worker: bool = Field(
         default=True, description="Run the task worker inside `arrears serve`."
     )
+    metrics: bool = Field(
+        default=True, description="Serve Prometheus metrics at `/metrics` (docs/operating.md)."
+    )
+    metrics_token: str | None = Field(
+        default=None, description="If set, `/metrics` requires `Authorization: Bearer <it>`."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(
         default="json", description="`json` lines for machines or `text` for a terminal."

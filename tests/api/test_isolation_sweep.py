@@ -40,7 +40,7 @@ from tests.factories import (
     new_seller,
 )
 
-SKIPPED_PREFIXES = ("/admin", "/healthz", "/readyz", "/openapi.json", "/docs", "/redoc")
+SKIPPED_PREFIXES = ("/admin", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc")
 NAMED_OBJECT_STATUSES = {401, 403, 404, 422}
 _PATH_PARAMETER = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 _encode = msgspec.json.Encoder().encode

@@ -18,6 +18,7 @@ from arrears.api.routers import (
     contracts,
     health,
     invoices,
+    metrics,
     orders,
     seller_profile,
     usage,
@@ -69,6 +70,8 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(consumption.router)
     app.include_router(seller_profile.router)
+    if settings.metrics:
+        app.include_router(metrics.metrics_router(settings.metrics_token))
     if settings.admin_token is not None:
         app.include_router(admin.router)
         if isinstance(clock, TestClock):
@@ -79,5 +82,5 @@ def create_app(
         overrides=((consumption.BULK_PATH, settings.bulk_max_bytes),),
     )
     # Outermost, so that even a refused body is logged with its request id.
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, measure=settings.metrics)
     return app

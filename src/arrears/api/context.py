@@ -29,7 +29,8 @@ class AppContext:
             self.worker.wake()
 
 
-def _context(request: Request) -> AppContext:
+async def _context(request: Request) -> AppContext:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request.
     context: AppContext = request.app.state.context
     return context
 

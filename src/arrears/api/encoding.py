@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
@@ -33,7 +34,9 @@ def decode_json(body: bytes) -> Any:
         raise json.JSONDecodeError(str(error), body.decode("utf-8", "replace"), 0) from None
 
 
-class ArrearsJSONResponse(Response):
+class ArrearsJSONResponse(JSONResponse):
+    # A JSONResponse, so that FastAPI documents each route's response model in the
+    # OpenAPI (for any other response class it documents the body as a plain string).
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

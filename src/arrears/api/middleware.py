@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, access logs and the request size limit."""
+"""ASGI middleware: request ids, access logs, HTTP metrics and the request size limit."""
 
 from __future__ import annotations
 
@@ -6,11 +6,18 @@ import logging
 import re
 import time
 import uuid
+import weakref
+from typing import Any
 
+from fastapi import FastAPI
+from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from arrears import metrics
 from arrears.api.problems import problem_response
+from arrears.api.routers.metrics import METRICS_PATH
 from arrears.logs import request_id_var
 
 __all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
@@ -24,10 +31,15 @@ _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 class RequestContextMiddleware:
     """Gives every request an id (the client's `X-Request-ID` if sane), echoes it in the
-    response header, puts it on every log line, and logs one access line per request."""
+    response header, puts it on every log line, logs one access line per request and,
+    with `measure`, counts it in the HTTP metrics.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Scrapes of `/metrics` are logged at DEBUG: a scraper calls every few seconds, and
+    its lines would drown the ones that matter."""
+
+    def __init__(self, app: ASGIApp, *, measure: bool = True) -> None:
         self.app = app
+        self.measure = measure
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,22 +59,87 @@ class RequestContextMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if self.measure:
+            metrics.HTTP_REQUESTS_IN_PROGRESS.inc()
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
+            seconds = time.perf_counter() - started
+            method, path = scope["method"], scope["path"]
+            if self.measure:
+                metrics.HTTP_REQUESTS_IN_PROGRESS.dec()
+                _count(scope, method, status, seconds)
+            log.log(
+                logging.DEBUG if path == METRICS_PATH else logging.INFO,
                 "%s %s %s",
-                scope["method"],
-                scope["path"],
+                method,
+                path,
                 status,
                 extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
+                    "method": method,
+                    "path": path,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "duration_ms": round(seconds * 1000, 3),
                 },
             )
             request_id_var.reset(token)
+
+
+# Any other method (clients may send anything) is one label value, to bound the series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED_ROUTE = "unmatched"
+"""The route label of a request that matched no route (a 404 for an unknown path)."""
+
+
+def _count(scope: Scope, method: str, status: int, seconds: float) -> None:
+    key = (method if method in _METHODS else "OTHER", _route_template(scope), status)
+    series = _SERIES.get(key)
+    if series is None:
+        # `labels()` validates and locks on every call; the children it returns are
+        # kept, one pair per series (bounded, like the series themselves).
+        series = _SERIES[key] = (
+            metrics.HTTP_REQUESTS.labels(key[0], key[1], str(status)),
+            metrics.HTTP_REQUEST_SECONDS.labels(key[0], key[1]),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _route_template(scope: Scope) -> str:
+    """The path template of the route that answered (`/api/v1/contracts/{contractId}`),
+    never the raw path: ids in labels would make a series per contract."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    # Answered before routing (a body refused with 413), or by no route (404).
+    return _match_template(scope.get("app"), scope["path"]) or UNMATCHED_ROUTE
+
+
+_TEMPLATES: weakref.WeakKeyDictionary[Any, list[tuple[re.Pattern[str], str]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per app: the documented path templates, compiled as the router compiles them."""
+
+
+def _match_template(app: Any, path: str) -> str | None:
+    """The documented template `path` matches, in route order. The OpenAPI document is
+    the public list of the app's templates (FastAPI nests included routers in private
+    types). Only responses sent before routing and 404s come here: rare enough."""
+    if not isinstance(app, FastAPI):
+        return None
+    templates = _TEMPLATES.get(app)
+    if templates is None:
+        templates = _TEMPLATES[app] = [
+            (compile_path(template)[0], template) for template in app.openapi()["paths"]
+        ]
+    for pattern, template in templates:
+        if pattern.match(path):
+            return template
+    return None
 
 
 def _request_id(scope: Scope) -> str:

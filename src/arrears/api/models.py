@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
@@ -29,6 +30,7 @@ from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLAC
 __all__ = [
     "AnyDecimal",
     "CamelModel",
+    "ExactDecimal",
     "Instant",
     "PascalModel",
     "Percent",
@@ -107,7 +109,16 @@ def _plain(value: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
 
 
-PlainDecimal = Annotated[Decimal, PlainSerializer(_plain, return_type=Decimal)]
+# Responses write decimals as JSON numbers (see `encoding`), not as the strings that
+# pydantic would document for them; requests take a number or a string.
+_NUMBER_IN_RESPONSES = WithJsonSchema({"type": "number"}, mode="serialization")
+
+ExactDecimal = Annotated[Decimal, _NUMBER_IN_RESPONSES]
+"""A decimal in responses, exactly as it is (3.00 EUR keeps its zeros)."""
+
+PlainDecimal = Annotated[
+    Decimal, PlainSerializer(_plain, return_type=Decimal), _NUMBER_IN_RESPONSES
+]
 """A decimal in responses: exact, without trailing zeros or exponent."""
 
 _DIGITS = MAX_INTEGER_DIGITS + QUANTITY_PLACES

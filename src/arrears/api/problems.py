@@ -10,15 +10,26 @@ from typing import Any, cast
 import msgspec
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from arrears.domain.errors import ArrearsError, FieldError, Invalid
+from arrears.store.outages import Outage, outage_of
 
-__all__ = ["field_errors_from_pydantic", "install_problem_handlers", "problem_response"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "field_errors_from_pydantic",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_responses",
+]
 
 log = logging.getLogger("arrears.api")
 
 PROBLEM_TYPE = "https://arrears.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 # pydantic's error types, in the vocabulary of our own validation codes
 _CODES = {
@@ -43,8 +54,11 @@ def problem_response(
     title: str | None = None,
     errors: Sequence[FieldError] = (),
     headers: Mapping[str, str] | None = None,
+    slug: str | None = None,
 ) -> Response:
-    slug = HTTPStatus(status).phrase.lower().replace(" ", "-")
+    """A problem+json response; its `type` ends in `slug` (by default the status's
+    phrase, e.g. `not-found`)."""
+    slug = slug or HTTPStatus(status).phrase.lower().replace(" ", "-")
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + slug,
         "title": title or HTTPStatus(status).phrase,
@@ -56,7 +70,7 @@ def problem_response(
     return Response(
         _encoder.encode(body),
         status_code=status,
-        media_type="application/problem+json",
+        media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
 
@@ -125,10 +139,24 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     )
 
 
-async def _on_http_exception(_request: Request, exc: Exception) -> Response:
+async def _on_http_exception(request: Request, exc: Exception) -> Response:
     exc = cast(HTTPException, exc)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem_response(exc.status_code, detail, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem_response(exc.status_code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    # Starlette's 405 names only the methods of the first route whose path matched;
+    # `Allow` must name every method of the resource (RFC 9110 §10.2.1), and here
+    # each method of a path is a route of its own.
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -139,8 +167,171 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+# A storage outage is no fault of the request and ends without anything changing here:
+# 503 (the status every HTTP client and proxy knows as "try again later") with a type
+# naming the cause and a Retry-After. A restart takes seconds, an operator freeing disk
+# space or making the database writable takes longer (docs/faults.md).
+_OUTAGES = {
+    Outage.UNAVAILABLE: (
+        "database-unavailable",
+        "Database unavailable",
+        "The database is unavailable; retry the request (with its Key or "
+        "Idempotency-Key, so that it is stored once).",
+        1,
+    ),
+    Outage.READ_ONLY: (
+        "database-read-only",
+        "Database read-only",
+        "The database is read-only; nothing of this request was saved. Retry it once "
+        "the operator has made the database writable.",
+        30,
+    ),
+    Outage.FULL: (
+        "storage-full",
+        "Storage full",
+        "The database's storage is full; nothing of this request was saved. Retry it "
+        "once the operator has freed space.",
+        30,
+    ),
+}
+
+
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    outage = outage_of(exc)
+    if outage is None:  # a constraint or a bug, not the storage: that is a 500 to fix
+        return await _on_unexpected(request, exc)
+    slug, title, detail, retry_after = _OUTAGES[outage]
+    cause = getattr(exc, "orig", None) or exc
+    # One line, not the statement: a failed bulk insert would log every parameter.
+    reason = str(cause).splitlines()[0] if str(cause) else ""
+    log.warning(
+        "database %s on %s %s: %s: %s",
+        outage.value,
+        request.method,
+        request.url.path,
+        type(cause).__name__,
+        reason,
+    )
+    return problem_response(
+        503, detail, title=title, slug=slug, headers={"Retry-After": str(retry_after)}
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    """Render every error as a problem, and document the problems in the app's OpenAPI
+    (see `document_problems`)."""
+    _document_problems_in(app)
     app.add_exception_handler(ArrearsError, _on_arrears_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
+    app.add_exception_handler(SQLAlchemyError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
+
+
+# -- the problems in the OpenAPI -----------------------------------------------------------
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+_PROBLEM_SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "title": "Problem",
+        "description": "An error, as RFC 9457 problem details.",
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string", "description": "A URI naming the kind of problem."},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "errors": {
+                "type": "array",
+                "description": "Every bad field of the request (validation errors only).",
+                "items": {"$ref": "#/components/schemas/ProblemFieldError"},
+            },
+        },
+    },
+    "ProblemFieldError": {
+        "title": "ProblemFieldError",
+        "type": "object",
+        "required": ["field", "code", "message"],
+        "properties": {
+            "index": {"type": "integer", "description": "The record's index in a list."},
+            "field": {"type": "string", "description": "e.g. `MeteredComponents[0].Pricing`."},
+            "code": {"type": "string", "description": "e.g. `required`, `unknown_field`."},
+            "message": {"type": "string"},
+        },
+    },
+}
+
+# What FastAPI documents for its own validation errors, which this app never answers.
+_FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+
+_GENERIC_PROBLEMS = {
+    400: "The body is not valid JSON.",
+    401: "The key is missing, malformed, unknown or revoked.",
+    403: "The key belongs to another seller.",
+    404: "There is no such object for this seller (another seller's ids are not found either).",
+    413: "The body is larger than the configured limit.",
+    422: "The request has invalid fields; `errors` names every one of them.",
+    503: "The database is unavailable, read-only or full; retry after `Retry-After` seconds.",
+}
+
+
+def problem_responses(descriptions: Mapping[int, str]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of a route: the problems it answers beyond those every route of its
+    kind answers (see `document_problems`), each status with when it is answered."""
+    return {status: _problem(description) for status, description in descriptions.items()}
+
+
+def document_problems(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Declare on every operation of `openapi` the problems that the request handling
+    around the route answers, whatever the route does: 401 and 403 from the
+    authentication, 404 for an id in the path, 400, 413 and 422 for a body, 422 for any
+    parameter, and 503 when the database cannot take the request (every operation that
+    needs a key reads the database). Routes declare their own other problems (e.g. 409)
+    with `problem_responses`. FastAPI's own validation error schema, which the app
+    never answers, is replaced by the problem's."""
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    for name in _FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    schemas.update(_PROBLEM_SCHEMAS)
+    for path, operations in openapi.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in _generic_problems(path, operation):
+                declared = responses.get(str(status), {}).get("content", {})
+                if PROBLEM_MEDIA_TYPE not in declared:
+                    responses[str(status)] = _problem(_GENERIC_PROBLEMS[status])
+    return openapi
+
+
+def _generic_problems(path: str, operation: Mapping[str, Any]) -> list[int]:
+    statuses = []
+    schemes = {name for requirement in operation.get("security", []) for name in requirement}
+    if schemes:
+        statuses += [401, 503]
+    if "HTTPBearer" in schemes and "{sellerId}" in path:
+        statuses.append(403)
+    parameters = operation.get("parameters", [])
+    if any(parameter["in"] == "path" for parameter in parameters):
+        statuses.append(404)
+    if "requestBody" in operation:
+        statuses += [400, 413, 422]
+    elif parameters:
+        statuses.append(422)
+    return statuses
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}}
+
+
+def _document_problems_in(app: FastAPI) -> None:
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_problems(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from arrears import metrics
 from arrears.domain.catalog import PlanVariant
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
@@ -310,6 +311,7 @@ def _store(session: Session, clock: Clock, terms: _Terms, pending: _Pending) -> 
         draft=pending.draft,
     )
     billing.add_invoice(invoice)
+    metrics.invoices_issued(session, (invoice,))
     billing.mark_usage_billed(invoice.id, pending.usage_ids)
     billing.mark_rated_items_billed(invoice.id, pending.item_ids)
     return invoice
@@ -455,6 +457,7 @@ def _bill_batch(session: Session, clock: Clock, seller_id: str, contract_ids: li
         for (contract, pending), number in zip(drafts, numbers, strict=True)
     ]
     store.add_invoices(issued)
+    metrics.invoices_issued(session, issued)
     pendings = [pending for _, pending in drafts]
     store.link_usage(
         [(invoice.id, pending.usage_ids) for invoice, pending in zip(issued, pendings, strict=True)]

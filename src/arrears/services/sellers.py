@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 KEY_PREFIX = "arr"
-INVOICE_PREFIX_PATTERN = r"[A-Z0-9]{1,20}"
+# Anchored: the API validates with it too, and pydantic (like JSON Schema) only searches.
+INVOICE_PREFIX_PATTERN = r"^[A-Z0-9]{1,20}$"
 SELLER_NAME_LENGTH = (1, 200)
 
 

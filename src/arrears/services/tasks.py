@@ -11,12 +11,14 @@ from datetime import timedelta
 
 from sqlalchemy.exc import DBAPIError
 
+from arrears import metrics
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict
 from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task
 from arrears.services import ingest
 from arrears.store.database import Database
+from arrears.store.outages import outage_of
 from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue, TaskRepository
 from arrears.store.usage import UsageRepository
 
@@ -99,11 +101,12 @@ def run_next_task(
     try:
         with _cyclic_gc_paused():
             _apply(database, clock, claimed, owner)
-    except Exception:
+    except Exception as error:
         # Whatever went wrong, nothing of the task was saved; let the next claim retry
-        # it at once rather than after the lease (it fails for good after MAX_ATTEMPTS).
+        # it at once rather than after the lease. It fails for good after MAX_ATTEMPTS,
+        # but a storage outage (e.g. a full disk) is no attempt of the task's.
         with database.write() as session:
-            TaskQueue(session).release(claimed.id, owner)
+            TaskQueue(session).release(claimed.id, owner, counted=outage_of(error) is None)
         raise
     return True
 
@@ -121,6 +124,7 @@ def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -
                     transferred_at=clock.now(),
                 )
                 TaskQueue(session).finish(claimed.id, owner, outcome, clock.now())
+            metrics.task_finished(outcome, waited=clock.now() - claimed.created_at)
             log.info(
                 "task %s %s: %d saved, %d duplicates, %d errors",
                 claimed.id,
@@ -181,4 +185,5 @@ def _give_up(database: Database, clock: Clock, task_id: str, owner: str) -> None
     with database.write() as session:
         outcome = Outcome(total_records=0, errors=(error,))
         TaskQueue(session).finish(task_id, owner, outcome, clock.now())
+    metrics.task_finished(outcome)
     log.error("task %s failed after %d attempts", task_id, MAX_ATTEMPTS)

@@ -27,8 +27,9 @@ def post_usage(
     """Store one usage entry; returns it and whether it is new.
 
     With a `Key` already used on the contract, identical values return the stored entry
-    (not new) and different values are a `Conflict`."""
-    terms = usage.contract_terms([candidate.contract_id]).get(candidate.contract_id)
+    (not new) and different values are a `Conflict`. The unique (contract, key) index
+    decides, not an earlier lookup, so concurrent posts of one key store it once."""
+    terms = usage.terms_of(candidate.contract_id)
     if terms is None:
         raise NotFound(f"There is no contract {candidate.contract_id}.")
     if terms.closed:
@@ -38,13 +39,10 @@ def post_usage(
     errors = check_usage(candidate, terms)
     if errors:
         raise Invalid([_wire(error) for error in errors])
-    stored = _stored(usage, candidate)
-    if stored is not None:
-        return stored, False
-    submission_id = new_id()
-    if usage.insert_new([candidate], submission_id=submission_id, transferred_at=clock.now()):
-        return usage.entries_of_submission(submission_id)[0], True
-    # Another request stored the same key between our lookup and our insert.
+    # Insert first: a new key (the common case) costs one statement, a replay two.
+    entry = usage.insert_one(candidate, submission_id=new_id(), transferred_at=clock.now())
+    if entry is not None:
+        return entry, True
     stored = _stored(usage, candidate)
     if stored is None:  # pragma: no cover (the insert only skips on a stored key)
         raise Conflict("The usage entry could not be stored; retry the request.")

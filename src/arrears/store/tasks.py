@@ -86,12 +86,19 @@ class TaskQueue:
         self._session = session
 
     def claim(self, owner: str, now: datetime, lease: timedelta) -> ClaimedTask | None:
-        """Lease the oldest task that is waiting, or whose lease has expired."""
+        """Lease the oldest task that is waiting, whose lease has expired, or whose lease
+        is `owner`'s own: a worker claims only when it applies nothing, so a task still
+        leased to it is one its failed attempt could not release (the database was
+        down), and it takes it back at once rather than after the lease."""
         candidate = (
             select(TaskRow.id)
             .where(
                 TaskRow.status == TaskStatus.PROCESSING.value,
-                or_(TaskRow.lease_expires_at.is_(None), TaskRow.lease_expires_at < now),
+                or_(
+                    TaskRow.lease_expires_at.is_(None),
+                    TaskRow.lease_expires_at < now,
+                    TaskRow.lease_owner == owner,
+                ),
             )
             .order_by(TaskRow.created_at, TaskRow.id)
             .limit(1)
@@ -123,12 +130,15 @@ class TaskQueue:
             attempts=row.attempts,
         )
 
-    def release(self, task_id: str, owner: str) -> None:
-        """Give up this worker's lease, so that the next claim may take the task at once."""
+    def release(self, task_id: str, owner: str, *, counted: bool = True) -> None:
+        """Give up this worker's lease, so that the next claim may take the task at once.
+        Unless `counted`, the attempt is given back: it failed for the storage (down,
+        full, read-only), not for the task, and brings it no nearer to failing."""
+        attempts = TaskRow.attempts if counted else TaskRow.attempts - 1
         self._session.execute(
             update(TaskRow)
             .where(TaskRow.id == task_id, TaskRow.lease_owner == owner)
-            .values(lease_owner=None, lease_expires_at=None)
+            .values(lease_owner=None, lease_expires_at=None, attempts=attempts)
         )
 
     def finish(self, task_id: str, owner: str, outcome: Outcome, now: datetime) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,7 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import (
     BigInteger,
     Connection,
+    Dialect,
     Select,
     any_,
     bindparam,
@@ -48,6 +49,8 @@ _MICROS = 1_000_000
 
 _USAGE = UsageEntryRow.__table__
 _BILLED = BilledUsageRow.__table__
+_CONTRACTS = ContractRow.__table__
+_METERED = MeteredComponentRow.__table__
 # The columns a bulk insert writes, in the order of the rows `_driver_rows` builds.
 _INSERTED = (
     "seller_id",
@@ -86,6 +89,21 @@ _COPY_TYPES = (
     "varchar", "varchar", "varchar", "numeric", "timestamptz", "timestamptz",
     "varchar", "varchar", "numeric", "varchar", "varchar", "varchar",
 )  # fmt: skip
+
+# One post of the contract usage API, the hot path of single writes. Driver-level SQL:
+# SQLAlchemy's statement machinery costs several times what SQLite takes to run these.
+# A stored key is skipped, and the new row's id comes back from the same statement
+# (both databases have RETURNING).
+_INSERT_ONE = {
+    dialect: f"{statement} RETURNING id" for dialect, statement in _INSERT_SKIPPING_STORED.items()
+}
+_TERMS_OF_ONE = {
+    dialect: "SELECT c.start_date, c.end_date, c.final_invoice_id, m.component_id "  # noqa: S608
+    "FROM contracts AS c LEFT JOIN metered_components AS m "
+    "ON m.plan_variant_id = c.plan_variant_id "
+    f"WHERE c.seller_id = {placeholder} AND c.id = {placeholder}"
+    for dialect, placeholder in (("sqlite", "?"), ("postgresql", "%s"))
+}
 
 _json = msgspec.json.Encoder()
 # From this many rows on, an insert is a bulk insert: COPY on PostgreSQL, a larger page
@@ -155,6 +173,24 @@ class UsageRepository(TenantRepository):
             for row in contracts
         }
 
+    def terms_of(self, contract_id: str) -> ContractTerms | None:
+        """The terms of this seller's contract `contract_id`, or None (one query)."""
+        connection = self._session.connection()
+        rows = connection.exec_driver_sql(
+            _TERMS_OF_ONE[connection.dialect.name], (self.seller_id, contract_id)
+        ).all()
+        if not rows:
+            return None
+        instant = _instant_from_driver(connection.dialect)
+        start_date, end_date, final_invoice_id, _ = rows[0]
+        return ContractTerms(
+            contract_id=contract_id,
+            start_date=instant(start_date),
+            end_date=instant(end_date),
+            component_ids=frozenset(row[3] for row in rows if row[3] is not None),
+            closed=final_invoice_id is not None,
+        )
+
     def component_ids_by_item_code(self, item_codes: Iterable[str]) -> dict[str, str]:
         wanted = set(item_codes)
         found: dict[str, str] = {}
@@ -214,6 +250,37 @@ class UsageRepository(TenantRepository):
         return iter(self._session.execute(query))
 
     # -- writes -------------------------------------------------------------------------
+
+    def insert_one(
+        self, candidate: UsageCandidate, *, submission_id: str, transferred_at: datetime
+    ) -> UsageEntry | None:
+        """Insert one entry and return it as stored; None, changing nothing, when the
+        contract already has an entry with the candidate's key."""
+        (row,) = self._driver_rows([candidate], submission_id, transferred_at)
+        entry_id = (
+            self._session.connection()
+            .exec_driver_sql(_INSERT_ONE[self._dialect], row)
+            .scalar_one_or_none()
+        )
+        if entry_id is None:
+            return None
+        override = candidate.override
+        # The stored values are these: the column types store decimals and instants
+        # exactly (`_driver_rows` refuses anything they would have to round).
+        return UsageEntry(
+            id=entry_id,
+            contract_id=candidate.contract_id,
+            component_id=candidate.component_id,
+            quantity=candidate.quantity,
+            due_date=candidate.due_date,
+            transferred_at=transferred_at,
+            key=candidate.key,
+            memo=candidate.memo,
+            override=_override(override.price_per_unit, override.name, override.description)
+            if override
+            else None,
+            task_id=submission_id,
+        )
 
     def insert_new(
         self,
@@ -423,13 +490,6 @@ def _larger_page_cache(connection: Connection) -> Iterator[None]:
 def usage_entry(row: Any, invoice_id: str | None = None) -> UsageEntry:
     """A stored entry from a `UsageEntryRow` or a row of its table's columns, and the id
     of the invoice that billed it (see `BilledUsageRow`)."""
-    override = None
-    if row.override_price is not None or row.override_name or row.override_description:
-        override = ProductOverride(
-            price_per_unit=row.override_price,
-            name=row.override_name,
-            description=row.override_description,
-        )
     return UsageEntry(
         id=row.id,
         contract_id=row.contract_id,
@@ -439,7 +499,33 @@ def usage_entry(row: Any, invoice_id: str | None = None) -> UsageEntry:
         transferred_at=row.transferred_at,
         key=row.key,
         memo=row.memo,
-        override=override,
+        override=_override(row.override_price, row.override_name, row.override_description),
         invoice_id=invoice_id,
         task_id=row.submission_id,
     )
+
+
+_INSTANT_PROCESSORS: dict[str, Callable[[Any], datetime | None]] = {}
+
+
+def _instant_from_driver(dialect: Dialect) -> Callable[[Any], datetime | None]:
+    """What the driver returns for an instant column, made into an aware UTC datetime:
+    the column type's own result processing, for driver-level queries."""
+    processor = _INSTANT_PROCESSORS.get(dialect.name)
+    if processor is None:
+        processor = _CONTRACTS.c.start_date.type.dialect_impl(dialect).result_processor(
+            dialect, None
+        )
+        if processor is None:  # pragma: no cover (UTCDateTime always processes)
+            raise RuntimeError(f"no result processing for instants on {dialect.name}")
+        _INSTANT_PROCESSORS[dialect.name] = processor
+    return processor
+
+
+def _override(
+    price: Decimal | None, name: str | None, description: str | None
+) -> ProductOverride | None:
+    """The override an entry holds: none when it has neither price nor text."""
+    if price is None and not name and not description:
+        return None
+    return ProductOverride(price_per_unit=price, name=name, description=description)

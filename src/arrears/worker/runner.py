@@ -7,11 +7,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
+from arrears import metrics
 from arrears.domain.clock import Clock, SystemClock
-from arrears.services.billing import run_billing
+from arrears.services.billing import BillingRun, run_billing
 from arrears.services.tasks import run_next_task
 from arrears.store.database import Database
 
@@ -56,17 +58,32 @@ class Worker:
         """Apply waiting tasks until none is left, then bill every contract that is due;
         how many tasks were handled."""
         handled = self.run_tasks()
-        run_billing(self.database, self.clock)
+        self.run_billing()
         return handled
 
     def run_tasks(self) -> int:
         """Apply waiting tasks until none is left; how many were handled."""
         handled = 0
-        while run_next_task(
-            self.database, self.clock, self.lease_clock, owner=self.owner, lease=self.lease
-        ):
+        while True:
+            started = time.perf_counter()  # a duration for the metrics, not an instant
+            if not run_next_task(
+                self.database, self.clock, self.lease_clock, owner=self.owner, lease=self.lease
+            ):
+                return handled
+            metrics.TASK_APPLY_SECONDS.observe(time.perf_counter() - started)
             handled += 1
-        return handled
+
+    def run_billing(self) -> BillingRun:
+        """Bill every contract that is due at the clock's now (`services.billing.run_billing`),
+        and count the run in the metrics."""
+        started = time.perf_counter()
+        run = run_billing(self.database, self.clock)
+        if run.contracts or run.failed:
+            # Idle polls (every second) would bury the runs that did something.
+            metrics.BILLING_RUN_SECONDS.observe(time.perf_counter() - started)
+            metrics.BILLING_CONTRACTS.labels("billed").inc(run.contracts)
+            metrics.BILLING_CONTRACTS.labels("failed").inc(run.failed)
+        return run
 
     def run_forever(self) -> None:
         """Run both loops in this thread's stead until `stop()`."""
@@ -91,17 +108,18 @@ class Worker:
 
     def _tasks_loop(self) -> None:
         while not self._stop.is_set():
-            self._survive(self.run_tasks)
+            self._survive("tasks", self.run_tasks)
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
 
     def _billing_loop(self) -> None:
         while not self._stop.is_set():
-            self._survive(lambda: run_billing(self.database, self.clock))
+            self._survive("billing", self.run_billing)
             self._stop.wait(self.poll_seconds)
 
-    def _survive(self, work: Callable[[], object]) -> None:
+    def _survive(self, loop: str, work: Callable[[], object]) -> None:
         try:
             work()
         except Exception:  # a database outage must not end the worker: retry
+            metrics.WORKER_ERRORS.labels(loop).inc()
             log.exception("worker iteration failed; retrying")

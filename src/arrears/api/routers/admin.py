@@ -8,14 +8,14 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import StringConstraints
 
-from arrears.api.auth import AdminAccess
+from arrears.api.auth import AdminAccess, forget_keys_of
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import CamelModel, domain_rule
+from arrears.api.problems import problem_responses
 from arrears.domain.clock import TestClock
 from arrears.domain.money import currency
 from arrears.services import sellers
-from arrears.services.billing import run_billing
 from arrears.worker.runner import Worker
 
 SellerIdPath = Annotated[str, Path(alias="sellerId")]
@@ -74,6 +74,7 @@ def revoke_key(seller_id: SellerIdPath, key_id: KeyIdPath, context: Context) -> 
     """Revoke a key; it answers 401 from the next request on."""
     with context.database.write() as session:
         sellers.revoke_key(session, context.clock, seller_id, key_id)
+    forget_keys_of(context.database, seller_id)  # this process's key cache (api/auth.py)
     return Response(status_code=204)
 
 
@@ -92,7 +93,11 @@ def test_clock_router(clock: TestClock) -> APIRouter:
         """The test clock's current instant."""
         return json_response(ClockState(now=clock.now()))
 
-    @router.put("/clock", response_model=ClockState)
+    @router.put(
+        "/clock",
+        response_model=ClockState,
+        responses=problem_responses({409: "The instant is before the clock's now."}),
+    )
     def move_clock(body: ClockState) -> Response:
         """Move the test clock forward (backwards answers 409)."""
         return json_response(ClockState(now=clock.move_to(body.now)))
@@ -101,8 +106,9 @@ def test_clock_router(clock: TestClock) -> APIRouter:
     def run_billing_now(context: Context) -> Response:
         """Apply every waiting task and bill everything due at the clock's now; answers
         when it is done."""
-        tasks = Worker(context.database, clock).run_tasks()
-        run = run_billing(context.database, clock)
+        worker = Worker(context.database, clock)  # so that the run is counted in the metrics
+        tasks = worker.run_tasks()
+        run = worker.run_billing()
         return json_response(
             BillingRunOut(
                 tasks=tasks, contracts=run.contracts, invoices=run.invoices, failed=run.failed

@@ -22,6 +22,7 @@ from arrears.api.models import (
     plain_json,
 )
 from arrears.api.paging import Paging
+from arrears.api.problems import problem_responses
 from arrears.domain import catalog as domain
 from arrears.domain.money import currency
 from arrears.domain.periods import BillingPeriod, billing_period_to_json, parse_billing_period
@@ -75,8 +76,12 @@ class NewCustomer(PascalModel):
     external_customer_id: Code | None = Field(
         default=None, description="The seller's own id for the customer; unique per seller."
     )
+    # At most 35 characters, as BCP 47 asks every implementation to take (and as stored).
     locale: (
-        Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None
+        Annotated[
+            str, StringConstraints(max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+        ]
+        | None
     ) = Field(default=None, description="BCP 47 language tag, e.g. de-DE.")
     tax_rate: Percent | None = Field(
         default=None, description="Percent; overrides the plan variant's tax rate."
@@ -89,7 +94,12 @@ class CustomerOut(NewCustomer):
     created_at: datetime
 
 
-@router.post("/customers", status_code=201, response_model=CustomerOut)
+@router.post(
+    "/customers",
+    status_code=201,
+    response_model=CustomerOut,
+    responses=problem_responses({409: "The ExternalCustomerId is taken."}),
+)
 def create_customer(body: NewCustomer, seller_id: SellerId, context: Context) -> Response:
     """Create a customer. `ExternalCustomerId` is unique per seller (409)."""
     fields = body.model_dump(exclude={"address"})
@@ -157,7 +167,12 @@ class ComponentOut(NewComponent):
 ComponentIdPath = Annotated[str, Path(alias="componentId")]
 
 
-@router.post("/components", status_code=201, response_model=ComponentOut)
+@router.post(
+    "/components",
+    status_code=201,
+    response_model=ComponentOut,
+    responses=problem_responses({409: "The ItemCode is taken."}),
+)
 def create_component(body: NewComponent, seller_id: SellerId, context: Context) -> Response:
     """Create a metered component. `ItemCode` is unique per seller (409)."""
     with context.database.write() as session:
@@ -182,7 +197,13 @@ def get_component(component_id: ComponentIdPath, seller_id: SellerId, context: C
     return json_response(_component(component))
 
 
-@router.patch("/components/{componentId}", response_model=ComponentOut)
+@router.patch(
+    "/components/{componentId}",
+    response_model=ComponentOut,
+    responses=problem_responses(
+        {409: "A contract uses the component (it is immutable), or the ItemCode is taken."}
+    ),
+)
 def change_component(
     component_id: ComponentIdPath, body: ComponentChanges, seller_id: SellerId, context: Context
 ) -> Response:
@@ -350,7 +371,11 @@ def get_plan_variant(
     return json_response(_variant(variant))
 
 
-@router.patch("/planvariants/{planVariantId}", response_model=PlanVariantOut)
+@router.patch(
+    "/planvariants/{planVariantId}",
+    response_model=PlanVariantOut,
+    responses=problem_responses({409: "A contract uses the plan variant: it is immutable."}),
+)
 def change_plan_variant(
     variant_id: PlanVariantIdPath, body: PlanVariantChanges, seller_id: SellerId, context: Context
 ) -> Response:

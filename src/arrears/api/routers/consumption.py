@@ -14,6 +14,7 @@ from arrears.api.auth import SellerInPath
 from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import CamelModel, Instant, PlainDecimal, Quantity
+from arrears.api.problems import problem_responses
 from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
@@ -52,6 +53,17 @@ class TaskOut(CamelModel):
     completed_at: datetime | None
 
 
+# A consumption record (SPEC §6), as `ingest.read_record` checks it.
+_RECORD_PROPERTIES = {
+    "productId": {"type": "string"},
+    "itemCode": {"type": "string"},
+    "quantity": {"oneOf": [{"type": "number"}, {"type": "string"}]},
+    "dueDate": {"type": "string", "format": "date-time"},
+    "key": {"type": "string"},
+    "description": {"type": "string"},
+    "price": {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
+}
+
 _BULK_BODY_SCHEMA = {
     "type": "object",
     "required": ["consumptions"],
@@ -63,19 +75,18 @@ _BULK_BODY_SCHEMA = {
                 "type": "object",
                 "required": ["subscriptionId", "quantity"],
                 "additionalProperties": False,
-                "properties": {
-                    "subscriptionId": {"type": "string"},
-                    "productId": {"type": "string"},
-                    "itemCode": {"type": "string"},
-                    "quantity": {"oneOf": [{"type": "number"}, {"type": "string"}]},
-                    "dueDate": {"type": "string", "format": "date-time"},
-                    "key": {"type": "string"},
-                    "description": {"type": "string"},
-                    "price": {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
-                },
+                "properties": {"subscriptionId": {"type": "string"}, **_RECORD_PROPERTIES},
             },
         }
     },
+}
+
+# A record of one subscription's submission: the body names the subscription.
+_SUBSCRIPTION_RECORD_SCHEMA = {
+    "type": "object",
+    "required": ["quantity"],
+    "additionalProperties": False,
+    "properties": _RECORD_PROPERTIES,
 }
 
 
@@ -83,7 +94,10 @@ _BULK_BODY_SCHEMA = {
     "/bulkconsumptions",
     status_code=202,
     response_model=TaskOut,
-    responses={200: {"model": TaskOut, "description": "The outcome of a dry run."}},
+    responses={
+        200: {"model": TaskOut, "description": "The outcome of a dry run."},
+        **problem_responses({409: "The Idempotency-Key was used with a different body."}),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -238,7 +252,9 @@ class SubscriptionSubmission(CamelModel):
     subscription_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     # Records are checked one by one (ingest.read_record), so that a record that is not
     # even an object does not hide the errors of the others.
-    consumptions: list[Any] = Field(max_length=10_000)
+    consumptions: list[Any] = Field(
+        max_length=10_000, json_schema_extra={"items": _SUBSCRIPTION_RECORD_SCHEMA}
+    )
 
 
 class SavedConsumption(CamelModel):
@@ -254,7 +270,14 @@ class SubmissionResult(CamelModel):
     consumptions: list[SavedConsumption]
 
 
-@router.put("/consumptions", response_model=SubmissionResult, deprecated=True)
+@router.put(
+    "/consumptions",
+    response_model=SubmissionResult,
+    deprecated=True,
+    responses=problem_responses(
+        {409: "Concurrent submissions of the same keys kept racing this one; retry."}
+    ),
+)
 def submit_consumption(
     body: SubscriptionSubmission, seller_id: SellerInPath, context: Context
 ) -> Response:

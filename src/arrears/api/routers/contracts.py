@@ -13,6 +13,7 @@ from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import Instant, PascalModel, list_response
 from arrears.api.paging import Paging
+from arrears.api.problems import problem_responses
 from arrears.domain.contracts import Contract, ContractStatus
 from arrears.services import contracts as service
 from arrears.store.catalog import CatalogRepository
@@ -83,7 +84,11 @@ def get_contract(contract_id: ContractIdPath, seller_id: SellerId, context: Cont
     return json_response(_out(contract, context))
 
 
-@router.post("/contracts/{contractId}/end", response_model=ContractOut)
+@router.post(
+    "/contracts/{contractId}/end",
+    response_model=ContractOut,
+    responses=problem_responses({409: "The contract is already ended."}),
+)
 def end_contract(
     contract_id: ContractIdPath, body: ContractEnd, seller_id: SellerId, context: Context
 ) -> Response:

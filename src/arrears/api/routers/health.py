@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute
-from arrears.api.problems import problem_response
+from arrears.api.problems import problem_response, problem_responses
 
 router = APIRouter(route_class=ArrearsRoute, tags=["operations"])
 
@@ -22,7 +22,11 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}})
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses=problem_responses({503: "The database is not reachable."}),
+)
 def readyz(context: Context) -> object:
     """The database answers: the service can take requests."""
     if not context.database.ping():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
@@ -11,8 +10,9 @@ from fastapi import APIRouter, Path, Query, Response
 from arrears.api.auth import SellerId
 from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import Instant, PascalModel, PlainDecimal, list_response
+from arrears.api.models import ExactDecimal, Instant, PascalModel, PlainDecimal, list_response
 from arrears.api.paging import Paging
+from arrears.api.problems import problem_responses
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceLine
 from arrears.services.billing import (
@@ -28,6 +28,8 @@ router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"]
 
 InvoiceIdPath = Annotated[str, Path(alias="invoiceId")]
 ContractIdPath = Annotated[str, Path(alias="contractId")]
+
+_CLOSED = {409: "The contract has its final invoice: nothing more is billed."}
 
 
 class TierOut(PascalModel):
@@ -47,7 +49,7 @@ class LineOut(PascalModel):
     unit_price: PlainDecimal | None
     tiers: list[TierOut]
     # In the currency's minor unit, trailing zeros kept (3.00 EUR).
-    amount: Decimal
+    amount: ExactDecimal
     usage_ids: list[str]
 
 
@@ -62,10 +64,10 @@ class InvoiceOut(PascalModel):
     period_start: datetime
     period_end: datetime
     lines: list[LineOut]
-    subtotal: Decimal
+    subtotal: ExactDecimal
     tax_rate: PlainDecimal
-    tax_amount: Decimal
-    total: Decimal
+    tax_amount: ExactDecimal
+    total: ExactDecimal
     status: str
 
 
@@ -102,7 +104,11 @@ def get_invoice_usage(invoice_id: InvoiceIdPath, seller_id: SellerId, context: C
     return list_response([usage_out(e) for e in entries], len(entries))
 
 
-@router.get("/contracts/{contractId}/preview", response_model=InvoiceOut)
+@router.get(
+    "/contracts/{contractId}/preview",
+    response_model=InvoiceOut,
+    responses=problem_responses(_CLOSED),
+)
 def preview_contract(
     contract_id: ContractIdPath, seller_id: SellerId, context: Context
 ) -> Response:
@@ -121,7 +127,10 @@ def preview_contract(
     "/contracts/{contractId}/interimbilling",
     status_code=201,
     response_model=InvoiceOut,
-    responses={204: {"description": "Nothing was due to bill."}},
+    responses={
+        204: {"description": "Nothing was due to bill."},
+        **problem_responses(_CLOSED),
+    },
 )
 def bill_interim(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
     """Bill every unbilled usage entry due by now at once, on an interim invoice (after

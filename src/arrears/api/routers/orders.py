@@ -13,6 +13,7 @@ from arrears.api.auth import SellerId
 from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import AnyDecimal, Instant, PascalModel, Price, Quantity
+from arrears.api.problems import problem_responses
 from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.errors import NotFound
@@ -22,6 +23,8 @@ from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_
 from arrears.store.contracts import ContractRepository
 
 router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["orders"])
+
+_CONFLICTS = {409: "The contract has its final invoice, or a Key was used with different values."}
 
 
 class MeteredUsageIn(PascalModel):
@@ -73,7 +76,12 @@ class OrderOut(PascalModel):
     invoice_id: str | None
 
 
-@router.post("", status_code=201, response_model=OrderOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    responses=problem_responses(_CONFLICTS),
+)
 def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
     """Add metered usages and one-off rated items to a contract, all or nothing; with
     `TriggerInterimBilling` bill them (and all unbilled usage due by now) at once."""
@@ -93,7 +101,10 @@ def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Respo
 @router.post(
     "/preview",
     response_model=InvoiceOut,
-    responses={204: {"description": "The order would bill nothing."}},
+    responses={
+        204: {"description": "The order would bill nothing."},
+        **problem_responses(_CONFLICTS),
+    },
 )
 def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
     """The interim invoice the order would produce, saving nothing (`Id` and

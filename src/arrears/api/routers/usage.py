@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import Field, StringConstraints
+from sqlalchemy.orm import Session
 
+from arrears import metrics
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import AnyDecimal, Instant, PascalModel, Price, Quantity, list_response
 from arrears.api.paging import Paging
+from arrears.api.problems import problem_responses
+from arrears.domain.clock import Clock
 from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH, ProductOverride, UsageCandidate, UsageEntry
 from arrears.services.usage import post_usage
@@ -58,14 +64,24 @@ class UsageOut(PascalModel):
     "/{contractId}/usage",
     status_code=201,
     response_model=UsageOut,
-    responses={200: {"model": UsageOut, "description": "A replay of a stored Key."}},
+    responses={
+        200: {"model": UsageOut, "description": "A replay of a stored Key."},
+        **problem_responses(
+            {409: "The Key was used with different values, or the contract has its final invoice."}
+        ),
+    },
 )
-def create_usage(
+async def create_usage(
     contract_id: ContractIdPath, body: NewUsage, seller_id: SellerId, context: Context
 ) -> Response:
     """Post metered usage. A second post with the same `Key` and identical values answers
     200 with the stored entry; with different values 409."""
     override = body.product_override
+    if override is not None and not (
+        override.price_per_unit is not None or override.name or override.description
+    ):
+        # An override of nothing is stored as none; a replay must compare equal to it.
+        override = None
     candidate = UsageCandidate(
         contract_id=contract_id,
         component_id=body.component_id,
@@ -77,9 +93,20 @@ def create_usage(
         if override is not None
         else None,
     )
-    with context.database.write() as session:
-        entry, created = post_usage(UsageRepository(session, seller_id), context.clock, candidate)
+    # Group commit: concurrent posts share one transaction and one commit, each in its
+    # own savepoint; the answer comes once the commit has made this entry durable.
+    entry, created = await asyncio.wrap_future(
+        context.database.write_grouped(partial(_post, seller_id, context.clock, candidate))
+    )
+    if created:  # counted once committed
+        metrics.USAGE_POSTS_STORED.inc()
     return json_response(usage_out(entry), 201 if created else 200)
+
+
+def _post(
+    seller_id: str, clock: Clock, candidate: UsageCandidate, session: Session
+) -> tuple[UsageEntry, bool]:
+    return post_usage(UsageRepository(session, seller_id), clock, candidate)
 
 
 @router.get("/{contractId}/usage", response_model=list[UsageOut])
@@ -102,7 +129,11 @@ def list_usage(
     return list_response([usage_out(e) for e in page.items], page.total)
 
 
-@router.delete("/{contractId}/usage/{usageId}", status_code=204)
+@router.delete(
+    "/{contractId}/usage/{usageId}",
+    status_code=204,
+    responses=problem_responses({409: "The entry is billed."}),
+)
 def delete_usage(
     contract_id: ContractIdPath,
     usage_id: Annotated[str, Path(alias="usageId")],

@@ -1,0 +1,222 @@
+"""The world the API fuzzer works in (`tests/api/test_fuzz.py`): a seller with a real
+catalog, contracts, billed and unbilled usage, invoices and a bulk task, all made over
+HTTP, and the ids the fuzzer may put into paths and bodies so that its requests reach
+real behaviour and not only 404s.
+
+Another seller owns one object of each kind too. Its ids are offered to the fuzzer as
+well, so that every operation is also tried on another tenant's objects (which must
+answer exactly like ids that do not exist).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.billing_factories import (
+    Metered,
+    PricedContract,
+    bill_at,
+    bill_interim_at,
+    end_contract,
+    graduated,
+    new_billing_seller,
+    new_priced_contract,
+    per_unit,
+    post_usage,
+    send_json,
+)
+from tests.factories import ADMIN, SellerKey
+
+Ids = tuple[str, ...]
+Json = dict[str, Any]
+
+ITEM_CODE = "backup-gb"
+
+
+# Valid values of fields whose validity no JSON schema states (a known currency code, a
+# well-formed pricing or billing period, a decimal with few places): without them nearly
+# every generated plan variant is refused with 422, and the fuzzer never gets past
+# validation.
+VALID_VALUES: dict[str, tuple[Any, ...]] = {
+    "currency": ("EUR", "JPY", "KWD", "USD"),
+    # Integers: schemathesis sends bodies through `json`, which has no Decimal.
+    "pricing": (
+        {"Model": "PerUnit", "PricePerUnit": 1},
+        {
+            "Model": "Graduated",
+            "Tiers": [{"UpTo": 1000, "PricePerUnit": 2}, {"UpTo": None, "PricePerUnit": 1}],
+        },
+        {
+            "Model": "Volume",
+            "Tiers": [{"UpTo": 10, "PricePerUnit": 2}, {"UpTo": None, "PricePerUnit": 1}],
+        },
+        {"Model": "Package", "PackageSize": 100, "PricePerPackage": 5},
+    ),
+    # Few generated decimals have at most the 4 or 6 decimal places the API takes.
+    "decimal": (0, 1, 5, 19, 100),
+    "billingPeriod": (
+        {"Unit": "Month", "Quantity": 1},
+        {"Unit": "Week", "Quantity": 2},
+        {"Unit": "Day", "Quantity": 7},
+        {"Unit": "Year", "Quantity": 1},
+    ),
+}
+
+
+@dataclass(frozen=True)
+class FuzzWorld:
+    """What the fuzzer knows: its seller, and real values by kind."""
+
+    seller: SellerKey
+    known: dict[str, tuple[Any, ...]]
+    """The fuzzer's own ids by the API's path parameter name (`contractId`), and
+    `VALID_VALUES`."""
+    foreign: dict[str, Ids]
+    """The other seller's ids, by the same names."""
+    owned: dict[str, dict[str, Ids]]
+    """Ids that only name something under their owner: `usageId` by contract id,
+    `keyId` by seller id."""
+
+
+def build_world(client: TestClient) -> FuzzWorld:
+    """Seed both sellers; the test clock must stand at 2026-01-01T00:00:00Z.
+
+    The fuzzer's seller gets: a contract on a plan variant with a free quota, graduated
+    tiers, a recurring fee and tax, with a regular invoice (January) and an interim one;
+    a contract that ended on January 20th and has its final invoice; two unused plan
+    variants and a component (still mutable); billed usage, and unbilled usage due in
+    December 2026, which no billing run of the fuzzer reaches (so it can be deleted); a
+    finished bulk task; three spare API keys to revoke. The clock is left at
+    2026-02-01T12:00:00Z."""
+    other = _other_seller(client)
+    seller = new_billing_seller(client, "Acme", prefix="ACME")
+    storage = Metered("Storage", free_quota="10")
+    compute = Metered("Compute", graduated(("100", "0.02"), (None, "0.01")), unit="h")
+    main = new_priced_contract(client, seller, storage, compute, recurring_fee="5", tax_rate="19")
+    ending = new_priced_contract(client, seller, Metered("Transfer"))
+    end_contract(client, ending, "2026-01-20T00:00:00Z")
+    spare_component = _created(
+        client, seller, "components", {"Name": "Backup", "Unit": "GB", "ItemCode": ITEM_CODE}
+    )["Id"]
+    spare_plan = _created(client, seller, "plans", {"Name": "Spare"})["Id"]
+    spare_variants = tuple(
+        _created(
+            client,
+            seller,
+            "planvariants",
+            {
+                "PlanId": spare_plan,
+                "Name": name,
+                "Currency": "EUR",
+                "BillingPeriod": {"Unit": unit, "Quantity": 1},
+                "MeteredComponents": [{"ComponentId": spare_component, "Pricing": per_unit("1")}],
+            },
+        )["Id"]
+        for name, unit in (("Yearly", "Year"), ("Weekly", "Week"))
+    )
+
+    post_usage(client, main, "12.5", "2026-01-05T00:00:00Z", Key="jan-storage")
+    post_usage(client, main, "150", "2026-01-06T00:00:00Z", main.component_ids[1])
+    post_usage(client, ending, "3", "2026-01-10T00:00:00Z")
+    task_id = _bulk_task(client, seller, main)
+    bill_at(client, "2026-02-01T00:00:00Z")  # main's January invoice, ending's final one
+    post_usage(client, main, "2", "2026-02-01T00:00:00Z")
+    bill_interim_at(client, main, "2026-02-01T06:00:00Z")
+    post_usage(client, main, "1.25", "2026-02-01T06:00:00Z", Key="feb-storage")
+    post_usage(client, main, "7", "2026-01-15T00:00:00Z", main.component_ids[1])
+    bill_at(client, "2026-02-01T12:00:00Z")
+    unbilled = tuple(
+        post_usage(client, main, quantity, "2026-12-01T00:00:00Z")["Id"]
+        for quantity in ("1", "2", "3")
+    )
+
+    invoices = _ids(client, seller, "/api/v1/invoices")
+    assert len(invoices) == 3, invoices
+    usage = (*unbilled, *_ids(client, seller, f"{main.usage_path}?billed=true"))
+    keys = tuple(_new_key(client, seller.seller_id) for _ in range(3))
+    own: dict[str, Ids] = {
+        "sellerId": (seller.seller_id,),
+        "customerId": (main.customer_id, ending.customer_id),
+        "componentId": (*main.component_ids, ending.component_id, spare_component),
+        "itemCode": (ITEM_CODE,),
+        "planId": _ids(client, seller, "/api/v1/plans"),
+        "planVariantId": (main.plan_variant_id, ending.plan_variant_id, *spare_variants),
+        "contractId": (main.contract_id, ending.contract_id),
+        "usageId": usage,
+        "invoiceId": invoices,
+        "taskId": (task_id,),
+        "keyId": keys,
+    }
+    return FuzzWorld(
+        seller=seller,
+        known={**own, **VALID_VALUES},
+        foreign=other.foreign,
+        owned={
+            "usageId": {main.contract_id: usage, **other.owned["usageId"]},
+            "keyId": {seller.seller_id: keys, **other.owned["keyId"]},
+        },
+    )
+
+
+def _other_seller(client: TestClient) -> FuzzWorld:
+    """Another seller with one object of each kind, billed once: its ids are `foreign`."""
+    seller = new_billing_seller(client, "Initech", prefix="INIT")
+    contract = new_priced_contract(client, seller)
+    usage_id = post_usage(client, contract, "1", "2026-01-01T00:00:00Z")["Id"]
+    invoice = bill_interim_at(client, contract, "2026-01-01T00:00:00Z")
+    known = {
+        "sellerId": (seller.seller_id,),
+        "customerId": (contract.customer_id,),
+        "componentId": contract.component_ids,
+        "planVariantId": (contract.plan_variant_id,),
+        "contractId": (contract.contract_id,),
+        "usageId": (usage_id,),
+        "invoiceId": (invoice["Id"],),
+        "taskId": (_bulk_task(client, seller, contract),),
+        "keyId": (seller.key_id,),
+    }
+    owned = {
+        "usageId": {contract.contract_id: (usage_id,)},
+        "keyId": {seller.seller_id: (seller.key_id,)},
+    }
+    return FuzzWorld(seller=seller, known={}, foreign=known, owned=owned)
+
+
+def _bulk_task(client: TestClient, seller: SellerKey, contract: PricedContract) -> str:
+    record = {
+        "subscriptionId": contract.contract_id,
+        "productId": contract.component_id,
+        "quantity": Decimal("4"),
+        "dueDate": "2026-01-01T00:00:00Z",
+        "key": "bulk-1",
+    }
+    path = f"/api/sellers/{seller.seller_id}/services/bulkconsumptions"
+    response = send_json(client, "POST", path, seller, {"consumptions": [record]})
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["taskId"]
+    return task_id
+
+
+def _created(client: TestClient, seller: SellerKey, path: str, payload: Json) -> Json:
+    response = send_json(client, "POST", f"/api/v1/{path}", seller, payload)
+    assert response.status_code == 201, response.text
+    body: Json = response.json()
+    return body
+
+
+def _ids(client: TestClient, seller: SellerKey, path: str) -> Ids:
+    separator = "&" if "?" in path else "?"
+    response = client.get(f"{path}{separator}take=500", headers=seller.headers)
+    assert response.status_code == 200, response.text
+    return tuple(str(item["Id"]) for item in response.json())
+
+
+def _new_key(client: TestClient, seller_id: str) -> str:
+    response = client.post(f"/admin/sellers/{seller_id}/keys", headers=ADMIN)
+    assert response.status_code == 201, response.text
+    key_id: str = response.json()["keyId"]
+    return key_id
