@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Select, func, insert, select, tuple_, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -450,11 +450,25 @@ _UNBILLED_SQLITE = (
 )
 _LINK_SQLITE = "INSERT INTO billed_usage (usage_id, invoice_id) VALUES (?, ?)"
 _LINK_COPY = "COPY billed_usage (usage_id, invoice_id) FROM STDIN BINARY"
-_SAVE_PERIODS = {
-    "sqlite": "UPDATE contracts SET billed_periods = ?, last_billing_date = ?, "
-    "next_billing_date = ? WHERE id = ? AND seller_id = ?",
-    "postgresql": "UPDATE contracts SET billed_periods = %s, last_billing_date = %s, "
-    "next_billing_date = %s WHERE id = %s AND seller_id = %s",
+_SAVE_PERIODS_SQLITE = (
+    "UPDATE contracts SET billed_periods = ?, last_billing_date = ?, "
+    "next_billing_date = ? WHERE id = ? AND seller_id = ?"
+)
+# One statement per batch: psycopg's executemany runs one statement per row.
+_SAVE_PERIODS_POSTGRESQL = (
+    "UPDATE contracts AS c SET billed_periods = v.billed, last_billing_date = v.last, "
+    "next_billing_date = v.next FROM unnest(%s::varchar[], %s::int[], %s::timestamptz[], "
+    "%s::timestamptz[]) AS v(id, billed, last, next) WHERE c.id = v.id AND c.seller_id = %s"
+)
+# The invoices of given (contract, period index) pairs, probing
+# ix_invoices_contract_id_period_index once per pair.
+_PERIOD_INVOICES = {
+    "postgresql": "SELECT i.id FROM unnest(%s::varchar[], %s::int[]) AS p(contract_id, period) "
+    "JOIN invoices AS i ON i.contract_id = p.contract_id AND i.period_index = p.period "
+    "WHERE i.seller_id = %s",
+    "sqlite": "SELECT i.id FROM json_each(?) AS p JOIN invoices AS i "
+    "ON i.contract_id = json_extract(p.value, '$[0]') "
+    "AND i.period_index = json_extract(p.value, '$[1]') WHERE i.seller_id = ?",
 }
 
 
@@ -610,23 +624,34 @@ class BatchBillingRepository(TenantRepository):
 
     def period_lines_of(self, periods: dict[str, int]) -> dict[str, list[InvoiceLine]]:
         """The lines of the earlier (interim) invoices of each contract's period, given
-        as contract id -> period index, in one query per chunk."""
+        as contract id -> period index. Most periods have none: one driver-level query
+        finds the invoices, and only those are read with their lines."""
         found: dict[str, list[InvoiceLine]] = {id_: [] for id_ in periods}
-        for chunk in batched(list(periods), _LINK_CHUNK):
+        invoice_ids = self._period_invoice_ids(periods)
+        for chunk in batched(invoice_ids, _LINK_CHUNK):
             query = (
                 select(InvoiceLineRow, InvoiceRow.currency, InvoiceRow.contract_id)
                 .join(InvoiceRow, InvoiceRow.id == InvoiceLineRow.invoice_id)
-                .where(
-                    InvoiceRow.seller_id == self.seller_id,
-                    tuple_(InvoiceRow.contract_id, InvoiceRow.period_index).in_(
-                        [(id_, periods[id_]) for id_ in chunk]
-                    ),
-                )
+                .where(InvoiceRow.seller_id == self.seller_id, InvoiceRow.id.in_(chunk))
                 .order_by(InvoiceRow.document_date, InvoiceRow.id, InvoiceLineRow.position)
             )
             for row, code, contract_id in self._session.execute(query):
                 found[contract_id].append(_in_minor_units(_line(row), currency(code).quantum))
         return found
+
+    def _period_invoice_ids(self, periods: dict[str, int]) -> list[str]:
+        if not periods:
+            return []
+        connection = self._session.connection()
+        if self._dialect == "postgresql":
+            parameters: tuple[object, ...] = (list(periods), list(periods.values()))
+        else:
+            parameters = (_json_text(list(periods.items())),)
+        return list(
+            connection.exec_driver_sql(
+                _PERIOD_INVOICES[self._dialect], (*parameters, self.seller_id)
+            ).scalars()
+        )
 
     def reserve_invoice_numbers(self, prefix: str, year: int, count: int) -> list[str]:
         """`count` consecutive numbers of this seller's gapless sequence for `year`, with
@@ -762,10 +787,16 @@ class BatchBillingRepository(TenantRepository):
         """Store (contract id, billed periods, last and next billing date) for each."""
         if not contracts:
             return
-        dialect = self._dialect
-        instant = partial(_INVOICES.c.document_date.type.to_driver, dialect_name=dialect)
-        self._session.connection().exec_driver_sql(
-            _SAVE_PERIODS[dialect],
+        connection = self._session.connection()
+        if self._dialect == "postgresql":
+            ids, billed, last, following = (list(column) for column in zip(*contracts, strict=True))
+            connection.exec_driver_sql(
+                _SAVE_PERIODS_POSTGRESQL, (ids, billed, last, following, self.seller_id)
+            )
+            return
+        instant = partial(_INVOICES.c.document_date.type.to_driver, dialect_name="sqlite")
+        connection.exec_driver_sql(
+            _SAVE_PERIODS_SQLITE,
             [
                 (billed, instant(last), instant(following), id_, self.seller_id)
                 for id_, billed, last, following in contracts
