@@ -466,7 +466,9 @@ _PERIOD_INVOICES = {
     "postgresql": "SELECT i.id FROM unnest(%s::varchar[], %s::int[]) AS p(contract_id, period) "
     "JOIN invoices AS i ON i.contract_id = p.contract_id AND i.period_index = p.period "
     "WHERE i.seller_id = %s",
-    "sqlite": "SELECT i.id FROM json_each(?) AS p JOIN invoices AS i "
+    # CROSS JOIN fixes SQLite's join order: left to choose, it walks all the seller's
+    # invoices and scans the pairs for each (seconds, once there are 10,000).
+    "sqlite": "SELECT i.id FROM json_each(?) AS p CROSS JOIN invoices AS i "
     "ON i.contract_id = json_extract(p.value, '$[0]') "
     "AND i.period_index = json_extract(p.value, '$[1]') WHERE i.seller_id = ?",
 }
