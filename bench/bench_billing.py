@@ -30,29 +30,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.engine import make_url
 
+from _server import fresh_database
 from arrears.domain.catalog import Component, MeteredComponent, Plan, PlanVariant
 from arrears.domain.clock import TestClock
 from arrears.domain.ids import new_id
 from arrears.domain.periods import BillingPeriod, PeriodUnit
 from arrears.domain.pricing import Graduated, PerUnit, Tier
 from arrears.services.billing import run_billing
-from arrears.store import schema
 from arrears.store.catalog import CatalogRepository
 from arrears.store.database import Database
 from arrears.store.sellers import SellerRecord, SellerRegistry
@@ -65,9 +60,6 @@ from arrears.store.tables import (
     UsageEntryRow,
 )
 
-POSTGRES_SERVER = os.environ.get(
-    "ARREARS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 START = datetime(2026, 1, 1, tzinfo=UTC)
 BILLED_AT = datetime(2026, 2, 1, tzinfo=UTC)
 TARGET_CONTRACTS = 10_000
@@ -96,41 +88,6 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.baseline_seconds / self.seconds
-
-
-# -- databases -------------------------------------------------------------------------
-
-
-@contextmanager
-def fresh_database(kind: str, workdir: Path) -> Iterator[str]:
-    """The URL of a new, migrated database of `kind`, dropped (PostgreSQL) at the end."""
-    if kind == "sqlite":
-        url = f"sqlite:///{workdir / 'billing.db'}"
-        _migrate(url)
-        yield url
-        return
-    name = f"arrears_bench_billing_{secrets.token_hex(6)}"
-    with psycopg.connect(_conninfo(POSTGRES_SERVER), autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
-    try:
-        _migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(_conninfo(POSTGRES_SERVER), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _migrate(url: str) -> None:
-    database = Database(url)
-    try:
-        schema.upgrade(database)
-    finally:
-        database.dispose()
-
-
-def _conninfo(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # -- the data --------------------------------------------------------------------------
@@ -328,7 +285,10 @@ def check(database: Database, catalog: Catalog, contracts: int, entries: int) ->
 
 
 def bench(kind: str, contracts: int, per_contract: int) -> Result:
-    with tempfile.TemporaryDirectory() as workdir, fresh_database(kind, Path(workdir)) as url:
+    with (
+        tempfile.TemporaryDirectory() as workdir,
+        fresh_database(kind, Path(workdir), "billing") as url,
+    ):
         database = Database(url)
         try:
             started = time.perf_counter()

@@ -4,7 +4,10 @@ issues on a twin of the database."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from arrears.store.database import Database
@@ -23,8 +26,11 @@ __all__ = [
     "Invoices",
     "assert_each_entry_billed_once",
     "assert_gapless",
+    "bill_process",
+    "invoice_count",
     "invoices",
     "twin_of",
+    "unbilled_count",
 ]
 
 Invoices = dict[str, list[tuple[Any, ...]]]
@@ -70,6 +76,38 @@ def invoices(database: Database, *, numbered: bool = False) -> tuple[Invoices, l
             )
         numbers = [row.invoice_number for row in rows]
     return by_contract, numbers
+
+
+def bill_process(database: Database, log: Path, billing_time: str) -> subprocess.Popen[bytes]:
+    """A real `arrears bill` on `database` with the test clock at `billing_time`, its
+    output appended to `log`."""
+    env = {
+        **os.environ,
+        "ARREARS_DATABASE_URL": database.url.render_as_string(hide_password=False),
+        "ARREARS_TEST_CLOCK": billing_time,
+        "ARREARS_LOG_FORMAT": "text",
+    }
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "arrears", "bill"], env=env, stdout=out, stderr=out
+        )
+
+
+def invoice_count(database: Database) -> int:
+    with database.read() as session:
+        return int(session.execute(select(func.count()).select_from(InvoiceRow)).scalar_one())
+
+
+def unbilled_count(database: Database) -> int:
+    with database.read() as session:
+        return int(
+            session.execute(
+                select(func.count())
+                .select_from(UsageEntryRow)
+                .outerjoin(BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id)
+                .where(BilledUsageRow.usage_id.is_(None))
+            ).scalar_one()
+        )
 
 
 def assert_gapless(numbers: list[str]) -> None:

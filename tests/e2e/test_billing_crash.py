@@ -10,30 +10,18 @@ exactly once.
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.services.billing import run_billing
 from arrears.store.database import Database
-from arrears.store.tables import BilledUsageRow, InvoiceLineRow, InvoiceRow, UsageEntryRow
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
     Metered,
@@ -44,6 +32,15 @@ from tests.billing_factories import (
     send_json,
 )
 from tests.conftest import POSTGRES_SERVER
+from tests.e2e.billed import (
+    assert_each_entry_billed_once,
+    assert_gapless,
+    bill_process,
+    invoice_count,
+    invoices,
+    twin_of,
+    unbilled_count,
+)
 from tests.ingest_factories import wait_for_task
 
 CONTRACTS = 120
@@ -92,77 +89,15 @@ def _seed(settings: Settings, database: Database, clock: TestClock) -> None:
         assert task["savedRecords"] == len(records)
 
 
-@pytest.fixture
-def twin(database: Database) -> Iterator[Callable[[], Database]]:
-    """Makes a copy of `database` as it is now (once); the copy is removed afterwards."""
-    made: list[tuple[Database, str]] = []
-
-    def copy() -> Database:
-        database.dispose()  # no connection may be open on the database copied
-        if database.is_sqlite:
-            source = Path(database.url.database or "")
-            target = source.with_name("twin.db")
-            for suffix in ("", "-wal", "-shm"):
-                if Path(f"{source}{suffix}").exists():
-                    shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
-            copied = Database(f"sqlite:///{target}")
-            made.append((copied, ""))
-            return copied
-        name = f"arrears_twin_{uuid.uuid4().hex[:12]}"
-        source = database.url.database
-        with psycopg.connect(_server_conninfo(), autocommit=True) as admin:
-            # PostgreSQL copies only a database nobody is connected to: end connections
-            # that earlier tests of this run may have left idle on it.
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (source,),
-            )
-            admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
-        copied = Database(database.url.set(database=name).render_as_string(hide_password=False))
-        made.append((copied, name))
-        return copied
-
-    yield copy
-    for copied, name in made:
-        copied.dispose()
-        if name:
-            with psycopg.connect(_server_conninfo(), autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _server_conninfo() -> str:
-    server = make_url(POSTGRES_SERVER)
-    return server.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 # -- billing ------------------------------------------------------------------------------
-
-
-def _bill_process(database: Database, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "ARREARS_DATABASE_URL": database.url.render_as_string(hide_password=False),
-        "ARREARS_TEST_CLOCK": BILLING_TIME,
-        "ARREARS_LOG_FORMAT": "text",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "arrears", "bill"], env=env, stdout=out, stderr=out
-        )
-
-
-def _invoice_count(database: Database) -> int:
-    with database.read() as session:
-        return int(session.execute(select(func.count()).select_from(InvoiceRow)).scalar_one())
 
 
 def _kill_mid_run(database: Database, log: Path) -> int:
     """Start `arrears bill`, SIGKILL it once some of its invoices exist; how many did."""
-    process = _bill_process(database, log)
+    process = bill_process(database, log, BILLING_TIME)
     try:
         deadline = time.monotonic() + 60
-        while _invoice_count(database) < CONTRACTS // 2:
+        while invoice_count(database) < CONTRACTS // 2:
             assert process.poll() is None, f"billing ended before it was killed:\n{log.read_text()}"
             assert time.monotonic() < deadline, "billing issued no invoices in 60 s"
             time.sleep(0.005)
@@ -171,77 +106,7 @@ def _kill_mid_run(database: Database, log: Path) -> int:
         process.kill()
         process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
-    return _invoice_count(database)
-
-
-# -- what was billed ----------------------------------------------------------------------
-
-Invoices = dict[str, list[tuple[Any, ...]]]
-
-
-def _invoices(database: Database) -> tuple[Invoices, list[str]]:
-    """Per contract, its invoices as (kind, period, totals, lines) in period order; and
-    every invoice number."""
-    with database.read() as session:
-        rows = session.execute(select(InvoiceRow)).scalars().all()
-        lines: dict[str, list[tuple[Any, ...]]] = {row.id: [] for row in rows}
-        for line in session.execute(
-            select(InvoiceLineRow).order_by(InvoiceLineRow.invoice_id, InvoiceLineRow.position)
-        ).scalars():
-            lines[line.invoice_id].append(
-                (
-                    line.kind,
-                    line.component_id,
-                    line.description,
-                    line.quantity,
-                    line.free_quantity,
-                    line.billable_quantity,
-                    line.late,
-                    line.amount,
-                    tuple(line.usage_ids),
-                )
-            )
-        by_contract: Invoices = {}
-        for row in sorted(rows, key=lambda r: r.period_start):
-            by_contract.setdefault(row.contract_id, []).append(
-                (
-                    row.kind,
-                    row.period_start,
-                    row.period_end,
-                    row.subtotal,
-                    row.tax_amount,
-                    row.total,
-                    tuple(lines[row.id]),
-                )
-            )
-        numbers = [row.invoice_number for row in rows]
-    return by_contract, numbers
-
-
-def _assert_gapless(numbers: list[str]) -> None:
-    sequence = sorted(int(number.rsplit("-", 1)[1]) for number in numbers)
-    assert sequence == list(range(1, len(numbers) + 1))
-
-
-def _assert_each_entry_billed_once(database: Database) -> None:
-    with database.read() as session:
-        entries = dict(
-            session.execute(
-                select(UsageEntryRow.id, BilledUsageRow.invoice_id).outerjoin(
-                    BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id
-                )
-            ).all()
-        )
-        on_lines = Counter(
-            (invoice_id, usage_id)
-            for invoice_id, usage_ids in session.execute(
-                select(InvoiceLineRow.invoice_id, InvoiceLineRow.usage_ids)
-            )
-            for usage_id in usage_ids
-        )
-    assert set(on_lines.values()) == {1}
-    assert sorted(usage_id for _, usage_id in on_lines) == sorted(entries)
-    assert {(invoice_id, usage_id) for usage_id, invoice_id in entries.items()} == set(on_lines)
+    return invoice_count(database)
 
 
 @pytest.mark.slow
@@ -249,28 +114,32 @@ def test_billing_killed_mid_run_and_run_again_issues_what_an_uninterrupted_run_i
     settings: Settings,
     database: Database,
     clock: TestClock,
-    twin: Callable[[], Database],
     tmp_path: Path,
 ) -> None:
     _seed(settings, database, clock)
-    uninterrupted = twin()
+    with twin_of(database, POSTGRES_SERVER) as uninterrupted:
+        _crash_then_finish(database, uninterrupted, tmp_path)
+
+
+def _crash_then_finish(database: Database, uninterrupted: Database, tmp_path: Path) -> None:
     expected = CONTRACTS * PERIODS
 
     survived = _kill_mid_run(database, tmp_path / "bill.log")
     assert 0 < survived < expected, f"killed too late to crash mid-run ({survived} invoices)"
-    _, numbers = _invoices(database)
-    _assert_gapless(numbers)  # what a crashed run leaves is whole, too
+    _, numbers = invoices(database)
+    assert_gapless(numbers)  # what a crashed run leaves is whole, too
 
-    rerun = _bill_process(database, tmp_path / "bill.log")
+    rerun = bill_process(database, tmp_path / "bill.log", BILLING_TIME)
     assert rerun.wait(timeout=120) == 0, (tmp_path / "bill.log").read_text()
     assert run_billing(uninterrupted, TestClock(BILLING_INSTANT)).invoices == expected
 
-    billed, numbers = _invoices(database)
-    reference, reference_numbers = _invoices(uninterrupted)
+    billed, numbers = invoices(database)
+    reference, reference_numbers = invoices(uninterrupted)
     assert len(numbers) == len(reference_numbers) == expected
     assert billed == reference
     assert len(billed) == CONTRACTS
     assert all(len(invoices) == PERIODS for invoices in billed.values())
-    _assert_gapless(numbers)
-    _assert_each_entry_billed_once(database)
-    _assert_each_entry_billed_once(uninterrupted)
+    assert_gapless(numbers)
+    for billed_database in (database, uninterrupted):
+        assert_each_entry_billed_once(billed_database)
+        assert unbilled_count(billed_database) == 0

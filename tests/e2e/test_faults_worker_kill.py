@@ -11,18 +11,14 @@ kind, period, lines and totals; numbers gapless; every billed entry linked once.
 
 from __future__ import annotations
 
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
@@ -31,7 +27,6 @@ from arrears.domain.ids import new_id
 from arrears.services.billing import run_billing
 from arrears.store.contracts import ContractRepository
 from arrears.store.database import Database
-from arrears.store.tables import InvoiceRow
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
     Metered,
@@ -41,7 +36,14 @@ from tests.billing_factories import (
     send_json,
 )
 from tests.conftest import CLOCK_START, POSTGRES_SERVER
-from tests.e2e.billed import assert_each_entry_billed_once, assert_gapless, invoices, twin_of
+from tests.e2e.billed import (
+    assert_each_entry_billed_once,
+    assert_gapless,
+    bill_process,
+    invoice_count,
+    invoices,
+    twin_of,
+)
 from tests.ingest_factories import wait_for_task
 
 CONTRACTS = 1_200
@@ -110,32 +112,14 @@ def _seed(settings: Settings, database: Database, clock: TestClock) -> None:
         assert task["savedRecords"] == len(records)
 
 
-def _bill(database: Database, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "ARREARS_DATABASE_URL": database.url.render_as_string(hide_password=False),
-        "ARREARS_TEST_CLOCK": BILLING_TIME,
-        "ARREARS_LOG_FORMAT": "text",
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "arrears", "bill"], env=env, stdout=out, stderr=out
-        )
-
-
-def _invoice_count(database: Database) -> int:
-    with database.read() as session:
-        return int(session.execute(select(func.count()).select_from(InvoiceRow)).scalar_one())
-
-
 def _kill_mid_run(database: Database, log: Path, delay: float) -> tuple[int, int]:
     """Start `arrears bill`, and SIGKILL it `delay` seconds after its first invoices are
     committed; the invoices before and after the run."""
-    before = _invoice_count(database)
-    process = _bill(database, log)
+    before = invoice_count(database)
+    process = bill_process(database, log, BILLING_TIME)
     try:
         deadline = time.monotonic() + 120
-        while _invoice_count(database) == before and process.poll() is None:
+        while invoice_count(database) == before and process.poll() is None:
             assert time.monotonic() < deadline, (
                 f"billing issued nothing in 120 s:\n{log.read_text()}"
             )
@@ -148,7 +132,7 @@ def _kill_mid_run(database: Database, log: Path, delay: float) -> tuple[int, int
     assert process.returncode == -signal.SIGKILL, (
         f"the run ended before its kill:\n{log.read_text()}"
     )
-    return before, _invoice_count(database)
+    return before, invoice_count(database)
 
 
 @pytest.mark.slow
@@ -165,7 +149,7 @@ def test_billing_killed_at_random_points_again_and_again_issues_what_an_uninterr
             _, numbers = invoices(database)
             assert_gapless(numbers)  # what a killed run leaves is whole
 
-        assert _bill(database, log).wait(timeout=300) == 0, log.read_text()
+        assert bill_process(database, log, BILLING_TIME).wait(timeout=300) == 0, log.read_text()
         assert run_billing(uninterrupted, TestClock(BILLING_INSTANT)).invoices == CONTRACTS
 
         billed, numbers = invoices(database, numbered=True)
