@@ -26,6 +26,7 @@ __all__ = [
     "check_usage",
     "duplicate_keys",
     "key_conflicts",
+    "product_override",
 ]
 
 MAX_KEY_LENGTH = 200
@@ -41,6 +42,16 @@ class ProductOverride:
     price_per_unit: Decimal | None = None
     name: str | None = None
     description: str | None = None
+
+
+def product_override(
+    price: Decimal | None, name: str | None, description: str | None
+) -> ProductOverride | None:
+    """The override these values make: none when there is neither a price nor any text
+    (an empty override is stored, billed and compared as no override)."""
+    if price is None and not name and not description:
+        return None
+    return ProductOverride(price_per_unit=price, name=name, description=description)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from arrears.domain.invoices import (
 from arrears.domain.money import currency
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.pricing import TierCharge
-from arrears.domain.usage import ProductOverride, UsageEntry
+from arrears.domain.usage import UsageEntry, product_override
 from arrears.store.tables import (
     BilledUsageRow,
     ContractRow,
@@ -584,13 +584,11 @@ class BatchBillingRepository(TenantRepository):
             override_description,
             submission_id,
         ) in rows:
-            override = None
-            if override_price is not None or override_name or override_description:
-                override = ProductOverride(
-                    price_per_unit=None if override_price is None else decimal(override_price),
-                    name=override_name,
-                    description=override_description,
-                )
+            override = product_override(
+                None if override_price is None else decimal(override_price),
+                override_name,
+                override_description,
+            )
             found[contract_id].append(
                 UsageEntry(
                     id_,

@@ -31,7 +31,12 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
-from arrears.domain.usage import ContractTerms, ProductOverride, UsageCandidate, UsageEntry
+from arrears.domain.usage import (
+    ContractTerms,
+    UsageCandidate,
+    UsageEntry,
+    product_override,
+)
 from arrears.store.tables import (
     BilledUsageRow,
     ComponentRow,
@@ -276,7 +281,7 @@ class UsageRepository(TenantRepository):
             transferred_at=transferred_at,
             key=candidate.key,
             memo=candidate.memo,
-            override=_override(override.price_per_unit, override.name, override.description)
+            override=product_override(override.price_per_unit, override.name, override.description)
             if override
             else None,
             task_id=submission_id,
@@ -499,7 +504,7 @@ def usage_entry(row: Any, invoice_id: str | None = None) -> UsageEntry:
         transferred_at=row.transferred_at,
         key=row.key,
         memo=row.memo,
-        override=_override(row.override_price, row.override_name, row.override_description),
+        override=product_override(row.override_price, row.override_name, row.override_description),
         invoice_id=invoice_id,
         task_id=row.submission_id,
     )
@@ -520,12 +525,3 @@ def _instant_from_driver(dialect: Dialect) -> Callable[[Any], datetime | None]:
             raise RuntimeError(f"no result processing for instants on {dialect.name}")
         _INSTANT_PROCESSORS[dialect.name] = processor
     return processor
-
-
-def _override(
-    price: Decimal | None, name: str | None, description: str | None
-) -> ProductOverride | None:
-    """The override an entry holds: none when it has neither price nor text."""
-    if price is None and not name and not description:
-        return None
-    return ProductOverride(price_per_unit=price, name=name, description=description)

@@ -20,7 +20,12 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import Clock
 from arrears.domain.errors import NotFound
-from arrears.domain.usage import MAX_KEY_LENGTH, ProductOverride, UsageCandidate, UsageEntry
+from arrears.domain.usage import (
+    MAX_KEY_LENGTH,
+    UsageCandidate,
+    UsageEntry,
+    product_override,
+)
 from arrears.services.usage import post_usage
 from arrears.store.contracts import ContractRepository
 from arrears.store.usage import UsageFilter, UsageRepository
@@ -77,11 +82,6 @@ async def create_usage(
     """Post metered usage. A second post with the same `Key` and identical values answers
     200 with the stored entry; with different values 409."""
     override = body.product_override
-    if override is not None and not (
-        override.price_per_unit is not None or override.name or override.description
-    ):
-        # An override of nothing is stored as none; a replay must compare equal to it.
-        override = None
     candidate = UsageCandidate(
         contract_id=contract_id,
         component_id=body.component_id,
@@ -89,7 +89,8 @@ async def create_usage(
         due_date=body.due_date,
         key=body.key or None,
         memo=body.memo,
-        override=ProductOverride(override.price_per_unit, override.name, override.description)
+        # An override of nothing is stored as none; a replay must compare equal to it.
+        override=product_override(override.price_per_unit, override.name, override.description)
         if override is not None
         else None,
     )
