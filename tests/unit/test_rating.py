@@ -22,13 +22,17 @@ from arrears.domain.invoices import (
 from arrears.domain.money import Currency, currency
 from arrears.domain.pricing import Graduated, Package, PerUnit, Pricing, Tier, TierCharge, Volume
 from arrears.domain.rating import (
+    InvoiceUsage,
     PeriodCharges,
+    UsageTotal,
     prorated_fee_line,
+    rate_totals,
     rate_usage,
     rated_item_line,
     recurring_fee_line,
     select_for_invoice,
     split_late,
+    sum_usage,
 )
 from arrears.domain.usage import ProductOverride, UsageEntry
 
@@ -416,6 +420,68 @@ def test_rating_an_entry_the_invoice_may_not_take_is_a_programming_error(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         rate_january([STORAGE_AT_0_10_WITH_100_FREE], entries)
+
+
+# ---------------------------------------------------------------- usage summed before rating
+
+
+def test_usage_is_summed_per_component_and_lateness_10_plus_20_5_current_and_5_late() -> None:
+    premium = ProductOverride(D("2.50"), "Premium")
+    summed = sum_usage(
+        [
+            usage(3, "20.5"),
+            usage(1, "10"),
+            usage(2, "5", due=LAST_DECEMBER),
+            usage(4, "7", component=CALLS),
+            usage(5, "1.5", override=premium),
+        ],
+        JANUARY_START,
+    )
+    assert summed.totals == (
+        UsageTotal(STORAGE, False, D("30.5"), (1, 3)),
+        UsageTotal(STORAGE, True, D("5"), (2,)),
+        UsageTotal(CALLS, False, D("7"), (4,)),
+    )
+    assert [e.id for e in summed.overrides] == [5]
+    assert sorted(summed.usage_ids) == [1, 2, 3, 4, 5]
+
+
+def test_summed_usage_130_gb_with_100_free_at_0_10_rates_as_its_entries_3_00() -> None:
+    entries = [usage(1, "100"), usage(2, "30")]
+    summed = InvoiceUsage((UsageTotal(STORAGE, False, D("130"), (1, 2)),))
+    lines = rate_totals(
+        components=[STORAGE_AT_0_10_WITH_100_FREE],
+        currency=EUR,
+        period_start=JANUARY_START,
+        earlier=PeriodCharges(),
+        usage=summed,
+        descriptions={STORAGE: "Storage (GB)"},
+    )
+    assert only(lines).amount == D("3.00")
+    assert lines == rate_january([STORAGE_AT_0_10_WITH_100_FREE], entries)
+
+
+@pytest.mark.parametrize(
+    ("totals", "message"),
+    [
+        ((UsageTotal("unknown", False, D(1), (1,)),), "not in the plan variant"),
+        (
+            (UsageTotal(STORAGE, True, D(1), (1,)), UsageTotal(STORAGE, True, D(2), (2,))),
+            "summed twice",
+        ),
+    ],
+)
+def test_rating_usage_summed_wrongly_is_a_programming_error(
+    totals: tuple[UsageTotal, ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        rate_totals(
+            components=[STORAGE_AT_0_10_WITH_100_FREE],
+            currency=EUR,
+            period_start=JANUARY_START,
+            earlier=PeriodCharges(),
+            usage=InvoiceUsage(totals),
+        )
 
 
 # ---------------------------------------------------------------- fees and rated items

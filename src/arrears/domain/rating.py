@@ -38,6 +38,11 @@ How `rate_usage` rates them, and the choices made where SPEC §7 is silent:
 - **Free quota on a final invoice** is the whole period's: SPEC §7 prorates only the
   recurring fee.
 
+Rating needs only each component's summed quantity (current and late apart) and the
+override entries one by one (`InvoiceUsage`): `rate_usage` sums entries in memory
+(`sum_usage`), batch billing has the database sum them (`rate_totals`). Both give the
+same lines.
+
 Every line's amount is rounded half-up to the currency's minor unit with
 `money.round_amount`, once, when the line is made; everything before is exact.
 """
@@ -60,13 +65,17 @@ from arrears.domain.usage import UsageEntry
 
 __all__ = [
     "ComponentCharges",
+    "InvoiceUsage",
     "PeriodCharges",
+    "UsageTotal",
     "prorated_fee_line",
+    "rate_totals",
     "rate_usage",
     "rated_item_line",
     "recurring_fee_line",
     "select_for_invoice",
     "split_late",
+    "sum_usage",
 ]
 
 # Quantities and prices are bounded (money.MAX_INTEGER_DIGITS, 6 places), so every
@@ -118,6 +127,54 @@ class PeriodCharges:
     def for_component(self, component_id: str) -> ComponentCharges:
         """The charges for `component_id`; zero quantity and amount when none."""
         return self.components.get(component_id, ComponentCharges())
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    """The plan-priced entries of one component on one invoice, summed: its current-period
+    entries (`late` False) or its late ones. `usage_ids` ascending."""
+
+    component_id: str
+    late: bool
+    quantity: Decimal
+    usage_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceUsage:
+    """The usage an invoice bills, as rating needs it: plan-priced entries summed per
+    component and lateness, and the entries with an override price one by one (each is
+    a line of its own). Billing many contracts sums in the database (a few rows per
+    contract instead of every entry); `sum_usage` does it for entries in memory."""
+
+    totals: tuple[UsageTotal, ...] = ()
+    overrides: tuple[UsageEntry, ...] = ()
+
+    @property
+    def usage_ids(self) -> list[int]:
+        """Every entry billed, totals' first."""
+        ids = [id_ for total in self.totals for id_ in total.usage_ids]
+        ids.extend(entry.id for entry in self.overrides)
+        return ids
+
+
+def sum_usage(entries: Iterable[UsageEntry], period_start: datetime) -> InvoiceUsage:
+    """`entries` as an invoice of the period starting at `period_start` bills them: the
+    override-priced ones alone, the rest summed per component and lateness (due before
+    `period_start`). Totals come in the order their components first appear."""
+    groups: dict[tuple[str, bool], list[UsageEntry]] = {}
+    overrides: list[UsageEntry] = []
+    for entry in entries:
+        if _override_price(entry) is not None:
+            overrides.append(entry)
+        else:
+            key = (entry.component_id, _is_late(entry, period_start))
+            groups.setdefault(key, []).append(entry)
+    totals = tuple(
+        UsageTotal(component_id, late, _total(group), _ids(group))
+        for (component_id, late), group in groups.items()
+    )
+    return InvoiceUsage(totals, tuple(overrides))
 
 
 def select_for_invoice(entries: Iterable[UsageEntry], cutoff: datetime) -> tuple[UsageEntry, ...]:
@@ -172,21 +229,48 @@ def rate_usage(
     """
     if period_end < period_start:
         raise ValueError(f"a period must not end before it starts: {period_start}")
+    chosen = tuple(entries)
+    known = {c.component_id for c in components}
+    seen: set[int] = set()
+    for entry in chosen:
+        _check_entry(entry, known, period_end, seen)
+    return rate_totals(
+        components=components,
+        currency=currency,
+        period_start=period_start,
+        earlier=earlier,
+        usage=sum_usage(chosen, period_start),
+        descriptions=descriptions,
+    )
+
+
+def rate_totals(
+    *,
+    components: Sequence[MeteredComponent],
+    currency: Currency,
+    period_start: datetime,
+    earlier: PeriodCharges,
+    usage: InvoiceUsage,
+    descriptions: Mapping[str, str] | None = None,
+) -> tuple[InvoiceLine, ...]:
+    """`rate_usage` for usage already summed (`InvoiceUsage`): the same lines, in the
+    same order. Raises `ValueError` for a total or override of a component not in
+    `components`, or a component's current or late total given twice: programming
+    errors of the caller."""
     texts = descriptions or {}
     by_id = {c.component_id: c for c in components}
-    current: dict[str, list[UsageEntry]] = {}
-    late: dict[str, list[UsageEntry]] = {}
+    current: dict[str, UsageTotal] = {}
+    late: dict[str, UsageTotal] = {}
+    for total in usage.totals:
+        _check_component(total.component_id, by_id)
+        group = late if total.late else current
+        if total.component_id in group:
+            raise ValueError(f"usage of {total.component_id} is summed twice")
+        group[total.component_id] = total
     overrides: dict[str, list[UsageEntry]] = {}
-    seen: set[int] = set()
-    for entry in entries:
-        _check_entry(entry, by_id, period_end, seen)
-        if _override_price(entry) is not None:
-            group = overrides
-        elif _is_late(entry, period_start):
-            group = late
-        else:
-            group = current
-        group.setdefault(entry.component_id, []).append(entry)
+    for entry in usage.overrides:
+        _check_component(entry.component_id, by_id)
+        overrides.setdefault(entry.component_id, []).append(entry)
 
     lines: list[InvoiceLine] = []
     for component in components:
@@ -279,13 +363,13 @@ def rated_item_line(
 def _current_line(
     component: MeteredComponent,
     text: str,
-    entries: list[UsageEntry],
+    usage: UsageTotal,
     before: ComponentCharges,
     currency: Currency,
 ) -> InvoiceLine:
     free = component.free_quota
     with localcontext(_EXACT):
-        quantity = _total(entries)
+        quantity = usage.quantity
         total = before.quantity + quantity
         free_before = min(free, before.quantity)
         free_now = min(free, total) - free_before
@@ -306,14 +390,14 @@ def _current_line(
         unit_price=_unit_price(component.pricing),
         tiers=_increment(component.pricing, billable_before, billable_total),
         amount=amount,
-        usage_ids=_ids(entries),
+        usage_ids=usage.usage_ids,
     )
 
 
 def _late_line(
-    component: MeteredComponent, text: str, entries: list[UsageEntry], currency: Currency
+    component: MeteredComponent, text: str, usage: UsageTotal, currency: Currency
 ) -> InvoiceLine:
-    quantity = _total(entries)
+    quantity = usage.quantity
     charge = price(component.pricing, quantity)
     return InvoiceLine(
         kind=LineKind.USAGE,
@@ -326,7 +410,7 @@ def _late_line(
         unit_price=_unit_price(component.pricing),
         tiers=charge.tiers,
         amount=round_amount(charge.amount, currency),
-        usage_ids=_ids(entries),
+        usage_ids=usage.usage_ids,
     )
 
 
@@ -386,10 +470,7 @@ def _part(quantity: Decimal, unit_price: Decimal) -> TierCharge:
 
 
 def _check_entry(
-    entry: UsageEntry,
-    components: Mapping[str, MeteredComponent],
-    period_end: datetime,
-    seen: set[int],
+    entry: UsageEntry, components: set[str], period_end: datetime, seen: set[int]
 ) -> None:
     if entry.invoice_id is not None:
         raise ValueError(f"usage entry {entry.id} is already billed on {entry.invoice_id}")
@@ -402,6 +483,11 @@ def _check_entry(
         raise ValueError(
             f"usage entry {entry.id} meters {entry.component_id}, not in the plan variant"
         )
+
+
+def _check_component(component_id: str, components: Mapping[str, MeteredComponent]) -> None:
+    if component_id not in components:
+        raise ValueError(f"usage of {component_id} is billed, which is not in the plan variant")
 
 
 def _is_late(entry: UsageEntry, last_billing_date: datetime) -> bool:

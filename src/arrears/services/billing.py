@@ -9,7 +9,6 @@ on "one regular invoice per period", whatever runs billing and however often.
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import logging
 import time
@@ -39,19 +38,21 @@ from arrears.domain.invoices import (
 from arrears.domain.money import Currency, currency
 from arrears.domain.periods import BillingPeriod, PeriodUnit, period_boundary
 from arrears.domain.rating import (
+    InvoiceUsage,
     PeriodCharges,
     prorated_fee_line,
-    rate_usage,
+    rate_totals,
     rated_item_line,
     recurring_fee_line,
+    sum_usage,
 )
-from arrears.domain.usage import UsageEntry
 from arrears.store.billing import (
     BatchBillingRepository,
     BillingQueue,
     BillingRepository,
     LockedContract,
     PendingRatedItem,
+    UsageWindow,
 )
 from arrears.store.catalog import CatalogRepository
 from arrears.store.contracts import ContractRepository
@@ -253,7 +254,7 @@ def _rate(
         kind,
         cutoff=cutoff,
         fee=fee,
-        entries=billing.unbilled_usage(contract.id, cutoff),
+        usage=sum_usage(billing.unbilled_usage(contract.id, cutoff), terms.period_start),
         items=billing.unbilled_rated_items(contract.id),
         earlier=billing.period_lines(contract.id, contract.billed_periods),
     )
@@ -265,20 +266,19 @@ def _draft(
     *,
     cutoff: datetime,
     fee: tuple[InvoiceLine, ...],
-    entries: Sequence[UsageEntry],
+    usage: InvoiceUsage,
     items: Sequence[PendingRatedItem],
     earlier: Iterable[InvoiceLine],
 ) -> _Pending:
-    """The invoice of `kind` for `entries` (unbilled, due by `cutoff`), `items` and `fee`,
+    """The invoice of `kind` for `usage` (unbilled, due by `cutoff`), `items` and `fee`,
     after the period's `earlier` invoice lines. Pure: both billing paths rate with it."""
     start = terms.period_start
-    usage_lines = rate_usage(
+    usage_lines = rate_totals(
         components=terms.variant.metered_components,
         currency=terms.currency,
         period_start=start,
-        period_end=max(cutoff, start),
         earlier=PeriodCharges.of_lines(earlier),
-        entries=entries,
+        usage=usage,
         descriptions=terms.descriptions,
     )
     item_lines = tuple(
@@ -294,7 +294,7 @@ def _draft(
         lines=(*usage_lines, *fee, *item_lines),
         tax_rate=terms.tax_rate,
     )
-    return _Pending(draft, [e.id for e in entries], [item.id for item in items])
+    return _Pending(draft, usage.usage_ids, [item.id for item in items])
 
 
 def _store(session: Session, clock: Clock, terms: _Terms, pending: _Pending) -> Invoice:
@@ -446,25 +446,21 @@ def _bill_batch(session: Session, clock: Clock, seller_id: str, contract_ids: li
     numbers = store.reserve_invoice_numbers(seller.invoice_prefix, now.year, len(drafts))
     issued = [
         Invoice(
-            id=new_id(),
+            id=drafted.invoice_id,
             invoice_number=number,
-            contract_id=contract.id,
-            customer_id=contract.customer_id,
+            contract_id=drafted.contract.id,
+            customer_id=drafted.contract.customer_id,
             document_date=now,
-            period_index=contract.billed_periods,
-            draft=pending.draft,
+            period_index=drafted.contract.billed_periods,
+            draft=drafted.pending.draft,
         )
-        for (contract, pending), number in zip(drafts, numbers, strict=True)
+        for drafted, number in zip(drafts, numbers, strict=True)
     ]
     store.add_invoices(issued)
     metrics.invoices_issued(session, issued)
-    pendings = [pending for _, pending in drafts]
-    store.link_usage(
-        [(invoice.id, pending.usage_ids) for invoice, pending in zip(issued, pendings, strict=True)]
-    )
     billing = BillingRepository(session, seller_id)
-    for invoice, pending in zip(issued, pendings, strict=True):
-        billing.mark_rated_items_billed(invoice.id, pending.item_ids)
+    for drafted in drafts:
+        billing.mark_rated_items_billed(drafted.invoice_id, drafted.pending.item_ids)
     store.save_billed_periods(moved)
     done = tuple(c.id for c, _ in chosen if c.id not in rest)
     return _Batch(done, len(issued), tuple(rest))
@@ -507,15 +503,25 @@ def _choose(
     return chosen, rest
 
 
+@dataclass(frozen=True, slots=True)
+class _Drafted:
+    """A regular invoice of a batch, rated, before it is numbered."""
+
+    contract: Contract
+    """The contract as it stands before this invoice."""
+    invoice_id: str
+    pending: _Pending
+
+
 def _rate_batch(
     session: Session,
     store: BatchBillingRepository,
     prefix: str,
     chosen: list[tuple[Contract, int]],
     bounds: _Boundaries,
-) -> tuple[list[tuple[Contract, _Pending]], list[tuple[str, int, datetime, datetime]]]:
+) -> tuple[list[_Drafted], list[tuple[str, int, datetime, datetime]]]:
     """The regular invoices of the chosen contracts, rated with a few queries for the
-    whole batch; and each contract's billing state after them."""
+    whole batch, their usage linked to them; and each contract's billing state after."""
     catalog = CatalogRepository(session, store.seller_id)
     variants: dict[str, PlanVariant] = {}
     names: dict[str, dict[str, str]] = {}
@@ -528,49 +534,52 @@ def _rate_batch(
             )
     tax_rates = store.customer_tax_rates(contract.customer_id for contract, _ in chosen)
     ids = [contract.id for contract, _ in chosen]
-    latest = max(bounds(contract, count) for contract, count in chosen)
-    usage = store.unbilled_usage_of(ids, latest)
     items = store.unbilled_rated_items_of(ids)
     earlier = store.period_lines_of({c.id: c.billed_periods for c, _ in chosen})
 
-    drafts: list[tuple[Contract, _Pending]] = []
+    # Each invoice's id comes first, so that the database links each period's usage
+    # to it while summing it. A contract's first period of the batch takes all its
+    # unbilled usage due by its end (older entries are late); each later one, what is
+    # due after the period before it.
+    periods: list[tuple[Contract, UsageWindow]] = []
     moved: list[tuple[str, int, datetime, datetime]] = []
     for first, count in chosen:
-        variant = variants[first.plan_variant_id]
-        left = sorted(usage[first.id], key=lambda e: e.due_date)
-        pending_items: Sequence[PendingRatedItem] = items[first.id]
-        lines: Sequence[InvoiceLine] = earlier[first.id]
         contract = first
-        for _ in range(count):
-            terms = _Terms(
-                seller_id=store.seller_id,
-                contract=contract,
-                variant=variant,
-                currency=currency(variant.currency),
-                tax_rate=effective_tax_rate(tax_rates[contract.customer_id], variant.tax_rate),
-                descriptions=names[variant.id],
-                invoice_prefix=prefix,
-                period_start=bounds(contract, 0),
-                period_end=bounds(contract, 1),
-            )
-            cutoff = terms.period_end
-            split = bisect.bisect_right(left, cutoff, key=lambda e: e.due_date)
-            pending = _draft(
-                terms,
-                InvoiceKind.REGULAR,
-                cutoff=cutoff,
-                fee=_fee_lines(terms, final=False),
-                entries=left[:split],
-                items=pending_items,
-                earlier=lines,
-            )
-            drafts.append((contract, pending))
-            # A later period of the batch has no earlier invoices, and no items left.
-            left, pending_items, lines = left[split:], (), ()
+        for k in range(count):
+            start, end = bounds(contract, 0), bounds(contract, 1)
+            window = UsageWindow(new_id(), contract.id, start if k else None, end, start)
+            periods.append((contract, window))
             contract = contract.advanced()
         moved.append(
             (contract.id, contract.billed_periods, bounds(contract, 0), bounds(contract, 1))
         )
+    usage = store.link_unbilled_usage([window for _, window in periods])
+
+    drafts: list[_Drafted] = []
+    for contract, window in periods:
+        variant = variants[contract.plan_variant_id]
+        terms = _Terms(
+            seller_id=store.seller_id,
+            contract=contract,
+            variant=variant,
+            currency=currency(variant.currency),
+            tax_rate=effective_tax_rate(tax_rates[contract.customer_id], variant.tax_rate),
+            descriptions=names[variant.id],
+            invoice_prefix=prefix,
+            period_start=window.period_start,
+            period_end=window.cutoff,
+        )
+        opening = window.after is None  # a later period has no earlier invoices, no items
+        pending = _draft(
+            terms,
+            InvoiceKind.REGULAR,
+            cutoff=window.cutoff,
+            fee=_fee_lines(terms, final=False),
+            usage=usage[window.invoice_id],
+            items=items[contract.id] if opening else (),
+            earlier=earlier[contract.id] if opening else (),
+        )
+        drafts.append(_Drafted(contract, window.invoice_id, pending))
     return drafts, moved
 
 

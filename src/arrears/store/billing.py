@@ -3,12 +3,12 @@ the lines of a period's earlier invoices, gapless invoice numbers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import msgspec
 from psycopg.errors import UniqueViolation
@@ -31,7 +31,8 @@ from arrears.domain.invoices import (
 from arrears.domain.money import currency
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.pricing import TierCharge
-from arrears.domain.usage import UsageEntry, product_override
+from arrears.domain.rating import InvoiceUsage, UsageTotal
+from arrears.domain.usage import UsageEntry
 from arrears.store.tables import (
     BilledUsageRow,
     ContractRow,
@@ -57,7 +58,6 @@ __all__ = [
 ]
 
 _LINK_CHUNK = 2_000
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,29 +424,52 @@ _LINE_COLUMNS = (
     "free_quantity", "billable_quantity", "late", "override", "unit_price", "tiers",
     "usage_ids", "amount",
 )  # fmt: skip
-_UNBILLED_COLUMNS = (
-    "id", "contract_id", "component_id", "quantity", "due_date", "transferred_at", "key",
-    "memo", "override_price", "override_name", "override_description", "submission_id",
-)  # fmt: skip
-_BILLED = "SELECT 1 FROM billed_usage AS b WHERE b.usage_id = u.id"
-# "OFFSET 0" keeps PostgreSQL's check a probe of billed_usage's primary key per entry: as
-# an anti join, it hashes the whole of billed_usage for every batch, which costs more with
-# every entry ever billed. (SQLite probes the key anyway.)
-_UNBILLED_POSTGRESQL = (
-    f"SELECT {', '.join(_UNBILLED_COLUMNS)} FROM usage_entries AS u "  # noqa: S608 (constants)
-    "WHERE seller_id = %s AND contract_id = ANY(%s) AND due_date <= %s "
-    f"AND NOT EXISTS ({_BILLED} OFFSET 0)"
+# Billing a batch: the usage each invoice of it bills lies in a window of its contract's
+# unbilled entries: due after `after` (the whole past for a contract's first period of
+# the batch, whose older entries are late) and at or before `cutoff`. `picked` is every
+# entry in a window, with what rating needs of it.
+_PICKED = (
+    "SELECT u.id, w.invoice_id, u.component_id, u.quantity, u.due_date < w.start AS late, "
+    "u.override_price IS NOT NULL AS own FROM windows AS w {join} usage_entries AS u "
+    "ON u.contract_id = w.contract_id AND u.due_date <= w.cutoff "
+    "AND u.due_date > COALESCE(w.after, {before_all}) "
+    "WHERE u.seller_id = {seller} "
+    "AND NOT EXISTS (SELECT 1 FROM billed_usage AS b WHERE b.usage_id = u.id{fence})"
 )
-# SQLite keeps instants as naive UTC text; the "+00:00" appended here makes
-# `datetime.fromisoformat` return them aware, without a `replace` per value.
-_UNBILLED_SQLITE_COLUMNS = ", ".join(
-    f"{name} || '+00:00'" if name in ("due_date", "transferred_at") else name
-    for name in _UNBILLED_COLUMNS
+# (SQLite's CROSS JOIN keeps the windows the outer loop: each probes the usage index.)
+# Summed per invoice, component, lateness and override; ids as text ("7,8,9").
+_SUMMED = (
+    "SELECT invoice_id, component_id, late, own, SUM(quantity), {ids} FROM picked "
+    "GROUP BY invoice_id, component_id, late, own"
 )
-_UNBILLED_SQLITE = (
-    f"SELECT {_UNBILLED_SQLITE_COLUMNS} FROM usage_entries AS u "  # noqa: S608 (constants)
-    "WHERE seller_id = ? AND contract_id IN (SELECT value FROM json_each(?)) "
-    f"AND due_date <= ? AND NOT EXISTS ({_BILLED})"
+# PostgreSQL: one statement picks, links and sums, so all three see one snapshot;
+# usage posted meanwhile is neither billed nor linked. "OFFSET 0" keeps the billed check
+# a probe of billed_usage's primary key per entry: as an anti join, it hashes the whole
+# of billed_usage for every batch, which costs more with every entry ever billed.
+_LINK_AND_SUM_POSTGRESQL = (
+    "WITH windows AS (SELECT * FROM unnest(%s::varchar[], %s::varchar[], "  # noqa: S608
+    "%s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
+    "AS w(invoice_id, contract_id, after, cutoff, start)), "
+    "picked AS MATERIALIZED ("
+    + _PICKED.format(join="JOIN", before_all="'-infinity'", seller="%s", fence=" OFFSET 0")
+    + "), linked AS (INSERT INTO billed_usage (usage_id, invoice_id) "
+    "SELECT id, invoice_id FROM picked) " + _SUMMED.format(ids="string_agg(id::text, ',')")
+)
+# SQLite: the transaction holds the database's write lock, so the sum and then the link,
+# two statements over the same windows, see the same entries.
+_WINDOWS_SQLITE = (
+    "WITH windows AS MATERIALIZED (SELECT json_extract(value, '$[0]') AS invoice_id, "
+    "json_extract(value, '$[1]') AS contract_id, json_extract(value, '$[2]') AS after, "
+    "json_extract(value, '$[3]') AS cutoff, json_extract(value, '$[4]') AS start "
+    "FROM json_each(?)), picked AS MATERIALIZED ("
+    + _PICKED.format(join="CROSS JOIN", before_all="''", seller="?", fence="")
+    + ") "
+)
+_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(ids="group_concat(id)")
+_LINK_SQLITE_WINDOWS = (
+    "INSERT INTO billed_usage (usage_id, invoice_id) "  # noqa: S608 (constants)
+    + _WINDOWS_SQLITE
+    + "SELECT id, invoice_id FROM picked"
 )
 _LINK_SQLITE = "INSERT INTO billed_usage (usage_id, invoice_id) VALUES (?, ?)"
 _LINK_COPY = "COPY billed_usage (usage_id, invoice_id) FROM STDIN BINARY"
@@ -488,6 +511,19 @@ class LockedContract:
     period_unit: str
     period_quantity: int
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UsageWindow:
+    """The usage one invoice of a batch bills: its contract's unbilled entries due after
+    `after` (None: since ever) and at or before `cutoff`; those due before
+    `period_start` are late."""
+
+    invoice_id: str
+    contract_id: str
+    after: datetime | None
+    cutoff: datetime
+    period_start: datetime
 
 
 class BatchBillingRepository(TenantRepository):
@@ -535,75 +571,79 @@ class BatchBillingRepository(TenantRepository):
                 rates[id_] = rate
         return rates
 
-    def unbilled_usage_of(
-        self, contract_ids: Sequence[str], cutoff: datetime
-    ) -> dict[str, list[UsageEntry]]:
-        """The unbilled usage due at or before `cutoff` of each of `contract_ids`, in one
-        query read at the driver level (SQLAlchemy's per-value result processing cost
-        more than the query)."""
-        found: dict[str, list[UsageEntry]] = {id_: [] for id_ in contract_ids}
-        if not contract_ids:
+    def link_unbilled_usage(self, windows: Sequence[UsageWindow]) -> dict[str, InvoiceUsage]:
+        """Link every unbilled entry in each window to the window's invoice (which the
+        caller inserts in this transaction), and return what each invoice bills, summed
+        by the database: a few rows per contract, not every entry.
+
+        The contracts are locked, and deletes of unbilled entries take their lock too,
+        so nothing linked here can be gone; a concurrent link of the same entry breaks
+        billed_usage's primary key (`Conflict`, the transaction rolls back)."""
+        found = {window.invoice_id: InvoiceUsage() for window in windows}
+        if not windows:
             return found
-        # The session's own DB-API connection, so the read is in this transaction.
-        driver = self._session.connection().connection.driver_connection
-        cursor = driver.cursor()
         try:
             if self._dialect == "postgresql":
-                # Planned afresh each time (not prepared): a plan cached while
-                # billed_usage was small would scan it for every entry once it is large.
-                cursor.execute(
-                    _UNBILLED_POSTGRESQL,
-                    (self.seller_id, list(contract_ids), cutoff),
-                    prepare=False,
-                )
-                quantity = _postgresql_decimal
-                due = _postgresql_instant
+                groups = self._link_and_sum_postgresql(windows)
             else:
-                due_by = _USAGE.c.due_date.type.to_driver(cutoff, "sqlite")
-                cursor.execute(
-                    _UNBILLED_SQLITE, (self.seller_id, _json_text(list(contract_ids)), due_by)
-                )
-                quantity = _sqlite_decimal
-                due = _sqlite_instant
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
-        transferred = _Memo(due)
-        decimal = _Memo(quantity)
-        for (
-            id_,
-            contract_id,
-            component_id,
-            amount,
-            due_date,
-            transferred_at,
-            key,
-            memo,
-            override_price,
-            override_name,
-            override_description,
-            submission_id,
-        ) in rows:
-            override = product_override(
-                None if override_price is None else decimal(override_price),
-                override_name,
-                override_description,
+                groups = self._link_and_sum_sqlite(windows)
+        except (IntegrityError, UniqueViolation) as error:
+            raise Conflict("Usage was billed meanwhile; billing is retried.") from error
+        totals: dict[str, list[UsageTotal]] = {}
+        overrides: dict[str, list[int]] = {}
+        for invoice_id, component_id, late, own, quantity, ids in groups:
+            usage_ids = sorted(map(int, ids.split(",")))
+            if own:
+                overrides.setdefault(invoice_id, []).extend(usage_ids)
+            else:
+                total = UsageTotal(component_id, bool(late), quantity, tuple(usage_ids))
+                totals.setdefault(invoice_id, []).append(total)
+        entries = self._entries_by_id([id_ for ids in overrides.values() for id_ in ids])
+        for invoice_id in totals.keys() | overrides.keys():
+            found[invoice_id] = InvoiceUsage(
+                tuple(totals.get(invoice_id, ())),
+                tuple(entries[id_] for id_ in overrides.get(invoice_id, ())),
             )
-            found[contract_id].append(
-                UsageEntry(
-                    id_,
-                    contract_id,
-                    component_id,
-                    decimal(amount),
-                    due(due_date),
-                    transferred(transferred_at),
-                    key,
-                    memo,
-                    override,
-                    None,
-                    submission_id,
+        return found
+
+    def _link_and_sum_postgresql(self, windows: Sequence[UsageWindow]) -> list[Any]:
+        columns = ([getattr(w, name) for w in windows] for name in UsageWindow.__slots__)
+        driver = self._session.connection().connection.driver_connection
+        with driver.cursor() as cursor:
+            # Planned afresh each time (not prepared): a plan cached while billed_usage
+            # was small would scan it for every entry once it is large.
+            cursor.execute(_LINK_AND_SUM_POSTGRESQL, (*columns, self.seller_id), prepare=False)
+            return cursor.fetchall()
+
+    def _link_and_sum_sqlite(self, windows: Sequence[UsageWindow]) -> list[Any]:
+        instant = partial(_USAGE.c.due_date.type.to_driver, dialect_name="sqlite")
+        given = _json_text(
+            [
+                (
+                    w.invoice_id,
+                    w.contract_id,
+                    None if w.after is None else instant(w.after),
+                    instant(w.cutoff),
+                    instant(w.period_start),
                 )
-            )
+                for w in windows
+            ]
+        )
+        connection = self._session.connection()
+        # Summed first: once linked, the entries are no longer unbilled.
+        groups = [
+            (*group[:4], _sqlite_decimal(group[4]), group[5])
+            for group in connection.exec_driver_sql(_SUM_SQLITE, (given, self.seller_id))
+        ]
+        connection.exec_driver_sql(_LINK_SQLITE_WINDOWS, (given, self.seller_id))
+        return groups
+
+    def _entries_by_id(self, ids: list[int]) -> dict[int, UsageEntry]:
+        found: dict[int, UsageEntry] = {}
+        for chunk in batched(ids, _LINK_CHUNK):
+            query = self._scoped(UsageEntryRow).where(UsageEntryRow.id.in_(chunk))
+            for row in self._session.execute(query).scalars():
+                found[row.id] = usage_entry(row)
         return found
 
     def unbilled_rated_items_of(
@@ -825,32 +865,3 @@ _USAGE_SCALE = -_USAGE.c.quantity.type.scale  # quantities and override prices a
 def _sqlite_decimal(value: int) -> Decimal:
     # What `ExactDecimal.process_result_value` returns on SQLite, without its dispatch.
     return Decimal(value).scaleb(_USAGE_SCALE)
-
-
-def _postgresql_decimal(value: Decimal) -> Decimal:
-    return value
-
-
-def _sqlite_instant(value: str) -> datetime:
-    return datetime.fromisoformat(value)  # the query appended "+00:00"
-
-
-def _postgresql_instant(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-class _Memo(Generic[T]):
-    """Stored values converted once each (quantities and transfer instants repeat a lot
-    in a batch); the results are immutable, so sharing them is safe."""
-
-    __slots__ = ("_convert", "_seen")
-
-    def __init__(self, convert: Callable[[Any], T]) -> None:
-        self._convert = convert
-        self._seen: dict[Any, T] = {}
-
-    def __call__(self, value: Any) -> T:
-        found = self._seen.get(value)
-        if found is None:
-            found = self._seen[value] = self._convert(value)
-        return found
