@@ -102,12 +102,16 @@ _COPY_TYPES = (
 _INSERT_ONE = {
     dialect: f"{statement} RETURNING id" for dialect, statement in _INSERT_SKIPPING_STORED.items()
 }
+# The contract is locked as `UsageRepository.contract_terms` locks them.
 _TERMS_OF_ONE = {
     dialect: "SELECT c.start_date, c.end_date, c.final_invoice_id, m.component_id "  # noqa: S608
     "FROM contracts AS c LEFT JOIN metered_components AS m "
     "ON m.plan_variant_id = c.plan_variant_id "
-    f"WHERE c.seller_id = {placeholder} AND c.id = {placeholder}"
-    for dialect, placeholder in (("sqlite", "?"), ("postgresql", "%s"))
+    f"WHERE c.seller_id = {placeholder} AND c.id = {placeholder}{lock}"
+    for dialect, placeholder, lock in (
+        ("sqlite", "?", ""),
+        ("postgresql", "%s", " FOR KEY SHARE OF c"),
+    )
 }
 
 _json = msgspec.json.Encoder()
@@ -144,8 +148,15 @@ class UsageRepository(TenantRepository):
     # -- references, resolved set-based --------------------------------------------------
 
     def contract_terms(self, contract_ids: Iterable[str]) -> dict[str, ContractTerms]:
-        """The terms of those of `contract_ids` that are this seller's (two queries)."""
-        wanted = set(contract_ids)
+        """The terms of those of `contract_ids` that are this seller's (two queries).
+
+        On PostgreSQL the contracts stay locked in key-share mode until the transaction
+        ends (SQLite's write lock does the same for the whole database): billing, which
+        locks a contract for update, waits for usage inserted under these terms and then
+        bills it, or is waited for, and these terms then show its final invoice. Usage
+        entries have no foreign keys; this lock is what keeps each insert consistent
+        with its contract (see `UsageEntryRow`)."""
+        wanted = sorted(set(contract_ids))  # one lock order for every submission
         contracts: list[Any] = []
         for chunk in batched(wanted, _LOOKUP_CHUNK):
             contracts.extend(
@@ -156,7 +167,10 @@ class UsageRepository(TenantRepository):
                         ContractRow.start_date,
                         ContractRow.end_date,
                         ContractRow.final_invoice_id,
-                    ).where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(chunk))
+                    )
+                    .where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(chunk))
+                    .order_by(ContractRow.id)
+                    .with_for_update(read=True, key_share=True)
                 )
             )
         variants = {row.plan_variant_id for row in contracts}
