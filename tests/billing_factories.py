@@ -168,6 +168,20 @@ def new_priced_contract(
     return PricedContract(seller, customer_id, variant_id, component_ids, contract_id)
 
 
+def new_storage_and_calls_contract(client: TestClient) -> PricedContract:
+    """A new seller's contract metering storage (10 GB free, then 0.10 per GB) and API
+    calls (graduated: 0.01 up to 100, then 0.005), with a recurring fee of 9.90 and 19 %
+    tax: the world the end-to-end billing tests bill many contracts of."""
+    return new_priced_contract(
+        client,
+        None,
+        Metered(free_quota="10"),
+        Metered("API calls", graduated(("100", "0.01"), (None, "0.005")), unit="call"),
+        recurring_fee="9.90",
+        tax_rate="19",
+    )
+
+
 def new_contract_on(
     client: TestClient, seller: SellerKey, customer_id: str, variant_id: str, start: str = START
 ) -> str:

@@ -24,11 +24,9 @@ from arrears.services.billing import run_billing
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
-    Metered,
     app_without_worker,
-    graduated,
     new_contract_on,
-    new_priced_contract,
+    new_storage_and_calls_contract,
     send_json,
 )
 from tests.conftest import POSTGRES_SERVER
@@ -58,14 +56,7 @@ BILLING_INSTANT = datetime(2026, 4, 1, tzinfo=UTC)
 def _seed(settings: Settings, database: Database, clock: TestClock) -> None:
     """A seller with `CONTRACTS` contracts, each with usage in each of its periods."""
     with TestClient(app_without_worker(settings, database, clock)) as client:
-        first = new_priced_contract(
-            client,
-            None,
-            Metered(free_quota="10"),
-            Metered("API calls", graduated(("100", "0.01"), (None, "0.005")), unit="call"),
-            recurring_fee="9.90",
-            tax_rate="19",
-        )
+        first = new_storage_and_calls_contract(client)
         ids = [first.contract_id] + [
             new_contract_on(client, first.seller, first.customer_id, first.plan_variant_id)
             for _ in range(CONTRACTS - 1)

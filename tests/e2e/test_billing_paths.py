@@ -20,15 +20,13 @@ from arrears.domain.clock import TestClock
 from arrears.services.billing import bill_due, run_billing
 from arrears.store.database import Database
 from tests.billing_factories import (
-    Metered,
     PricedContract,
     app_without_worker,
     bill_at,
     bill_interim_at,
-    graduated,
     move_clock,
     new_contract_on,
-    new_priced_contract,
+    new_storage_and_calls_contract,
     post_usage,
     send_json,
 )
@@ -43,14 +41,7 @@ def _seed(settings: Settings, database: Database, clock: TestClock) -> list[Pric
     """Six contracts from January 1 with every kind of usage, January billed; at the
     billing time each is due for February and March."""
     with TestClient(app_without_worker(settings, database, clock)) as client:
-        first = new_priced_contract(
-            client,
-            None,
-            Metered(free_quota="10"),
-            Metered("API calls", graduated(("100", "0.01"), (None, "0.005")), unit="call"),
-            recurring_fee="9.90",
-            tax_rate="19",
-        )
+        first = new_storage_and_calls_contract(client)
         contracts = [first] + [
             replace(
                 first,

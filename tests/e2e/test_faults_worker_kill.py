@@ -29,10 +29,8 @@ from arrears.store.contracts import ContractRepository
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
-    Metered,
     app_without_worker,
-    graduated,
-    new_priced_contract,
+    new_storage_and_calls_contract,
     send_json,
 )
 from tests.conftest import CLOCK_START, POSTGRES_SERVER
@@ -67,14 +65,7 @@ def _seed(settings: Settings, database: Database, clock: TestClock) -> None:
     """A seller with `CONTRACTS` contracts of one customer (a free quota, graduated
     tiers, a recurring fee, tax) and `ENTRIES` usage entries on each, due in January."""
     with TestClient(app_without_worker(settings, database, clock)) as client:
-        first = new_priced_contract(
-            client,
-            None,
-            Metered(free_quota="10"),
-            Metered("API calls", graduated(("100", "0.01"), (None, "0.005")), unit="call"),
-            recurring_fee="9.90",
-            tax_rate="19",
-        )
+        first = new_storage_and_calls_contract(client)
         seller_id = first.seller.seller_id
         # Over HTTP, or one by one through the use case (which looks the customer and
         # the plan variant up each time), a thousand contracts would take seconds.
