@@ -30,6 +30,7 @@ __all__ = [
     "ADMIN_TOKEN",
     "POSTGRES_SERVER",
     "START",
+    "USAGE_COLUMNS",
     "Catalog",
     "Server",
     "conninfo",
@@ -42,6 +43,11 @@ __all__ = [
 POSTGRES_SERVER = os.environ.get(
     "ARREARS_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
+# The columns the benchmarks write usage entries with, for their bare baselines.
+USAGE_COLUMNS = (
+    "seller_id", "contract_id", "component_id", "quantity", "due_date", "transferred_at",
+    "key", "memo", "override_price", "override_name", "override_description", "submission_id",
+)  # fmt: skip
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 (a throwaway server's token)
 ARREARS = Path(sys.executable).with_name("arrears")
 # Contracts start a week ago on monthly periods: usage lies within them, and no invoice

@@ -41,7 +41,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
-from _server import fresh_database
+from _server import USAGE_COLUMNS, fresh_database
 from arrears.domain.catalog import Component, MeteredComponent, Plan, PlanVariant
 from arrears.domain.clock import TestClock
 from arrears.domain.ids import new_id
@@ -66,10 +66,6 @@ TARGET_CONTRACTS = 10_000
 TARGET_SECONDS = {"sqlite": 10.0, "postgresql": 20.0}
 
 USAGE = UsageEntryRow.__table__
-USAGE_COLUMNS = (
-    "seller_id", "contract_id", "component_id", "quantity", "due_date", "transferred_at",
-    "key", "memo", "override_price", "override_name", "override_description", "submission_id",
-)  # fmt: skip
 COPY_TYPES = (
     "varchar", "varchar", "varchar", "numeric", "timestamptz", "timestamptz",
     "varchar", "varchar", "numeric", "varchar", "varchar", "varchar",

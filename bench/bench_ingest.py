@@ -43,7 +43,16 @@ import psycopg
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
-from _server import START, Catalog, Server, conninfo, create_catalog, fresh_database, running_server
+from _server import (
+    START,
+    USAGE_COLUMNS,
+    Catalog,
+    Server,
+    conninfo,
+    create_catalog,
+    fresh_database,
+    running_server,
+)
 from arrears.store.database import Database
 from arrears.store.tables import Base
 
@@ -61,21 +70,6 @@ TARGETS = {
     "sqlite": Target(seconds=1.0, ratio=0.5),
     "postgresql": Target(seconds=1.5, ratio=0.3),
 }
-
-USAGE_COLUMNS = (
-    "seller_id",
-    "contract_id",
-    "component_id",
-    "quantity",
-    "due_date",
-    "transferred_at",
-    "key",
-    "memo",
-    "override_price",
-    "override_name",
-    "override_description",
-    "submission_id",
-)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,11 @@ import msgspec
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+from arrears.domain.clock import TestClock
+from arrears.domain.ids import new_id
+from arrears.services import sellers
+from arrears.store.database import Database
+from arrears.store.tasks import TaskRepository
 from tests.factories import SellerKey, new_seller
 
 START = "2026-01-01T00:00:00Z"
@@ -243,6 +248,27 @@ def wait_for_task(
 def run_bulk(client: TestClient, metered: MeteredSeller, records: list[Any]) -> Json:
     """Submit `records` and wait for the task's outcome."""
     return wait_for_task(client, submit_bulk(client, metered, records), metered.headers)
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+
+def seller_with_waiting_task(database: Database, clock: TestClock) -> str:
+    """A seller with one waiting task (of no records); the task's id."""
+    task_id = new_id()
+    with database.write() as session:
+        seller = sellers.create_seller(
+            session, clock, name="Acme", currency_code="EUR", invoice_prefix="INV"
+        )
+        TaskRepository(session, seller.seller_id).add(
+            task_id=task_id,
+            body=b'{"consumptions": []}',
+            body_sha256="0" * 64,
+            idempotency_key=None,
+            total_records=0,
+            created_at=clock.now(),
+        )
+    return task_id
 
 
 # -- known bugs ---------------------------------------------------------------------------

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
@@ -46,7 +45,7 @@ from tests.billing_factories import (
     usage_entries,
 )
 from tests.ingest_factories import exact, wait_for_task
-from tests.threads import all_at_once
+from tests.threads import all_at_once, until_blocked
 
 T = TypeVar("T")
 
@@ -221,22 +220,6 @@ def test_interim_billing_while_four_threads_post_usage_bills_every_entry_exactly
 # -- a race made deterministic ------------------------------------------------------------
 
 
-def _until_blocked(database: Database) -> None:
-    """Return once another connection waits for a lock held by the caller's transaction
-    (PostgreSQL), or after a generous pause (SQLite: a writer waits in its busy handler)."""
-    if database.is_sqlite:
-        time.sleep(0.5)
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with database.read() as session:
-            waiting = session.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
-            if waiting.scalar_one() > 0:
-                return
-        time.sleep(0.01)
-    pytest.fail("no connection started waiting for the held transaction")
-
-
 def test_two_orders_billing_one_contract_at_once_are_both_placed_and_billed(
     client: TestClient,
     database: Database,
@@ -269,7 +252,7 @@ def test_two_orders_billing_one_contract_at_once_are_both_placed_and_billed(
         usage = UsageRepository(session, seller_id)
         assert usage.insert_new([ordered], submission_id=first_id, transferred_at=now) == 1
         racing = pool.submit(second_order)
-        _until_blocked(database)  # ... when the second order stores its rows and bills
+        until_blocked(database)  # ... when the second order stores its rows and bills
         first = interim_invoice(session, clock, seller_id, contract.contract_id)
     second = racing.result(timeout=30)
 

@@ -8,14 +8,12 @@ SQLite has one writer at a time, so the two cannot overlap there at all."""
 
 from __future__ import annotations
 
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
@@ -31,6 +29,7 @@ from tests.billing_factories import (
     invoices_of,
     new_priced_contract,
 )
+from tests.threads import until_blocked
 
 ENDED = "2026-01-20T00:00:00Z"
 AFTER_THE_END = TestClock(datetime(2026, 1, 21, tzinfo=UTC))
@@ -56,22 +55,6 @@ def _candidate(contract: PricedContract) -> UsageCandidate:
     )
 
 
-def _wait_until_blocked(database: Database, work: Future[object]) -> None:
-    """Until another session of this database waits for a lock (a bound, not a timing)."""
-    deadline = time.monotonic() + 30
-    query = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
-    )
-    while True:
-        assert not work.done(), work.exception() or "it did not wait for the lock"
-        with database.engine.connect() as connection:
-            if connection.execute(query).scalar_one():
-                return
-        assert time.monotonic() < deadline, "nothing waited for the contract's lock"
-        time.sleep(0.01)
-
-
 def test_usage_being_inserted_when_the_final_invoice_is_issued_is_billed_on_it(
     settings: Settings, database: Database, clock: TestClock, contract: PricedContract
 ) -> None:
@@ -83,7 +66,7 @@ def test_usage_being_inserted_when_the_final_invoice_is_issued_is_billed_on_it(
             billing = pool.submit(
                 bill_due, database, AFTER_THE_END, seller_id, contract.contract_id
             )
-            _wait_until_blocked(database, billing)
+            until_blocked(database, billing)
             inserted = usage.insert_new(
                 [_candidate(contract)], submission_id="in-flight", transferred_at=clock.now()
             )
@@ -111,5 +94,5 @@ def test_usage_inserted_while_the_final_invoice_is_issued_sees_the_contract_clos
             final = issue_next_due(session, AFTER_THE_END, seller_id, contract.contract_id)
             assert final is not None
             reading = pool.submit(terms_closed)
-            _wait_until_blocked(database, reading)
+            until_blocked(database, reading)
         assert reading.result(timeout=30) is True

@@ -10,7 +10,6 @@ its commit.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from arrears.config import Settings
@@ -44,7 +43,7 @@ from tests.ingest_factories import (
     usage,
     wait_for_task,
 )
-from tests.threads import all_at_once
+from tests.threads import all_at_once, until_blocked
 
 T = TypeVar("T")
 
@@ -140,22 +139,6 @@ def test_concurrent_posts_with_the_same_key_store_one_entry(
 # -- races made deterministic -------------------------------------------------------------
 
 
-def _until_blocked(database: Database) -> None:
-    """Return once another connection waits for a lock held by the caller's transaction
-    (PostgreSQL), or after a generous pause (SQLite: a writer waits in its busy handler)."""
-    if database.is_sqlite:
-        time.sleep(0.5)
-        return
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with database.read() as session:
-            waiting = session.execute(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
-            if waiting.scalar_one() > 0:
-                return
-        time.sleep(0.01)
-    pytest.fail("no connection started waiting for the held transaction")
-
-
 @contextmanager
 def _held(database: Database) -> Iterator[Session]:
     """A write transaction that stays open (uncommitted) until the block ends."""
@@ -192,7 +175,7 @@ def test_a_post_racing_an_uncommitted_entry_with_its_key_answers_200_with_that_e
         racing = _meanwhile(
             lambda: send(TestClient(app), "POST", metered.usage_path(), metered, payload)
         )
-        _until_blocked(database)
+        until_blocked(database)
     response = racing.result(timeout=30)
     assert response.status_code == 200, response.text
     assert len(_rows(database)) == 1
@@ -209,7 +192,7 @@ def test_a_post_racing_an_uncommitted_entry_with_its_key_and_other_values_is_409
         racing = _meanwhile(
             lambda: send(TestClient(app), "POST", metered.usage_path(), metered, payload)
         )
-        _until_blocked(database)
+        until_blocked(database)
     response = racing.result(timeout=30)
     assert response.status_code == 409, response.text
     assert len(_rows(database)) == 1
@@ -233,7 +216,7 @@ def test_a_put_racing_an_uncommitted_entry_with_its_key_counts_it_as_a_duplicate
         racing = _meanwhile(
             lambda: send(TestClient(app), "PUT", metered.consumptions_path, metered, body)
         )
-        _until_blocked(database)
+        until_blocked(database)
     response = racing.result(timeout=30)
     assert response.status_code == 200, response.text
     # The answer shows the entries the records stand for: the one stored meanwhile too.
@@ -253,7 +236,7 @@ def test_a_task_racing_an_uncommitted_entry_with_one_of_its_keys_is_validated_ag
     with _held(database) as session:
         _store(session, metered, "vm-42")
         worker = _meanwhile(Worker(database, clock).run_until_idle)
-        _until_blocked(database)
+        until_blocked(database)
     assert worker.result(timeout=30) == 1
     task = wait_for_task(client, location, metered.headers, timeout=1)
     assert (task["message"], task["savedRecords"], task["duplicateRecords"]) == (
@@ -281,7 +264,7 @@ def test_a_task_deadlocked_with_another_writer_is_applied_without_waiting_for_it
     with _held(database) as session:
         _store(session, metered, "vm-b")
         worker = _meanwhile(Worker(database, clock).run_until_idle)
-        _until_blocked(database)  # the worker holds vm-a and waits for vm-b
+        until_blocked(database)  # the worker holds vm-a and waits for vm-b
         _store(session, metered, "vm-a")
     assert worker.result(timeout=30) == 1
     task = wait_for_task(client, location, metered.headers, timeout=1)
@@ -322,7 +305,7 @@ def test_a_repeated_idempotency_key_racing_the_first_submission_returns_the_firs
                 **{"Idempotency-Key": "i-1"},
             )
         )
-        _until_blocked(database)
+        until_blocked(database)
     response = racing.result(timeout=30)
     assert response.status_code == 202, response.text
     assert response.json()["taskId"] == first_id

@@ -35,15 +35,14 @@ import pytest
 
 from arrears.client import ArrearsClientError, Client, ConsumptionRecord
 from arrears.domain.clock import TestClock
-from arrears.domain.ids import new_id
-from arrears.services import sellers
 from arrears.services.billing import run_billing
 from arrears.store import schema
 from arrears.store.database import Database
-from arrears.store.tasks import TaskQueue, TaskRepository
+from arrears.store.tasks import TaskQueue
 from tests.e2e.billed import assert_each_entry_billed_once, assert_gapless, invoices
 from tests.e2e.private_postgres import PrivatePostgres, private_postgres
 from tests.e2e.served import Served, served
+from tests.ingest_factories import seller_with_waiting_task
 
 CONTRACTS = 30
 PERIODS = 3
@@ -468,19 +467,7 @@ def test_a_worker_takes_back_at_once_a_task_whose_lease_it_could_not_release(
     """When applying a task fails because the database went away, the worker cannot
     release its lease either. The next time it looks for work it takes the task back at
     once, rather than after the lease (minutes); other workers still wait for the lease."""
-    task_id = new_id()
-    with database.write() as session:
-        seller = sellers.create_seller(
-            session, clock, name="Acme", currency_code="EUR", invoice_prefix="INV"
-        )
-        TaskRepository(session, seller.seller_id).add(
-            task_id=task_id,
-            body=b'{"consumptions": []}',
-            body_sha256="0" * 64,
-            idempotency_key=None,
-            total_records=0,
-            created_at=clock.now(),
-        )
+    task_id = seller_with_waiting_task(database, clock)
     lease = timedelta(minutes=5)
     now = datetime.now(UTC)
     with database.write() as session:

@@ -26,13 +26,11 @@ from sqlalchemy import func, select, text, update
 from arrears.api.app import create_app
 from arrears.config import Settings
 from arrears.domain.clock import SystemClock, TestClock
-from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome
-from arrears.services import sellers
 from arrears.services.tasks import run_next_task
 from arrears.store.database import Database
 from arrears.store.tables import TaskRow, UsageEntryRow
-from arrears.store.tasks import LeaseLost, TaskQueue, TaskRepository
+from arrears.store.tasks import LeaseLost, TaskQueue
 from arrears.worker.runner import Worker
 from tests.conftest import CLOCK_START
 from tests.ingest_factories import (
@@ -40,6 +38,7 @@ from tests.ingest_factories import (
     encode,
     new_metered_seller,
     record,
+    seller_with_waiting_task,
     send,
     submit_bulk,
     wait_for_task,
@@ -211,28 +210,10 @@ def test_a_worker_killed_while_applying_a_task_leaves_nothing_and_the_next_appli
 # -- leases -------------------------------------------------------------------------------
 
 
-def _seller_with_task(database: Database, clock: TestClock) -> str:
-    """A seller with one waiting task (of no records); the task's id."""
-    task_id = new_id()
-    with database.write() as session:
-        seller = sellers.create_seller(
-            session, clock, name="Acme", currency_code="EUR", invoice_prefix="INV"
-        )
-        TaskRepository(session, seller.seller_id).add(
-            task_id=task_id,
-            body=b'{"consumptions": []}',
-            body_sha256="0" * 64,
-            idempotency_key=None,
-            total_records=0,
-            created_at=clock.now(),
-        )
-    return task_id
-
-
 def test_a_worker_whose_lease_was_taken_over_cannot_finish_the_task(
     database: Database, clock: TestClock
 ) -> None:
-    task_id = _seller_with_task(database, clock)
+    task_id = seller_with_waiting_task(database, clock)
     now = datetime.now(UTC)
     with database.write() as session:
         first = TaskQueue(session).claim("worker-a", now, LEASE)
