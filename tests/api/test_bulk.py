@@ -14,6 +14,7 @@ from arrears.api.app import create_app
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.domain.money import MAX_INTEGER_DIGITS
+from arrears.services import ingest
 from arrears.store.database import Database
 from arrears.store.tables import TaskRow
 from arrears.worker.runner import Worker
@@ -270,6 +271,54 @@ def test_two_records_with_the_same_subscription_and_key_in_one_submission_fail_o
         (3, first, "key", "duplicate_in_submission"),
     ]
     assert total_count(client, metered, first) == total_count(client, metered, second) == 0
+
+
+# Records are written chunk by chunk while the rest are validated, trusting them to be
+# valid and new (services.ingest.apply_submission); these submissions are long enough
+# that some chunks are written before the record that breaks the trust is met.
+_PAST_WRITTEN_CHUNKS = 2 * ingest._CHUNK + 500
+
+
+def _stored(client: TestClient, metered: MeteredSeller) -> int:
+    return sum(total_count(client, metered, contract) for contract in metered.contract_ids)
+
+
+def test_a_bad_record_met_after_others_were_written_still_fails_the_submission_whole(
+    client: TestClient,
+) -> None:
+    metered = new_metered_seller(client, contracts=2)
+    records = _keyed(metered, _PAST_WRITTEN_CHUNKS)
+    last = len(records) - 1
+    records[last] = {**records[last], "quantity": "1.0000001"}
+    task = run_bulk(client, metered, records)
+    assert _outcome(task) == ("Failed", len(records), 0, 0)
+    assert _errors(task) == [
+        (last, records[last]["subscriptionId"], "quantity", "too_many_decimals")
+    ]
+    assert _stored(client, metered) == 0
+
+
+def test_a_stored_key_met_after_others_were_written_counts_as_a_duplicate(
+    client: TestClient,
+) -> None:
+    metered = new_metered_seller(client, contracts=2)
+    records = _keyed(metered, _PAST_WRITTEN_CHUNKS)
+    assert _outcome(run_bulk(client, metered, records[-1:])) == ("Successful", 1, 1, 0)
+    task = run_bulk(client, metered, records)
+    assert _outcome(task) == ("Successful", len(records), len(records) - 1, 1)
+    assert _stored(client, metered) == len(records)
+
+
+def test_a_key_repeated_far_apart_in_one_submission_fails_it(client: TestClient) -> None:
+    metered = new_metered_seller(client, contracts=2)
+    records = _keyed(metered, _PAST_WRITTEN_CHUNKS)
+    last = len(records) - 1
+    records[last] = {**records[10], "quantity": 7}
+    task = run_bulk(client, metered, records)
+    assert _errors(task) == [
+        (last, records[10]["subscriptionId"], "key", "duplicate_in_submission")
+    ]
+    assert _stored(client, metered) == 0
 
 
 def test_a_key_stored_earlier_with_different_values_is_an_error_key_reused(

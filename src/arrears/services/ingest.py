@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -27,10 +27,10 @@ from arrears.domain.usage import (
     duplicate_keys,
     key_conflicts,
 )
-from arrears.store.usage import UsageRepository
+from arrears.store.usage import KeyStored, UsageRepository
 
 __all__ = [
-    "ConcurrentKeys",
+    "ApplyCarefully",
     "SubmittedRecord",
     "apply_submission",
     "count_records",
@@ -78,8 +78,15 @@ _WIRE_NAMES = {
 }
 
 
-class ConcurrentKeys(Exception):
-    """Another transaction stored some of the same keys meanwhile; validate again."""
+class ApplyCarefully(Exception):
+    """Roll back, and apply the submission again with `careful=True`: it was applied
+    assuming every record valid and new, and one was not; or, applied carefully, another
+    transaction stored some of the same keys meanwhile."""
+
+
+# Records validated, then written, at a time by the first, trusting way of applying a
+# submission: enough to make each write cheap, few enough to be freed and reused.
+_CHUNK = 1_000
 
 
 def count_records(body: bytes, max_records: int) -> int:
@@ -143,10 +150,7 @@ def validate_submission(
             errors.extend(record)
         else:
             ok.append((index, record))
-    terms = usage.contract_terms({record.subscription_id for _, record in ok})
-    by_item_code = usage.component_ids_by_item_code(
-        {record.item_code for _, record in ok if record.item_code is not None}
-    )
+    terms, by_item_code = _references(usage, [record for _, record in ok])
     candidates: dict[int, UsageCandidate] = {}
     for index, record in ok:
         candidate, record_errors = _candidate(record, index, terms, by_item_code, submitted_at)
@@ -172,6 +176,18 @@ def validate_submission(
     return Validated(outcome, new)
 
 
+def _references(
+    usage: UsageRepository, records: Sequence[SubmittedRecord]
+) -> tuple[dict[str, ContractTerms], dict[str, str]]:
+    """The terms of the records' contracts (locked until the transaction ends), and the
+    components their item codes name: two lookups for the whole submission."""
+    terms = usage.contract_terms({record.subscription_id for record in records})
+    by_item_code = usage.component_ids_by_item_code(
+        {record.item_code for record in records if record.item_code is not None}
+    )
+    return terms, by_item_code
+
+
 def _subscription_of(error: FieldError, candidates: dict[int, UsageCandidate]) -> str | None:
     """The subscription of the candidate a key error names (its index is a candidate's)."""
     candidate = candidates.get(error.index) if error.index is not None else None
@@ -185,9 +201,26 @@ def apply_submission(
     submission_id: str,
     submitted_at: datetime,
     transferred_at: datetime,
+    careful: bool,
 ) -> Outcome:
-    """Validate, then save all new records, or none. Runs inside the caller's
-    transaction; `ConcurrentKeys` means the caller must roll back and call again."""
+    """Validate, then save all new records, or none. Runs inside the caller's transaction;
+    `ApplyCarefully` means the caller must roll back and call again with `careful=True`.
+
+    Nearly every submission holds only valid, new records. Unless `careful`, this trusts
+    that it does: each chunk of records is written as soon as it is validated, while the
+    next is being validated, and the unique (contract, key) index confirms that no key
+    was stored before or repeated. A record that breaks a rule, or a key already held,
+    raises `ApplyCarefully`. Applied carefully, every record is validated first, stored
+    keys are looked up (a repeat with the same values is a duplicate, not saved again),
+    and the errors name every failing record."""
+    if not careful:
+        return _apply_trusting(
+            usage,
+            records,
+            submission_id=submission_id,
+            submitted_at=submitted_at,
+            transferred_at=transferred_at,
+        )
     validated = validate_submission(usage, records, submitted_at=submitted_at)
     if validated.outcome.errors:
         return validated.outcome
@@ -198,8 +231,38 @@ def apply_submission(
         validated.new, submission_id=submission_id, transferred_at=transferred_at
     )
     if inserted != len(validated.new):
-        raise ConcurrentKeys(submission_id)
+        raise ApplyCarefully(submission_id)  # keys stored meanwhile by another submission
     return validated.outcome
+
+
+def _apply_trusting(
+    usage: UsageRepository,
+    records: Sequence[SubmittedRecord | list[RecordError]],
+    *,
+    submission_id: str,
+    submitted_at: datetime,
+    transferred_at: datetime,
+) -> Outcome:
+    decoded = [record for record in records if not isinstance(record, list)]
+    if len(decoded) != len(records):
+        raise ApplyCarefully(submission_id)
+    terms, by_item_code = _references(usage, decoded)
+    chunk: list[UsageCandidate] = []
+    try:
+        with usage.writer(submission_id=submission_id, transferred_at=transferred_at) as writer:
+            for index, record in enumerate(decoded):
+                candidate, errors = _candidate(record, index, terms, by_item_code, submitted_at)
+                if candidate is None or errors:
+                    raise ApplyCarefully(submission_id)
+                chunk.append(candidate)
+                if len(chunk) == _CHUNK:
+                    writer.write(chunk)
+                    chunk = []
+            if chunk:
+                writer.write(chunk)
+    except KeyStored:
+        raise ApplyCarefully(submission_id) from None
+    return Outcome(total_records=len(records), saved_records=writer.written)
 
 
 def _candidate(
@@ -225,21 +288,26 @@ def _candidate(
         component_id, component_errors = _component(record, by_item_code, error)
         if component_id is None:
             return None, component_errors
-    try:
-        due_date = require_utc(record.due_date) if record.due_date else submitted_at
-    except ValueError as outside:
-        return None, [
-            _error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))
-        ]
+    due_date = record.due_date
+    if due_date is None:
+        due_date = submitted_at
+    elif due_date.tzinfo is not UTC:  # "Z" decodes to UTC itself: nothing to convert
+        try:
+            due_date = require_utc(due_date)
+        except ValueError as outside:
+            return None, [
+                _error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))
+            ]
+    price = record.price
     candidate = UsageCandidate(
-        contract_id=subscription,
-        component_id=component_id,
-        quantity=record.quantity,
-        due_date=due_date,
-        key=record.key or None,  # an empty key is no key
-        memo=record.description,
-        override=ProductOverride(price_per_unit=record.price) if record.price is not None else None,
-        due_date_defaulted=record.due_date is None,
+        subscription,
+        component_id,
+        record.quantity,
+        due_date,
+        record.key or None,  # an empty key is no key
+        record.description,
+        None if price is None else ProductOverride(price_per_unit=price),
+        record.due_date is None,  # due_date_defaulted
     )
     broken = check_usage(candidate, contract, index=index)
     if not broken:

@@ -28,7 +28,8 @@ log = logging.getLogger("arrears.tasks")
 
 MAX_ATTEMPTS = 5
 """A task whose application was cut off this many times is failed, not retried forever."""
-_KEY_RACE_RETRIES = 3
+# One trusting attempt, then careful ones while concurrent submissions store the same keys.
+_APPLY_TRIES = 4
 
 
 def submit(
@@ -113,7 +114,8 @@ def run_next_task(
 
 def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -> None:
     records = ingest.decode_records(claimed.body)
-    for _ in range(_KEY_RACE_RETRIES):
+    careful = False  # at first, trust the records to be valid and new (see apply_submission)
+    for _ in range(_APPLY_TRIES):
         try:
             with database.write() as session:
                 outcome = ingest.apply_submission(
@@ -122,6 +124,7 @@ def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -
                     submission_id=claimed.id,
                     submitted_at=claimed.created_at,
                     transferred_at=clock.now(),
+                    careful=careful,
                 )
                 TaskQueue(session).finish(claimed.id, owner, outcome, clock.now())
             metrics.task_finished(outcome, waited=clock.now() - claimed.created_at)
@@ -134,8 +137,8 @@ def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -
                 len(outcome.errors),
             )
             return
-        except ingest.ConcurrentKeys:
-            continue  # keys stored meanwhile by another submission: validate again
+        except ingest.ApplyCarefully:
+            careful = True  # rolled back; validate every record and look keys up first
         except DBAPIError as error:
             if not _is_transient(error):
                 raise

@@ -101,9 +101,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is not UTC:  # most instants are UTC already: skip the conversion
             value = _utc(value)
         if dialect_name == "sqlite":
-            # The same text as SQLAlchemy's storage format, several times faster: the UTC
-            # isoformat without its "+00:00" (cheaper than replace(tzinfo=None) first).
-            return value.isoformat(" ", "microseconds")[:-6]
+            return _sqlite_text(value)
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
@@ -116,6 +114,22 @@ class UTCDateTime(TypeDecorator[datetime]):
     @property
     def python_type(self) -> type[datetime]:
         return datetime
+
+
+def _sqlite_text(instant: datetime) -> str:
+    """The text SQLAlchemy's SQLite DATETIME stores for a UTC instant.
+
+    Cut from msgspec's RFC 3339 form, `"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"` (six digits of
+    fraction, or none when there are no microseconds), which msgspec writes in C:
+    three times as fast as `isoformat`, and bulk inserts call this for every row."""
+    rfc3339 = _rfc3339(instant)
+    if len(rfc3339) == _WITH_MICROSECONDS:
+        return (rfc3339[1:11] + b" " + rfc3339[12:27]).decode()
+    return (rfc3339[1:11] + b" " + rfc3339[12:20] + b".000000").decode()
+
+
+_rfc3339 = msgspec.json.Encoder().encode
+_WITH_MICROSECONDS = len(b'"2026-01-01T00:00:00.000000Z"')
 
 
 def _utc(value: datetime) -> datetime:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from itertools import chain, islice
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
+import psycopg
 from psycopg.errors import UniqueViolation
 from sqlalchemy import (
     BigInteger,
@@ -46,7 +46,7 @@ from arrears.store.tables import (
 )
 from arrears.store.tenancy import TenantRepository
 
-__all__ = ["UsageFilter", "UsageRepository", "usage_entry"]
+__all__ = ["KeyStored", "UsageFilter", "UsageRepository", "UsageWriter", "usage_entry"]
 
 # Bound parameters per lookup statement: far below SQLite's and PostgreSQL's limits.
 _LOOKUP_CHUNK = 2_000
@@ -56,7 +56,9 @@ _USAGE = UsageEntryRow.__table__
 _BILLED = BilledUsageRow.__table__
 _CONTRACTS = ContractRow.__table__
 _METERED = MeteredComponentRow.__table__
-# The columns a bulk insert writes, in the order of the rows `_driver_rows` builds.
+# The columns an insert writes, in the order of the rows `_driver_rows` builds. A batch
+# without override prices leaves out the last three (NULL by default): binding a None
+# costs the sqlite3 module more than binding a value.
 _INSERTED = (
     "seller_id",
     "contract_id",
@@ -66,17 +68,21 @@ _INSERTED = (
     "transferred_at",
     "key",
     "memo",
+    "submission_id",
     "override_price",
     "override_name",
     "override_description",
-    "submission_id",
 )
+_PLAIN = len(_INSERTED) - 3
+_PLACEHOLDERS = {"sqlite": "?", "postgresql": "%s"}
 # The statements name only the constants above: nothing of a request is formatted in.
+# By (dialect, with overrides).
 _INSERT_SKIPPING_STORED = {
-    dialect: f"INSERT INTO {_USAGE.name} ({', '.join(_INSERTED)}) "  # noqa: S608
-    f"VALUES ({', '.join(placeholder for _ in _INSERTED)}) "
+    (dialect, overrides): f"INSERT INTO {_USAGE.name} ({', '.join(columns)}) "  # noqa: S608
+    f"VALUES ({', '.join(placeholder for _ in columns)}) "
     "ON CONFLICT (contract_id, key) DO NOTHING"
-    for dialect, placeholder in (("sqlite", "?"), ("postgresql", "%s"))
+    for dialect, placeholder in _PLACEHOLDERS.items()
+    for overrides, columns in ((True, _INSERTED), (False, _INSERTED[:_PLAIN]))
 }
 _IDS_BY_KEY_POSTGRESQL = text(
     "SELECT u.id FROM json_array_elements(CAST(:pairs AS json)) AS wanted(pair) "
@@ -92,7 +98,7 @@ _COPY = f"COPY {_USAGE.name} ({', '.join(_INSERTED)}) FROM STDIN BINARY"
 # COPY's binary format needs the PostgreSQL type of every column (in `_INSERTED` order).
 _COPY_TYPES = (
     "varchar", "varchar", "varchar", "numeric", "timestamptz", "timestamptz",
-    "varchar", "varchar", "numeric", "varchar", "varchar", "varchar",
+    "varchar", "varchar", "varchar", "numeric", "varchar", "varchar",
 )  # fmt: skip
 
 # One post of the contract usage API, the hot path of single writes. Driver-level SQL:
@@ -100,7 +106,7 @@ _COPY_TYPES = (
 # A stored key is skipped, and the new row's id comes back from the same statement
 # (both databases have RETURNING).
 _INSERT_ONE = {
-    dialect: f"{statement} RETURNING id" for dialect, statement in _INSERT_SKIPPING_STORED.items()
+    dialect: f"{_INSERT_SKIPPING_STORED[dialect, True]} RETURNING id" for dialect in _PLACEHOLDERS
 }
 # The contract is locked as `UsageRepository.contract_terms` locks them.
 _TERMS_OF_ONE = {
@@ -275,7 +281,7 @@ class UsageRepository(TenantRepository):
     ) -> UsageEntry | None:
         """Insert one entry and return it as stored; None, changing nothing, when the
         contract already has an entry with the candidate's key."""
-        (row,) = self._driver_rows([candidate], submission_id, transferred_at)
+        (row,) = self._driver_rows([candidate], submission_id, transferred_at, overrides=True)
         entry_id = (
             self._session.connection()
             .exec_driver_sql(_INSERT_ONE[self._dialect], row)
@@ -312,48 +318,70 @@ class UsageRepository(TenantRepository):
         overwritten. Returns how many rows were inserted."""
         if not candidates:
             return 0
-        rows = self._driver_rows(candidates, submission_id, transferred_at)
-        if len(rows) < _BULK_ROWS:
-            return self._insert_skipping_stored(rows)
+        if self._dialect == "postgresql" and len(candidates) >= _BULK_ROWS:
+            return self._copy(
+                self._driver_rows(candidates, submission_id, transferred_at, overrides=True)
+            )
+        with _larger_page_cache(self._session.connection(), len(candidates)):
+            return self._insert_skipping_stored(candidates, submission_id, transferred_at)
+
+    @contextmanager
+    def writer(self, *, submission_id: str, transferred_at: datetime) -> Iterator[UsageWriter]:
+        """A `UsageWriter` for one submission, in this transaction. Leaving the block
+        without an exception writes what is still held back, and may raise `KeyStored`."""
         if self._dialect == "postgresql":
-            return self._copy(rows)
-        with _larger_page_cache(self._session.connection()):
-            return self._insert_skipping_stored(rows)
+            with _CopyWriter(self, submission_id, transferred_at) as writer:
+                yield writer
+            return
+        with _larger_page_cache(self._session.connection(), _BULK_ROWS):
+            yield _SqliteWriter(self, submission_id, transferred_at)
 
     def _driver_rows(
-        self, candidates: Sequence[UsageCandidate], submission_id: str, transferred_at: datetime
+        self,
+        candidates: Sequence[UsageCandidate],
+        submission_id: str,
+        transferred_at: datetime,
+        *,
+        overrides: bool,
     ) -> list[tuple[Any, ...]]:
-        """Rows in `_INSERTED` order, in the forms the driver takes. Converting here once
-        per value, with the column types' own conversions, costs a fraction of SQLAlchemy's
-        per-row bind processing, which took longer than the insert itself."""
-        quantity = partial(_USAGE.c.quantity.type.to_driver, dialect_name=self._dialect)
-        price = partial(_USAGE.c.override_price.type.to_driver, dialect_name=self._dialect)
-        instant = partial(_USAGE.c.due_date.type.to_driver, dialect_name=self._dialect)
-        seller_id, transferred = self.seller_id, instant(transferred_at)
-        rows = []
-        for c in candidates:
-            override = c.override
-            rows.append(
-                (
-                    seller_id,
-                    c.contract_id,
-                    c.component_id,
-                    quantity(c.quantity),
-                    instant(c.due_date),
-                    transferred,
-                    c.key,
-                    c.memo,
-                    price(override.price_per_unit) if override else None,
-                    override.name if override else None,
-                    override.description if override else None,
-                    submission_id,
-                )
+        """Rows in `_INSERTED` order, in the forms the driver takes; without the override
+        columns unless `overrides`. Converting here once per value, with the column types'
+        own conversions, costs a fraction of SQLAlchemy's per-row bind processing, which
+        took longer than the insert itself."""
+        dialect = self._dialect
+        quantity, price = _USAGE.c.quantity.type.to_driver, _USAGE.c.override_price.type.to_driver
+        instant = _USAGE.c.due_date.type.to_driver
+        seller_id, transferred = self.seller_id, instant(transferred_at, dialect)
+        rows = [
+            (
+                seller_id,
+                c.contract_id,
+                c.component_id,
+                quantity(c.quantity, dialect),
+                instant(c.due_date, dialect),
+                transferred,
+                c.key,
+                c.memo,
+                submission_id,
             )
-        return rows
+            for c in candidates
+        ]
+        if not overrides:
+            return rows
+        return [
+            (*row, None, None, None)
+            if (o := c.override) is None
+            else (*row, price(o.price_per_unit, dialect), o.name, o.description)
+            for row, c in zip(rows, candidates, strict=True)
+        ]
 
-    def _insert_skipping_stored(self, rows: list[tuple[Any, ...]]) -> int:
+    def _insert_skipping_stored(
+        self, candidates: Sequence[UsageCandidate], submission_id: str, transferred_at: datetime
+    ) -> int:
         """One `executemany` of `INSERT ... ON CONFLICT DO NOTHING`; how many were inserted."""
-        statement = _INSERT_SKIPPING_STORED[self._dialect]
+        overrides = any(c.override is not None for c in candidates)
+        rows = self._driver_rows(candidates, submission_id, transferred_at, overrides=overrides)
+        statement = _INSERT_SKIPPING_STORED[self._dialect, overrides]
         return int(self._session.connection().exec_driver_sql(statement, rows).rowcount)
 
     def _copy(self, rows: list[tuple[Any, ...]]) -> int:
@@ -364,17 +392,23 @@ class UsageRepository(TenantRepository):
         transaction stored one of them meanwhile, the unique index refuses the COPY: roll
         back to the savepoint and insert again, skipping the stored keys."""
         try:
-            with self._session.begin_nested():
-                # The session's own psycopg connection, so the COPY is in this transaction.
-                psycopg_connection = self._session.connection().connection.driver_connection
-                with psycopg_connection.cursor() as cursor:
-                    with cursor.copy(_COPY) as copy:
-                        copy.set_types(_COPY_TYPES)
-                        for row in rows:
-                            copy.write_row(row)
-                    return int(cursor.rowcount)
+            with self._session.begin_nested(), self._driver_cursor() as cursor:
+                with cursor.copy(_COPY) as copy:
+                    copy.set_types(_COPY_TYPES)
+                    for row in rows:
+                        copy.write_row(row)
+                return int(cursor.rowcount)
         except UniqueViolation:
-            return self._insert_skipping_stored(rows)
+            statement = _INSERT_SKIPPING_STORED[self._dialect, True]
+            return int(self._session.connection().exec_driver_sql(statement, rows).rowcount)
+
+    def _driver_cursor(self) -> psycopg.Cursor[Any]:
+        """A cursor of the session's own psycopg connection, so that what it runs is part
+        of this transaction."""
+        connection: psycopg.Connection[Any] = (
+            self._session.connection().connection.driver_connection  # type: ignore[assignment]
+        )
+        return connection.cursor()
 
     def entries_of_submission(self, submission_id: str) -> list[UsageEntry]:
         query = self._scoped_usage().where(UsageEntryRow.submission_id == submission_id)
@@ -490,14 +524,92 @@ class UsageRepository(TenantRepository):
         )
 
 
+class KeyStored(Exception):
+    """An entry written by a `UsageWriter` has a key its contract already holds: stored
+    before, or earlier in the same submission. The transaction must be rolled back."""
+
+
+class UsageWriter(Protocol):
+    """Writes one submission's new entries chunk by chunk, while the caller validates
+    the next chunk, in the caller's transaction. Every entry must be new: a key that its
+    contract already holds raises `KeyStored` (on SQLite at once; on PostgreSQL by the
+    end of the `UsageRepository.writer` block), and the caller rolls back."""
+
+    written: int
+
+    def write(self, candidates: Sequence[UsageCandidate]) -> None: ...
+
+
+class _SqliteWriter:
+    """Each chunk is one `executemany`; a stored key is skipped, and the shortfall seen."""
+
+    def __init__(self, usage: UsageRepository, submission_id: str, transferred_at: datetime):
+        self._usage = usage
+        self._submission = (submission_id, transferred_at)
+        self.written = 0
+
+    def write(self, candidates: Sequence[UsageCandidate]) -> None:
+        inserted = self._usage._insert_skipping_stored(candidates, *self._submission)
+        if inserted != len(candidates):
+            raise KeyStored
+        self.written += inserted
+
+
+class _CopyWriter:
+    """All chunks stream through one binary COPY, which PostgreSQL applies in its own
+    process while the caller validates what follows. A handful of entries go as one
+    INSERT instead, which answers sooner than a COPY."""
+
+    def __init__(self, usage: UsageRepository, submission_id: str, transferred_at: datetime):
+        self._usage = usage
+        self._submission = (submission_id, transferred_at)
+        self._held: list[UsageCandidate] = []  # until there are enough for a COPY
+        self._copying = ExitStack()
+        self._copy: psycopg.Copy | None = None
+        self.written = 0
+
+    def __enter__(self) -> _CopyWriter:
+        return self
+
+    def write(self, candidates: Sequence[UsageCandidate]) -> None:
+        if self._copy is None:
+            self._held.extend(candidates)
+            if len(self._held) < _BULK_ROWS:
+                return
+            candidates, self._held = self._held, []
+            cursor = self._copying.enter_context(self._usage._driver_cursor())
+            self._copy = self._copying.enter_context(cursor.copy(_COPY))
+            self._copy.set_types(_COPY_TYPES)
+        for row in self._usage._driver_rows(candidates, *self._submission, overrides=True):
+            self._copy.write_row(row)
+        self.written += len(candidates)
+
+    def __exit__(self, *failure: Any) -> None:
+        # Ending the COPY after an exception makes PostgreSQL abort it; the exception
+        # goes on, and the caller rolls back.
+        try:
+            self._copying.__exit__(*failure)
+        except UniqueViolation:
+            raise KeyStored from None
+        if failure[0] is None and self._held:
+            held, self._held = self._held, []
+            if self._usage._insert_skipping_stored(held, *self._submission) != len(held):
+                raise KeyStored
+            self.written += len(held)
+
+
 @contextmanager
-def _larger_page_cache(connection: Connection) -> Iterator[None]:
-    """A 64 MiB SQLite page cache for the block, then the connection's own size again.
+def _larger_page_cache(connection: Connection, rows: int) -> Iterator[None]:
+    """For `_BULK_ROWS` rows or more, a 64 MiB SQLite page cache for the block, then the
+    connection's own size again.
 
     SQLite's default of 2 MiB cannot hold the index pages that inserting tens of
     thousands of entries touches in random key order, so it evicts and reads them again:
     the insert takes about 1.6 times as long. (The setting belongs to the connection;
     restoring it keeps pooled connections small.)"""
+    if rows < _BULK_ROWS:
+        yield
+        return
     previous = connection.exec_driver_sql("PRAGMA cache_size").scalar_one()
     connection.exec_driver_sql(f"PRAGMA cache_size = {_BULK_CACHE_KIB}")
     try:

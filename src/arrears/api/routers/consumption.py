@@ -332,7 +332,8 @@ def _apply_synchronously(
     """Apply the records now, all or nothing, and answer the entries they stand for
     (new ones, and stored ones whose key they repeat). Validated again if a concurrent
     request stored some of the same keys meanwhile (they then count as duplicates)."""
-    for _ in range(_KEY_RACE_RETRIES):
+    careful = False  # at first, trust the records to be valid and new
+    for _ in range(_APPLY_TRIES):
         submission_id = new_id()
         try:
             with context.database.write() as session:
@@ -349,6 +350,7 @@ def _apply_synchronously(
                     submission_id=submission_id,
                     submitted_at=context.clock.now(),
                     transferred_at=context.clock.now(),
+                    careful=careful,
                 )
                 if outcome.errors:
                     raise Invalid([_field_error(e) for e in outcome.errors])
@@ -360,12 +362,13 @@ def _apply_synchronously(
                 repeated = usage.stored_by_key(keys).values()
                 by_id = {e.id: e for e in [*usage.entries_of_submission(submission_id), *repeated]}
                 return [by_id[id_] for id_ in sorted(by_id)]
-        except ingest.ConcurrentKeys:
-            continue
+        except ingest.ApplyCarefully:
+            careful = True
     raise Conflict("The submission kept racing concurrent submissions of the same keys; retry.")
 
 
-_KEY_RACE_RETRIES = 3
+# One trusting attempt, then careful ones while concurrent submissions store the same keys.
+_APPLY_TRIES = 4
 
 
 def _field_error(error: RecordError) -> FieldError:
