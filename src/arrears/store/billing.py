@@ -33,6 +33,7 @@ from arrears.domain.paging import Page, PageRequest
 from arrears.domain.pricing import TierCharge
 from arrears.domain.rating import InvoiceUsage, UsageTotal
 from arrears.domain.usage import UsageEntry
+from arrears.store.database import driver_connection
 from arrears.store.tables import (
     BilledUsageRow,
     ContractRow,
@@ -608,8 +609,7 @@ class BatchBillingRepository(TenantRepository):
 
     def _link_and_sum_postgresql(self, windows: Sequence[UsageWindow]) -> list[Any]:
         columns = ([getattr(w, name) for w in windows] for name in UsageWindow.__slots__)
-        driver = self._session.connection().connection.driver_connection
-        with driver.cursor() as cursor:
+        with driver_connection(self._session).cursor() as cursor:
             # Planned afresh each time (not prepared): a plan cached while billed_usage
             # was small would scan it for every entry once it is large.
             cursor.execute(_LINK_AND_SUM_POSTGRESQL, (*columns, self.seller_id), prepare=False)
@@ -794,7 +794,7 @@ class BatchBillingRepository(TenantRepository):
             return
         copying = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         with (
-            connection.connection.driver_connection.cursor() as cursor,
+            driver_connection(self._session).cursor() as cursor,
             cursor.copy(copying) as copy,
         ):
             for row in rows:
@@ -813,8 +813,10 @@ class BatchBillingRepository(TenantRepository):
             return
         try:
             if self._dialect == "postgresql":
-                driver = self._session.connection().connection.driver_connection
-                with driver.cursor() as cursor, cursor.copy(_LINK_COPY) as copy:
+                with (
+                    driver_connection(self._session).cursor() as cursor,
+                    cursor.copy(_LINK_COPY) as copy,
+                ):
                     copy.set_types(("int8", "varchar"))
                     for row in rows:
                         copy.write_row(row)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from arrears.store.group_commit import GroupCommit
 from arrears.store.outages import Outage, driver_outage
 
-__all__ = ["Database"]
+__all__ = ["Database", "driver_connection"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRESQL_GROUP_WRITERS = 3
@@ -103,6 +103,13 @@ class Database:
         self._group_commit.close()
         self.engine.dispose()
         self._read_engine.dispose()
+
+
+def driver_connection(session: Session) -> Any:
+    """The DB-API connection (sqlite3 or psycopg) that `session`'s transaction runs on,
+    for bulk statements (COPY, executemany) that SQLAlchemy's per-row machinery would
+    slow down. What runs on it is part of that transaction."""
+    return session.connection().connection.driver_connection
 
 
 def _sqlite_engine(url: str, *, begin: str) -> Engine:

@@ -37,6 +37,7 @@ from arrears.domain.usage import (
     UsageEntry,
     product_override,
 )
+from arrears.store.database import driver_connection
 from arrears.store.tables import (
     BilledUsageRow,
     ComponentRow,
@@ -403,12 +404,8 @@ class UsageRepository(TenantRepository):
             return int(self._session.connection().exec_driver_sql(statement, rows).rowcount)
 
     def _driver_cursor(self) -> psycopg.Cursor[Any]:
-        """A cursor of the session's own psycopg connection, so that what it runs is part
-        of this transaction."""
-        connection: psycopg.Connection[Any] = (
-            self._session.connection().connection.driver_connection  # type: ignore[assignment]
-        )
-        return connection.cursor()
+        cursor: psycopg.Cursor[Any] = driver_connection(self._session).cursor()
+        return cursor
 
     def entries_of_submission(self, submission_id: str) -> list[UsageEntry]:
         query = self._scoped_usage().where(UsageEntryRow.submission_id == submission_id)
