@@ -117,7 +117,7 @@ def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -
     careful = False  # at first, trust the records to be valid and new (see apply_submission)
     for _ in range(_APPLY_TRIES):
         try:
-            with database.write() as session:
+            with database.write(bulk=True) as session:
                 outcome = ingest.apply_submission(
                     UsageRepository(session, claimed.seller_id),
                     records,

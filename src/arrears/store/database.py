@@ -24,6 +24,8 @@ from arrears.store.outages import Outage, driver_outage
 __all__ = ["Database", "driver_connection"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_AUTOCHECKPOINT_PAGES = 1_000  # SQLite's default
+_CHECKPOINT_ON_CHECKIN = "checkpoint_on_checkin"
 POSTGRESQL_GROUP_WRITERS = 3
 
 T = TypeVar("T")
@@ -62,9 +64,19 @@ class Database:
         )
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A read-write transaction, committed when the block ends without error."""
+    def write(self, *, bulk: bool = False) -> Iterator[Session]:
+        """A read-write transaction, committed when the block ends without error.
+
+        `bulk`: the transaction writes many rows, and its commit should return as soon as
+        they are durable. SQLite otherwise copies the log back into the database file
+        (checkpoints) inside the commit that takes the log past 1,000 pages: for 100,000
+        new entries, a tenth of a second more before the commit returns. A bulk commit
+        leaves that to the moment its connection returns to the pool."""
         with self._writer.begin() as session:
+            if bulk and self.is_sqlite:
+                connection = session.connection()
+                connection.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
+                connection.info[_CHECKPOINT_ON_CHECKIN] = True
             yield session
 
     def write_grouped(self, unit: Callable[[Session], T]) -> Future[T]:
@@ -133,6 +145,17 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         connection.exec_driver_sql(begin)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        # After a bulk commit (Database.write), in the thread that made it and before any
+        # other may use the connection: the checkpoint that commit skipped. PASSIVE: it
+        # waits for no reader or writer.
+        if record.info.pop(_CHECKPOINT_ON_CHECKIN, False):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}")
+            cursor.close()
 
     # A connection SQLite opened while the file was read-only stays read-only after the
     # operator has made the file writable: every connection opened before the latest
