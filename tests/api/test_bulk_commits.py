@@ -1,33 +1,16 @@
-"""A bulk write's commit returns once its rows are durable (store.database.write(bulk=True)):
-on SQLite the copy of the log back into the database file comes after it."""
+"""A bulk write's commit returns once its rows are durable (Database.write(bulk=True)):
+on SQLite, copying the log back into the database file (the checkpoint) comes after."""
 
 from __future__ import annotations
 
-import sqlite3
+from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from arrears.store.database import Database
 
 PAGES_OF_WRITES = 3_000  # three times SQLite's autocheckpoint threshold of 1,000 pages
-
-
-def _wal_frames(database: Database) -> tuple[int, int]:
-    """(frames in the log, frames copied back), without copying anything more."""
-    with sqlite3.connect(database.url.database or "") as connection:
-        _busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return frames, copied
-
-
-def _fill(database: Database, *, bulk: bool) -> int:
-    """Write PAGES_OF_WRITES pages; the log's frames just before the commit."""
-    with database.write(bulk=bulk) as session:
-        connection = session.connection()
-        connection.exec_driver_sql("CREATE TABLE IF NOT EXISTS filler (data BLOB)")
-        for _ in range(PAGES_OF_WRITES):
-            connection.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(4000))")
-        return int(connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
 
 
 @pytest.fixture
@@ -37,36 +20,46 @@ def sqlite_database(database: Database) -> Database:
     return database
 
 
-def test_a_bulk_commit_skips_the_checkpoint_and_its_connection_makes_it_after(
+def _file_sizes(database: Database, *, bulk: bool) -> tuple[int, int, int]:
+    """The database file's size before a write of PAGES_OF_WRITES pages, just after its
+    commit, and once the write is over. The log's pages reach the file at a checkpoint."""
+    path = Path(database.url.database or "")
+    before, after_commit = path.stat().st_size, []
+    with database.write(bulk=bulk) as session:
+        event.listen(session, "after_commit", lambda _: after_commit.append(path.stat().st_size))
+        connection = session.connection()
+        connection.exec_driver_sql("CREATE TABLE filler (data BLOB)")
+        for _ in range(PAGES_OF_WRITES):
+            connection.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(4000))")
+    return before, after_commit[0], path.stat().st_size
+
+
+def test_a_bulk_commit_returns_before_the_checkpoint_which_follows_at_once(
     sqlite_database: Database,
 ) -> None:
-    assert _fill(sqlite_database, bulk=True) == 0  # no checkpoint inside this commit
-    frames, copied = _wal_frames(sqlite_database)
-    assert frames > PAGES_OF_WRITES
-    assert copied == frames  # made when the connection went back to the pool
-    with sqlite_database.write() as session:
-        setting = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
-        assert setting.scalar_one() == 1_000  # and the connection is as it was
+    before, after_commit, after = _file_sizes(sqlite_database, bulk=True)
+    assert after_commit == before
+    assert after > before + PAGES_OF_WRITES * 4_000
 
 
-def test_an_ordinary_commit_keeps_sqlite_checkpointing_inside_it(
+def test_an_ordinary_commit_checkpoints_inside_it_as_sqlite_does(
     sqlite_database: Database,
 ) -> None:
-    assert _fill(sqlite_database, bulk=False) == 1_000
-    frames, copied = _wal_frames(sqlite_database)
-    assert copied == frames
+    before, after_commit, after = _file_sizes(sqlite_database, bulk=False)
+    assert after_commit == after > before + PAGES_OF_WRITES * 4_000
 
 
-def test_a_bulk_write_rolled_back_leaves_the_connection_as_it_was(
-    sqlite_database: Database,
+@pytest.mark.parametrize("fails", [False, True], ids=["committed", "rolled back"])
+def test_after_a_bulk_write_its_connection_checkpoints_inside_commits_again(
+    sqlite_database: Database, fails: bool
 ) -> None:
-    def give_up() -> None:
+    try:
         with sqlite_database.write(bulk=True) as session:
             session.execute(text("SELECT 1"))
-            raise RuntimeError("given up")
-
-    with pytest.raises(RuntimeError):
-        give_up()
-    with sqlite_database.write() as session:
+            if fails:
+                raise RuntimeError("given up")
+    except RuntimeError:
+        assert fails
+    with sqlite_database.write() as session:  # the same pooled connection, in one thread
         setting = session.connection().exec_driver_sql("PRAGMA wal_autocheckpoint")
         assert setting.scalar_one() == 1_000

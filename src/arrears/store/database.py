@@ -73,11 +73,11 @@ class Database:
         new entries, a tenth of a second more before the commit returns. A bulk commit
         leaves that to the moment its connection returns to the pool."""
         with self._writer.begin() as session:
-            if bulk and self.is_sqlite:
+            yield session
+            if bulk and self.is_sqlite:  # read at the commit, which follows
                 connection = session.connection()
                 connection.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
                 connection.info[_CHECKPOINT_ON_CHECKIN] = True
-            yield session
 
     def write_grouped(self, unit: Callable[[Session], T]) -> Future[T]:
         """Run `unit` in a write transaction shared with the other units submitted
