@@ -29,8 +29,9 @@ def _file_sizes(database: Database, *, bulk: bool) -> tuple[int, int, int]:
         event.listen(session, "after_commit", lambda _: after_commit.append(path.stat().st_size))
         connection = session.connection()
         connection.exec_driver_sql("CREATE TABLE filler (data BLOB)")
-        for _ in range(PAGES_OF_WRITES):
-            connection.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(4000))")
+        page = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
+        for _ in range(PAGES_OF_WRITES):  # a row of nearly a page each
+            connection.exec_driver_sql(f"INSERT INTO filler VALUES (zeroblob({page - 200}))")
     return before, after_commit[0], path.stat().st_size
 
 
@@ -39,14 +40,14 @@ def test_a_bulk_commit_returns_before_the_checkpoint_which_follows_at_once(
 ) -> None:
     before, after_commit, after = _file_sizes(sqlite_database, bulk=True)
     assert after_commit == before
-    assert after > before + PAGES_OF_WRITES * 4_000
+    assert after > before + PAGES_OF_WRITES * 4_096
 
 
 def test_an_ordinary_commit_checkpoints_inside_it_as_sqlite_does(
     sqlite_database: Database,
 ) -> None:
     before, after_commit, after = _file_sizes(sqlite_database, bulk=False)
-    assert after_commit == after > before + PAGES_OF_WRITES * 4_000
+    assert after_commit == after > before + PAGES_OF_WRITES * 4_096
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["committed", "rolled back"])

@@ -153,11 +153,11 @@ def validate_submission(
     terms, by_item_code = _references(usage, [record for _, record in ok])
     candidates: dict[int, UsageCandidate] = {}
     for index, record in ok:
-        candidate, record_errors = _candidate(record, index, terms, by_item_code, submitted_at)
-        if record_errors:
-            errors.extend(record_errors)
-        elif candidate is not None:
-            candidates[index] = candidate
+        checked = _candidate(record, index, terms, by_item_code, submitted_at)
+        if isinstance(checked, list):
+            errors.extend(checked)
+        else:
+            candidates[index] = checked
     keyed = [(i, c.contract_id, c.key) for i, c in candidates.items() if c.key is not None]
     for error in duplicate_keys(keyed):
         errors.append(_record_error(error, _subscription_of(error, candidates)))
@@ -251,10 +251,10 @@ def _apply_trusting(
     try:
         with usage.writer(submission_id=submission_id, transferred_at=transferred_at) as writer:
             for index, record in enumerate(decoded):
-                candidate, errors = _candidate(record, index, terms, by_item_code, submitted_at)
-                if candidate is None or errors:
+                checked = _candidate(record, index, terms, by_item_code, submitted_at)
+                if isinstance(checked, list):
                     raise ApplyCarefully(submission_id)
-                chunk.append(candidate)
+                chunk.append(checked)
                 if len(chunk) == _CHUNK:
                     writer.write(chunk)
                     chunk = []
@@ -271,23 +271,24 @@ def _candidate(
     terms: dict[str, ContractTerms],
     by_item_code: dict[str, str],
     submitted_at: datetime,
-) -> tuple[UsageCandidate | None, list[RecordError]]:
+) -> UsageCandidate | list[RecordError]:
+    """The record as a candidate, or every error it has."""
     # Runs once per record: the common case (a known subscription, a product named by its
     # id, no error) builds no error helpers and no lists.
     subscription = record.subscription_id
     contract = terms.get(subscription)
     if contract is None:
-        return None, [
+        return [
             _error_maker(index, subscription)(
                 "subscriptionId", "not_found", f"There is no subscription {subscription}."
             )
         ]
     component_id = record.product_id if record.item_code is None else None
     if not component_id:  # named by item code, or not (well) at all: resolve and check
-        error = _error_maker(index, subscription)
-        component_id, component_errors = _component(record, by_item_code, error)
-        if component_id is None:
-            return None, component_errors
+        resolved = _component(record, by_item_code, _error_maker(index, subscription))
+        if isinstance(resolved, list):
+            return resolved
+        component_id = resolved
     due_date = record.due_date
     if due_date is None:
         due_date = submitted_at
@@ -295,9 +296,7 @@ def _candidate(
         try:
             due_date = require_utc(due_date)
         except ValueError as outside:
-            return None, [
-                _error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))
-            ]
+            return [_error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))]
     price = record.price
     candidate = UsageCandidate(
         subscription,
@@ -311,29 +310,31 @@ def _candidate(
     )
     broken = check_usage(candidate, contract, index=index)
     if not broken:
-        return candidate, []
+        return candidate
     component_field = "productId" if record.product_id is not None else "itemCode"
-    return candidate, [_record_error(e, subscription, component_field) for e in broken]
+    return [_record_error(e, subscription, component_field) for e in broken]
 
 
 def _component(
-    record: SubmittedRecord, by_item_code: dict[str, str], error: Any
-) -> tuple[str | None, list[RecordError]]:
-    if not record.product_id and record.item_code is None:
-        return None, [error("productId", "required", "Name the product by productId or itemCode.")]
-    from_code = by_item_code.get(record.item_code) if record.item_code is not None else None
-    if record.item_code is not None and from_code is None:
-        return None, [
-            error("itemCode", "not_found", f"No product has itemCode {record.item_code!r}.")
-        ]
-    if record.product_id is not None and from_code is not None and from_code != record.product_id:
-        return None, [
-            error("itemCode", "mismatch", "productId and itemCode name different products.")
-        ]
-    return record.product_id or from_code, []
+    record: SubmittedRecord, by_item_code: dict[str, str], error: _ErrorMaker
+) -> str | list[RecordError]:
+    """The component a record names by `productId` or `itemCode` (or both), or why not."""
+    if record.item_code is None:
+        if not record.product_id:
+            return [error("productId", "required", "Name the product by productId or itemCode.")]
+        return record.product_id
+    from_code = by_item_code.get(record.item_code)
+    if from_code is None:
+        return [error("itemCode", "not_found", f"No product has itemCode {record.item_code!r}.")]
+    if record.product_id is not None and from_code != record.product_id:
+        return [error("itemCode", "mismatch", "productId and itemCode name different products.")]
+    return from_code
 
 
-def _error_maker(index: int, subscription: str) -> Callable[[str, str, str], RecordError]:
+_ErrorMaker = Callable[[str, str, str], RecordError]
+
+
+def _error_maker(index: int, subscription: str) -> _ErrorMaker:
     def error(field: str, code: str, message: str) -> RecordError:
         return RecordError(index, subscription, field, code, message)
 

@@ -25,6 +25,7 @@ __all__ = ["Database", "driver_connection"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_AUTOCHECKPOINT_PAGES = 1_000  # SQLite's default
+SQLITE_PAGE_BYTES = 16_384
 _CHECKPOINT_ON_CHECKIN = "checkpoint_on_checkin"
 POSTGRESQL_GROUP_WRITERS = 3
 
@@ -136,6 +137,10 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
         # sync because an accepted record must survive power loss, not only a crash.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # 16 KiB pages for a new file (an existing one keeps its own): a bulk insert of
+        # 100,000 entries writes a quarter as many log frames, and commits sooner, than
+        # with SQLite's 4 KiB; a small write still writes only a few pages.
+        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
