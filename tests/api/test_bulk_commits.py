@@ -31,7 +31,7 @@ def _file_sizes(database: Database, *, bulk: bool) -> tuple[int, int, int]:
         connection.exec_driver_sql("CREATE TABLE filler (data BLOB)")
         page = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
         for _ in range(PAGES_OF_WRITES):  # a row of nearly a page each
-            connection.exec_driver_sql(f"INSERT INTO filler VALUES (zeroblob({page - 200}))")
+            connection.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(?))", (page - 200,))
     return before, after_commit[0], path.stat().st_size
 
 

@@ -352,8 +352,11 @@ def test_a_task_failing_for_a_full_disk_waits_for_room_and_is_never_failed_for_i
             answer = send(client, "POST", metered.bulk_path, metered, body, **key)
             assert answer.status_code == 202, answer.text
             (task_id,) = _task_ids(path, "applied-late")
-            (pages,) = _query(path, "PRAGMA page_count")[0]
-            cap.append(pages + len(body) // 4096 + 16)  # room to claim it, not to apply it
+            ((pages,),), ((page_size,),) = (
+                _query(path, "PRAGMA page_count"),
+                _query(path, "PRAGMA page_size"),
+            )
+            cap.append(pages + len(body) // page_size + 16)  # room to claim it, not to apply it
 
             worker = Worker(database, clock)
             for _ in range(MAX_ATTEMPTS + 2):

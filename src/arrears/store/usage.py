@@ -28,6 +28,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
@@ -394,12 +395,14 @@ class UsageRepository(TenantRepository):
         back to the savepoint and insert again, skipping the stored keys."""
         try:
             with self._session.begin_nested(), self._driver_cursor() as cursor:
-                with cursor.copy(_COPY) as copy:
+                with _as_sqlalchemy_errors(_COPY), cursor.copy(_COPY) as copy:
                     copy.set_types(_COPY_TYPES)
                     for row in rows:
                         copy.write_row(row)
                 return int(cursor.rowcount)
-        except UniqueViolation:
+        except IntegrityError as error:
+            if not isinstance(error.orig, UniqueViolation):
+                raise
             statement = _INSERT_SKIPPING_STORED[self._dialect, True]
             return int(self._session.connection().exec_driver_sql(statement, rows).rowcount)
 
@@ -575,6 +578,7 @@ class _CopyWriter:
                 return
             candidates, self._held = self._held, []
             cursor = self._copying.enter_context(self._usage._driver_cursor())
+            self._copying.enter_context(_as_sqlalchemy_errors(_COPY))
             self._copy = self._copying.enter_context(cursor.copy(_COPY))
             self._copy.set_types(_COPY_TYPES)
         for row in self._usage._driver_rows(candidates, *self._submission, overrides=True):
@@ -586,13 +590,26 @@ class _CopyWriter:
         # goes on, and the caller rolls back.
         try:
             self._copying.__exit__(*failure)
-        except UniqueViolation:
-            raise KeyStored from None
+        except IntegrityError as error:
+            if isinstance(error.orig, UniqueViolation):
+                raise KeyStored from None
+            raise
         if failure[0] is None and self._held:
             held, self._held = self._held, []
             if self._usage._insert_skipping_stored(held, *self._submission) != len(held):
                 raise KeyStored
             self.written += len(held)
+
+
+@contextmanager
+def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
+    """psycopg's errors from a statement run on the driver's own connection, raised as
+    SQLAlchemy raises those of the statements it runs: callers tell a deadlock or an
+    outage from a bug by the same `DBAPIError`, whichever way the statement went."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 @contextmanager
