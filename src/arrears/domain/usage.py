@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal
 
-from arrears.domain.clock import EARLIEST, LATEST
+from arrears.domain.clock import in_range
 from arrears.domain.errors import FieldError
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
 
@@ -166,7 +166,7 @@ def check_usage(
             )
         )
     due_date = candidate.due_date
-    if not EARLIEST <= due_date < LATEST:
+    if not in_range(due_date):
         errors.append(
             FieldError("due_date", "out_of_range", "The due date must lie in 1900 to 7999.", index)
         )

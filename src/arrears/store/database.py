@@ -7,6 +7,7 @@ rolls back on any exception. Services never commit.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -71,8 +72,8 @@ class Database:
         `bulk`: the transaction writes many rows, and its commit should return as soon as
         they are durable. SQLite otherwise copies the log back into the database file
         (checkpoints) inside the commit that takes the log past 1,000 pages: for 100,000
-        new entries, a tenth of a second more before the commit returns. A bulk commit
-        leaves that to the moment its connection returns to the pool."""
+        new entries, 0.04-0.1 s more before the commit returns. A bulk commit leaves that
+        to the moment its connection returns to the pool."""
         with self._writer.begin() as session:
             yield session
             if bulk and self.is_sqlite:  # read at the commit, which follows
@@ -158,9 +159,13 @@ def _sqlite_engine(url: str, *, begin: str) -> Engine:
         # waits for no reader or writer.
         if record.info.pop(_CHECKPOINT_ON_CHECKIN, False):
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}")
-            cursor.close()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                pass  # the storage is failing (full, read-only): the next checkpoint retries
+            finally:
+                cursor.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES}")
+                cursor.close()
 
     # A connection SQLite opened while the file was read-only stays read-only after the
     # operator has made the file writable: every connection opened before the latest
