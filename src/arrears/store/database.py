@@ -14,15 +14,16 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from arrears.store.group_commit import GroupCommit
 from arrears.store.outages import Outage, driver_outage
 
-__all__ = ["Database", "driver_connection"]
+__all__ = ["Database", "driver_connection", "driver_errors"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_AUTOCHECKPOINT_PAGES = 1_000  # SQLite's default
@@ -124,6 +125,17 @@ def driver_connection(session: Session) -> Any:
     for bulk statements (COPY, executemany) that SQLAlchemy's per-row machinery would
     slow down. What runs on it is part of that transaction."""
     return session.connection().connection.driver_connection
+
+
+@contextmanager
+def driver_errors(statement: str) -> Iterator[None]:
+    """psycopg's errors from `statement`, run on `driver_connection`, raised as SQLAlchemy
+    raises those of the statements it runs: callers tell a deadlock or an outage from a
+    bug by the same `DBAPIError`, whichever way the statement went."""
+    try:
+        yield
+    except psycopg.Error as error:
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def _sqlite_engine(url: str, *, begin: str) -> Engine:

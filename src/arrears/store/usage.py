@@ -28,7 +28,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
@@ -38,7 +38,7 @@ from arrears.domain.usage import (
     UsageEntry,
     product_override,
 )
-from arrears.store.database import driver_connection
+from arrears.store.database import driver_connection, driver_errors
 from arrears.store.tables import (
     BilledUsageRow,
     ComponentRow,
@@ -395,13 +395,13 @@ class UsageRepository(TenantRepository):
         back to the savepoint and insert again, skipping the stored keys."""
         try:
             with self._session.begin_nested(), self._driver_cursor() as cursor:
-                with _as_sqlalchemy_errors(_COPY), cursor.copy(_COPY) as copy:
+                with driver_errors(_COPY), cursor.copy(_COPY) as copy:
                     copy.set_types(_COPY_TYPES)
                     for row in rows:
                         copy.write_row(row)
                 return int(cursor.rowcount)
         except IntegrityError as error:
-            if not isinstance(error.orig, UniqueViolation):
+            if not _key_taken(error):
                 raise
             statement = _INSERT_SKIPPING_STORED[self._dialect, True]
             return int(self._session.connection().exec_driver_sql(statement, rows).rowcount)
@@ -549,10 +549,7 @@ class _SqliteWriter:
         self.written = 0
 
     def write(self, candidates: Sequence[UsageCandidate]) -> None:
-        inserted = self._usage._insert_skipping_stored(candidates, *self._submission)
-        if inserted != len(candidates):
-            raise KeyStored
-        self.written += inserted
+        self.written += _insert_all_new(self._usage, candidates, self._submission)
 
 
 class _CopyWriter:
@@ -578,7 +575,7 @@ class _CopyWriter:
                 return
             candidates, self._held = self._held, []
             cursor = self._copying.enter_context(self._usage._driver_cursor())
-            self._copying.enter_context(_as_sqlalchemy_errors(_COPY))
+            self._copying.enter_context(driver_errors(_COPY))
             self._copy = self._copying.enter_context(cursor.copy(_COPY))
             self._copy.set_types(_COPY_TYPES)
         for row in self._usage._driver_rows(candidates, *self._submission, overrides=True):
@@ -591,25 +588,29 @@ class _CopyWriter:
         try:
             self._copying.__exit__(*failure)
         except IntegrityError as error:
-            if isinstance(error.orig, UniqueViolation):
+            if _key_taken(error):
                 raise KeyStored from None
             raise
         if failure[0] is None and self._held:
             held, self._held = self._held, []
-            if self._usage._insert_skipping_stored(held, *self._submission) != len(held):
-                raise KeyStored
-            self.written += len(held)
+            self.written += _insert_all_new(self._usage, held, self._submission)
 
 
-@contextmanager
-def _as_sqlalchemy_errors(statement: str) -> Iterator[None]:
-    """psycopg's errors from a statement run on the driver's own connection, raised as
-    SQLAlchemy raises those of the statements it runs: callers tell a deadlock or an
-    outage from a bug by the same `DBAPIError`, whichever way the statement went."""
-    try:
-        yield
-    except psycopg.Error as error:
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+def _insert_all_new(
+    usage: UsageRepository,
+    candidates: Sequence[UsageCandidate],
+    submission: tuple[str, datetime],
+) -> int:
+    """Insert the candidates, every one of them new, or raise `KeyStored`."""
+    inserted = usage._insert_skipping_stored(candidates, *submission)
+    if inserted != len(candidates):
+        raise KeyStored
+    return inserted
+
+
+def _key_taken(error: IntegrityError) -> bool:
+    """The unique (contract, key) index refused a row: its key is stored already."""
+    return isinstance(error.orig, UniqueViolation)
 
 
 @contextmanager
