@@ -23,6 +23,7 @@ from arrears.api.routers import (
     seller_profile,
     usage,
 )
+from arrears.api.task_waits import TaskWaits
 from arrears.config import Settings, clock_for
 from arrears.domain.clock import Clock, TestClock
 from arrears.store.database import Database
@@ -41,7 +42,12 @@ def create_app(
     settings = settings or Settings()
     database = database or Database(settings.database_url)
     clock = clock or clock_for(settings)
-    worker = Worker(database, clock) if settings.embedded_worker else None
+    task_waits = TaskWaits()
+    worker = (
+        Worker(database, clock, on_task_finished=task_waits.task_finished)
+        if settings.embedded_worker
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +66,9 @@ def create_app(
         default_response_class=ArrearsJSONResponse,
         lifespan=lifespan,
     )
-    app.state.context = AppContext(settings=settings, database=database, clock=clock, worker=worker)
+    app.state.context = AppContext(
+        settings=settings, database=database, clock=clock, worker=worker, task_waits=task_waits
+    )
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(catalog.router)

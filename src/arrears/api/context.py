@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from arrears.api.task_waits import TaskWaits
 from arrears.config import Settings
 from arrears.domain.clock import Clock
 from arrears.store.database import Database
@@ -22,6 +23,8 @@ class AppContext:
     clock: Clock
     worker: Worker | None = None
     """The embedded worker, if this process runs one."""
+    task_waits: TaskWaits = field(default_factory=TaskWaits)
+    """Requests waiting for tasks, woken by the embedded worker."""
 
     def wake_worker(self) -> None:
         """Have the embedded worker look for tasks now rather than at its next poll."""

@@ -38,6 +38,7 @@ class Worker:
         lease: timedelta = timedelta(minutes=5),
         poll_seconds: float = 1.0,
         lease_clock: Clock | None = None,
+        on_task_finished: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -46,6 +47,8 @@ class Worker:
         self.lease_clock = lease_clock or SystemClock()
         self.lease = lease
         self.poll_seconds = poll_seconds
+        # Called after each task this worker handled (committed), from its thread.
+        self._on_task_finished = on_task_finished
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -71,6 +74,8 @@ class Worker:
             ):
                 return handled
             metrics.TASK_APPLY_SECONDS.observe(time.perf_counter() - started)
+            if self._on_task_finished is not None:
+                self._on_task_finished()
             handled += 1
 
     def run_billing(self) -> BillingRun:

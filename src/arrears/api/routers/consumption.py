@@ -3,6 +3,8 @@ one-subscription-at-a-time endpoints."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,6 +17,7 @@ from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import CamelModel, Instant, PlainDecimal, Quantity
 from arrears.api.problems import problem_responses
+from arrears.api.task_waits import MAX_WAIT_SECONDS, RECHECK_SECONDS
 from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
@@ -150,13 +153,40 @@ def _submit(
 
 
 @router.get("/bulkconsumptions/{taskId}", response_model=TaskOut)
-def get_bulk(
-    task_id: Annotated[str, Path(alias="taskId")], seller_id: SellerInPath, context: Context
+async def get_bulk(
+    task_id: Annotated[str, Path(alias="taskId")],
+    seller_id: SellerInPath,
+    context: Context,
+    wait: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to hold the answer while the task is Processing: it "
+            "comes as soon as the task finishes, or with Processing once they pass.",
+        ),
+    ] = 0,
 ) -> Response:
-    """The state of a bulk submission: Processing, then Successful or Failed."""
+    """The state of a bulk submission: Processing, then Successful or Failed.
+
+    With `?wait=N`, a Processing task is answered when it finishes or after N seconds,
+    whichever comes first: one request instead of a poll every few milliseconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with context.task_waits.watching() as finished:
+        while True:
+            finished.clear()  # before reading: a task finishing meanwhile sets it again
+            task = await run_in_threadpool(_task, context, seller_id, task_id)
+            remaining = deadline - loop.time()
+            if task.status != TaskStatus.PROCESSING or remaining <= 0:
+                return json_response(_task_out(task))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(finished.wait(), min(remaining, RECHECK_SECONDS))
+
+
+def _task(context: AppContext, seller_id: str, task_id: str) -> Task:
     with context.database.read() as session:
-        task = TaskRepository(session, seller_id).get(task_id)
-    return json_response(_task_out(task))
+        return TaskRepository(session, seller_id).get(task_id)
 
 
 def _task_out(task: Task) -> TaskOut:
