@@ -22,6 +22,7 @@ from arrears.client import (
     ServerError,
     TransportFailure,
 )
+from arrears.client._base import TASK_WAIT_SECONDS
 
 SELLER = "s1"
 BULK = f"/api/sellers/{SELLER}/services/bulkconsumptions"
@@ -309,3 +310,63 @@ def test_a_chunk_answered_by_a_task_finished_before_counts_its_records_as_duplic
     with _client(handler, []) as client:
         result = client.submit_bulk(_records(2))
     assert (result.ok, result.saved, result.duplicates) == (True, 0, 2)
+
+
+# -- waiting for a task ---------------------------------------------------------------
+
+
+def _task_answers(messages: list[str], asked: list[httpx.Request]) -> Handler:
+    """A server answering GETs of task t0 with `messages` in turn, at once."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request)
+        return httpx.Response(200, json=_task("t0", messages.pop(0)))
+
+    return answer
+
+
+def test_waiting_for_a_task_asks_the_server_to_hold_its_answer_until_it_finishes() -> None:
+    asked: list[httpx.Request] = []
+    waits: list[float] = []
+    with _client(_task_answers(["Successful"], asked), waits) as client:
+        assert client.wait_for_task("t0").message == "Successful"
+    assert [request.url.params["wait"] for request in asked] == [str(TASK_WAIT_SECONDS)]
+    assert waits == []
+
+
+def test_a_server_answering_processing_without_holding_it_is_polled_at_growing_intervals() -> None:
+    asked: list[httpx.Request] = []
+    waits: list[float] = []
+    messages = ["Processing", "Processing", "Processing", "Failed"]
+    with _client(_task_answers(messages, asked), waits, poll_interval=0.1) as client:
+        assert client.wait_for_task("t0").message == "Failed"
+    assert waits == pytest.approx([0.1, 0.15, 0.225])
+
+
+def test_the_wait_asked_stays_within_the_http_timeout_and_the_callers_own_timeout() -> None:
+    asked: list[httpx.Request] = []
+    with _client(_task_answers(["Successful"], asked), [], timeout=5.0) as client:
+        client.wait_for_task("t0")
+    with _client(_task_answers(["Successful"], asked), []) as client:
+        client.wait_for_task("t0", timeout=3.0)
+    assert [request.url.params["wait"] for request in asked] == ["4", "2"]
+
+
+def test_the_async_client_waits_for_a_task_the_same_way() -> None:
+    asked: list[httpx.Request] = []
+    handler = _task_answers(["Processing", "Successful"], asked)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def wait() -> str:
+        transport = httpx.MockTransport(handler)
+        async with AsyncClient(
+            "http://arrears.test", "key", SELLER, transport=transport, sleep=sleep
+        ) as client:
+            return (await client.wait_for_task("t0")).message
+
+    assert asyncio.run(wait()) == "Successful"
+    assert [request.url.params["wait"] for request in asked] == [str(TASK_WAIT_SECONDS)] * 2
+    assert slept == [0.05]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -17,6 +16,7 @@ from arrears.client._base import (
     REFUSED_CHUNK,
     Chunk,
     Json,
+    TaskWatch,
     billing_period,
     bulk_path,
     chunks,
@@ -25,7 +25,6 @@ from arrears.client._base import (
     decode_task,
     encode,
     headers_for,
-    next_poll,
     retryable,
     task_location,
 )
@@ -72,6 +71,7 @@ class AsyncClient:
         self.max_in_flight = max(1, max_in_flight)
         self._retry = retry or RetryPolicy()
         self._poll = (poll_interval, max_poll_interval)
+        self._timeout = timeout
         self._sleep = sleep
         self._http = httpx.AsyncClient(
             base_url=base_url,
@@ -315,17 +315,19 @@ class AsyncClient:
         return decode_task(await self.request("GET", task_location(self._seller(), task)))
 
     async def wait_for_task(self, task: str, *, timeout: float | None = None) -> Task:
-        """Poll a task, with growing intervals, until it is Successful or Failed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        interval, maximum = self._poll
+        """Wait until a task is Successful or Failed (see `TaskWatch`); `TimeoutError`
+        when it is still Processing after `timeout` seconds."""
+        watch = TaskWatch(self._timeout, self._poll, timeout)
+        location = task_location(self._seller(), task)
         while True:
-            current = await self.get_task(task)
+            response = await self.request("GET", location, params=watch.params())
+            current = decode_task(response)
             if current.finished:
                 return current
-            if deadline is not None and time.monotonic() >= deadline:
+            if watch.expired():
                 raise TimeoutError(f"task {current.task_id} still Processing after {timeout} s")
-            await self._sleep(interval)
-            interval = next_poll(interval, maximum)
+            if pause := watch.pause():
+                await self._sleep(pause)
 
     async def dry_run(self, records: Iterable[ConsumptionRecord]) -> Task:
         """Validate records as one submission, saving nothing (`?dryRun=true`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,7 +26,16 @@ from arrears.client._records import (
 )
 from arrears.client._retry import RETRYABLE_STATUSES
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Chunk", "Json", "chunks", "decode_json", "decode_task"]
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "TASK_WAIT_SECONDS",
+    "Chunk",
+    "Json",
+    "TaskWatch",
+    "chunks",
+    "decode_json",
+    "decode_task",
+]
 
 Json = dict[str, Any]
 DEFAULT_CHUNK_SIZE = 10_000
@@ -120,8 +130,44 @@ def task_location(seller_id: str, task_id_or_location: str) -> str:
     return f"{bulk_path(seller_id)}/{task_id_or_location}"
 
 
-def next_poll(interval: float, maximum: float) -> float:
-    return min(maximum, interval * 1.5)
+TASK_WAIT_SECONDS = 10
+"""The longest an Arrears server holds the answer about a task (`?wait=`)."""
+
+
+class TaskWatch:
+    """How a client waits for a task to finish.
+
+    Each GET asks the server to hold its answer until the task finishes (`?wait=`: up to
+    `TASK_WAIT_SECONDS`, within the HTTP timeout and the caller's own timeout), so the
+    outcome comes at once and nothing is polled. A server that answers sooner than asked
+    (one that does not hold answers) is polled at growing intervals instead."""
+
+    def __init__(
+        self, http_timeout: float, poll: tuple[float, float], timeout: float | None
+    ) -> None:
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self._longest = max(0, min(TASK_WAIT_SECONDS, int(http_timeout) - 1))
+        self._interval, self._max_interval = poll
+        self._wait = 0
+        self._asked_at = 0.0
+
+    def params(self) -> dict[str, str]:
+        """The query of the next GET."""
+        self._wait = self._longest
+        if self.deadline is not None:
+            self._wait = max(0, min(self._wait, int(self.deadline - time.monotonic())))
+        self._asked_at = time.monotonic()
+        return {"wait": str(self._wait)}
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def pause(self) -> float:
+        """Seconds to sleep before the next GET: none after an answer held as asked."""
+        if self._wait and time.monotonic() - self._asked_at >= self._wait:
+            return 0.0
+        pause, self._interval = self._interval, min(self._max_interval, self._interval * 1.5)
+        return pause
 
 
 def billing_period(unit: str, quantity: int) -> Json:

@@ -16,6 +16,7 @@ from arrears.client._base import (
     REFUSED_CHUNK,
     Chunk,
     Json,
+    TaskWatch,
     billing_period,
     bulk_path,
     chunks,
@@ -24,7 +25,6 @@ from arrears.client._base import (
     decode_task,
     encode,
     headers_for,
-    next_poll,
     retryable,
     task_location,
 )
@@ -71,6 +71,7 @@ class Client:
         self.max_in_flight = max(1, max_in_flight)
         self._retry = retry or RetryPolicy()
         self._poll = (poll_interval, max_poll_interval)
+        self._timeout = timeout
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=base_url,
@@ -312,17 +313,19 @@ class Client:
         return decode_task(self.request("GET", task_location(self._seller(), task)))
 
     def wait_for_task(self, task: str, *, timeout: float | None = None) -> Task:
-        """Poll a task, with growing intervals, until it is Successful or Failed."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        interval, maximum = self._poll
+        """Wait until a task is Successful or Failed (see `TaskWatch`); `TimeoutError`
+        when it is still Processing after `timeout` seconds."""
+        watch = TaskWatch(self._timeout, self._poll, timeout)
+        location = task_location(self._seller(), task)
         while True:
-            current = self.get_task(task)
+            response = self.request("GET", location, params=watch.params())
+            current = decode_task(response)
             if current.finished:
                 return current
-            if deadline is not None and time.monotonic() >= deadline:
+            if watch.expired():
                 raise TimeoutError(f"task {current.task_id} still Processing after {timeout} s")
-            self._sleep(interval)
-            interval = next_poll(interval, maximum)
+            if pause := watch.pause():
+                self._sleep(pause)
 
     def dry_run(self, records: Iterable[ConsumptionRecord]) -> Task:
         """Validate records as one submission, saving nothing (`?dryRun=true`)."""
