@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from arrears.store.database import Database
 
@@ -25,14 +25,17 @@ def _file_sizes(database: Database, *, bulk: bool) -> tuple[int, int, int]:
     commit, and once the write is over. The log's pages reach the file at a checkpoint."""
     path = Path(database.url.database or "")
     before, after_commit = path.stat().st_size, []
-    with database.write(bulk=bulk) as session:
-        event.listen(session, "after_commit", lambda _: after_commit.append(path.stat().st_size))
+    with database.write(bulk=bulk, committed=lambda: after_commit.append(_size(path))) as session:
         connection = session.connection()
         connection.exec_driver_sql("CREATE TABLE filler (data BLOB)")
         page = connection.exec_driver_sql("PRAGMA page_size").scalar_one()
         for _ in range(PAGES_OF_WRITES):  # a row of nearly a page each
             connection.exec_driver_sql("INSERT INTO filler VALUES (zeroblob(?))", (page - 200,))
     return before, after_commit[0], path.stat().st_size
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size
 
 
 def test_a_bulk_commit_returns_before_the_checkpoint_which_follows_at_once(
@@ -48,6 +51,28 @@ def test_an_ordinary_commit_checkpoints_inside_it_as_sqlite_does(
 ) -> None:
     before, after_commit, after = _file_sizes(sqlite_database, bulk=False)
     assert after_commit == after > before + PAGES_OF_WRITES * 4_096
+
+
+def test_what_waits_for_a_commit_hears_of_it_once_committed_and_not_if_rolled_back(
+    database: Database,
+) -> None:
+    heard: list[int] = []
+
+    def rows_seen_by_another_connection() -> None:
+        with database.read() as session:
+            heard.append(session.execute(text("SELECT count(*) FROM filler")).scalar_one())
+
+    with database.write() as session:
+        session.execute(text("CREATE TABLE filler (data INTEGER)"))
+    with database.write(bulk=True, committed=rows_seen_by_another_connection) as session:
+        session.execute(text("INSERT INTO filler VALUES (1)"))
+    try:
+        with database.write(committed=heard.clear) as session:
+            session.execute(text("INSERT INTO filler VALUES (2)"))
+            raise RuntimeError("given up")
+    except RuntimeError:
+        pass
+    assert heard == [1]
 
 
 @pytest.mark.parametrize("fails", [False, True], ids=["committed", "rolled back"])

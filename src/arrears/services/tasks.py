@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -83,9 +83,16 @@ def dry_run(usage: UsageRepository, clock: Clock, body: bytes, *, max_records: i
 
 
 def run_next_task(
-    database: Database, clock: Clock, lease_clock: Clock, *, owner: str, lease: timedelta
+    database: Database,
+    clock: Clock,
+    lease_clock: Clock,
+    *,
+    owner: str,
+    lease: timedelta,
+    finished: Callable[[], None] | None = None,
 ) -> bool:
-    """Claim the next waiting task and apply it; False when there was none.
+    """Claim the next waiting task and apply it; False when there was none. `finished`
+    is called as soon as the task's outcome is committed.
 
     The claim is committed first, so other workers skip the task while this one works.
     Applying it and recording its outcome happen in one transaction that also checks
@@ -97,11 +104,11 @@ def run_next_task(
     if claimed is None:
         return False
     if claimed.attempts > MAX_ATTEMPTS:
-        _give_up(database, clock, claimed.id, owner)
+        _give_up(database, clock, claimed.id, owner, finished)
         return True
     try:
         with _cyclic_gc_paused():
-            _apply(database, clock, claimed, owner)
+            _apply(database, clock, claimed, owner, finished)
     except Exception as error:
         # Whatever went wrong, nothing of the task was saved; let the next claim retry
         # it at once rather than after the lease. It fails for good after MAX_ATTEMPTS,
@@ -112,12 +119,18 @@ def run_next_task(
     return True
 
 
-def _apply(database: Database, clock: Clock, claimed: ClaimedTask, owner: str) -> None:
+def _apply(
+    database: Database,
+    clock: Clock,
+    claimed: ClaimedTask,
+    owner: str,
+    finished: Callable[[], None] | None,
+) -> None:
     records = ingest.decode_records(claimed.body)
     careful = False  # at first, trust the records to be valid and new (see apply_submission)
     for _ in range(_APPLY_TRIES):
         try:
-            with database.write(bulk=True) as session:
+            with database.write(bulk=True, committed=finished) as session:
                 outcome = ingest.apply_submission(
                     UsageRepository(session, claimed.seller_id),
                     records,
@@ -176,7 +189,13 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _give_up(database: Database, clock: Clock, task_id: str, owner: str) -> None:
+def _give_up(
+    database: Database,
+    clock: Clock,
+    task_id: str,
+    owner: str,
+    finished: Callable[[], None] | None,
+) -> None:
     error = RecordError(
         index=None,
         subscription_id=None,
@@ -185,7 +204,7 @@ def _give_up(database: Database, clock: Clock, task_id: str, owner: str) -> None
         message=f"The task could not be applied after {MAX_ATTEMPTS} attempts; nothing "
         "of it was saved. Resubmit it, or contact the operator if this repeats.",
     )
-    with database.write() as session:
+    with database.write(committed=finished) as session:
         outcome = Outcome(total_records=0, errors=(error,))
         TaskQueue(session).finish(task_id, owner, outcome, clock.now())
     metrics.task_finished(outcome)

@@ -67,15 +67,22 @@ class Database:
         )
 
     @contextmanager
-    def write(self, *, bulk: bool = False) -> Iterator[Session]:
+    def write(
+        self, *, bulk: bool = False, committed: Callable[[], None] | None = None
+    ) -> Iterator[Session]:
         """A read-write transaction, committed when the block ends without error.
 
         `bulk`: the transaction writes many rows, and its commit should return as soon as
         they are durable. SQLite otherwise copies the log back into the database file
         (checkpoints) inside the commit that takes the log past 1,000 pages: for 100,000
         new entries, 0.04-0.1 s more before the commit returns. A bulk commit leaves that
-        to the moment its connection returns to the pool."""
+        to the moment its connection returns to the pool.
+
+        `committed` is called once the commit has returned, before that checkpoint."""
         with self._writer.begin() as session:
+            if committed is not None:
+                # Before the session hands its connection back (and the checkpoint).
+                event.listen(session, "after_commit", lambda _: committed(), once=True)
             yield session
             if bulk and self.is_sqlite:  # read at the commit, which follows
                 connection = session.connection()

@@ -47,7 +47,7 @@ class Worker:
         self.lease_clock = lease_clock or SystemClock()
         self.lease = lease
         self.poll_seconds = poll_seconds
-        # Called after each task this worker handled (committed), from its thread.
+        # Called from this worker's thread as soon as a task's outcome is committed.
         self._on_task_finished = on_task_finished
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
@@ -70,12 +70,15 @@ class Worker:
         while True:
             started = time.perf_counter()  # a duration for the metrics, not an instant
             if not run_next_task(
-                self.database, self.clock, self.lease_clock, owner=self.owner, lease=self.lease
+                self.database,
+                self.clock,
+                self.lease_clock,
+                owner=self.owner,
+                lease=self.lease,
+                finished=self._on_task_finished,
             ):
                 return handled
             metrics.TASK_APPLY_SECONDS.observe(time.perf_counter() - started)
-            if self._on_task_finished is not None:
-                self._on_task_finished()
             handled += 1
 
     def run_billing(self) -> BillingRun:
