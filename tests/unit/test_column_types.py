@@ -43,6 +43,14 @@ def test_a_decimal_for_sqlite_is_an_integer_of_millionths(value: Decimal) -> Non
     assert ExactDecimal(24, 6).to_driver(value, "sqlite") == int(value * 10**6)
 
 
-def test_a_decimal_with_more_places_than_its_column_is_refused_not_rounded() -> None:
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize(
+    "value",
+    ["0.0000001", "1.0000000000000000000000000001", "123456789012.0000000000000000000000009"],
+)
+def test_a_decimal_with_more_places_than_its_column_is_refused_not_rounded(
+    value: str, dialect: str
+) -> None:
+    # The last two have more digits than Python's default precision (28).
     with pytest.raises(ValueError, match="more than 6 decimal places"):
-        ExactDecimal(24, 6).to_driver(Decimal("0.0000001"), "sqlite")
+        ExactDecimal(24, 6).to_driver(Decimal(value), dialect)

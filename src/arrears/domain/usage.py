@@ -134,7 +134,7 @@ def check_decimal(
         )
     # Equal after quantizing: no non-zero digit lies beyond `places` (trailing zeros
     # do not count, as in `money.decimal_places`).
-    if value.quantize(_QUANTA[places], context=_EXACT) != value:
+    if value.quantize(_QUANTA[places], None, _EXACT) != value:  # positional: a faster call
         return FieldError(
             field, "too_many_decimals", f"{field} has more than {places} decimal places.", index
         )

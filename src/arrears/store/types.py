@@ -8,7 +8,7 @@ stores them as NUMERIC(precision, scale). Instants are always timezone-aware UTC
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact
 from typing import Any
 
 import msgspec
@@ -18,6 +18,9 @@ from sqlalchemy.types import TypeEngine
 __all__ = ["ExactDecimal", "ExactJSON", "UTCDateTime"]
 
 _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
+# Shifting the decimal point must never round, whatever the thread's decimal context: a
+# value with more significant digits than this (trailing zeros aside) raises instead.
+_UNROUNDED = Context(prec=40, traps=[Inexact])
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
 
 
@@ -54,16 +57,24 @@ class ExactDecimal(TypeDecorator[Decimal]):
             return None
         # Bulk inserts call this for every row: the checks are ordered for the common case.
         if isinstance(value, Decimal):
-            exact = value.quantize(self._unit)
+            decimal = value
         elif isinstance(value, int) and not isinstance(value, bool):
-            exact = Decimal(value).quantize(self._unit)
+            decimal = Decimal(value)
         else:
             raise TypeError(f"{value!r} is not a Decimal; binary floats never reach storage")
+        if dialect_name == "sqlite":
+            try:
+                scaled = decimal.scaleb(self.scale, _UNROUNDED)  # positional: half the call cost
+            except Inexact:
+                scaled = None  # more digits than any value this column holds
+            units = int(scaled) if scaled is not None else None  # truncates: compared below
+            if units is None or units != scaled:
+                raise ValueError(f"{value} has more than {self.scale} decimal places")
+            return units
+        exact = decimal.quantize(self._unit)
         if exact != value:
             # Rounding here would silently change money; callers validate places first.
             raise ValueError(f"{value} has more than {self.scale} decimal places")
-        if dialect_name == "sqlite":
-            return int(exact.scaleb(self.scale))
         return exact
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
