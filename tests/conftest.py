@@ -139,3 +139,13 @@ def client(settings: Settings, database: Database, clock: TestClock) -> Iterator
     app = create_app(settings, database=database, clock=clock)
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def manual_client(settings: Settings, database: Database, clock: TestClock) -> Iterator[TestClient]:
+    """An app without the embedded worker: tasks wait until a test runs a `Worker`."""
+    app = create_app(
+        settings.model_copy(update={"embedded_worker": False}), database=database, clock=clock
+    )
+    with TestClient(app) as test_client:
+        yield test_client

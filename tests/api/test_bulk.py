@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -36,16 +34,6 @@ from tests.ingest_factories import (
 )
 
 UNKNOWN_ID = "0" * 24
-
-
-@pytest.fixture
-def manual_client(settings: Settings, database: Database, clock: TestClock) -> Iterator[TestClient]:
-    """An app without the embedded worker: tasks wait until a test runs a `Worker`."""
-    app = create_app(
-        settings.model_copy(update={"embedded_worker": False}), database=database, clock=clock
-    )
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def _app_with(settings: Settings, database: Database, clock: TestClock, **limits: int) -> Any:

@@ -6,15 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 
-import pytest
 from fastapi.testclient import TestClient
 
-from arrears.api.app import create_app
 from arrears.api.task_waits import MAX_WAIT_SECONDS, TaskWaits
-from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
@@ -26,16 +22,6 @@ from tests.ingest_factories import (
     submit_bulk,
     wait_for_task,
 )
-
-
-@pytest.fixture
-def manual_client(settings: Settings, database: Database, clock: TestClock) -> Iterator[TestClient]:
-    """An app without the embedded worker: tasks wait until a test runs a `Worker`."""
-    app = create_app(
-        settings.model_copy(update={"embedded_worker": False}), database=database, clock=clock
-    )
-    with TestClient(app) as test_client:
-        yield test_client
 
 
 def _submitted(client: TestClient) -> tuple[MeteredSeller, str]:

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,8 +23,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text, update
 
-from arrears.api.app import create_app
-from arrears.config import Settings
 from arrears.domain.clock import SystemClock, TestClock
 from arrears.domain.tasks import Outcome
 from arrears.services.tasks import run_next_task
@@ -58,13 +56,9 @@ class TaskState:
 
 
 @pytest.fixture
-def client(settings: Settings, database: Database, clock: TestClock) -> Iterator[TestClient]:
-    """An app without the embedded worker: only the workers of the tests apply tasks."""
-    app = create_app(
-        settings.model_copy(update={"embedded_worker": False}), database=database, clock=clock
-    )
-    with TestClient(app) as test_client:
-        yield test_client
+def client(manual_client: TestClient) -> TestClient:
+    """Only the workers of the tests apply tasks."""
+    return manual_client
 
 
 def _state(database: Database, task_id: str) -> TaskState:
