@@ -65,11 +65,11 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if dialect_name == "sqlite":
             try:
                 scaled = decimal.scaleb(self.scale, _UNROUNDED)  # positional: half the call cost
+                units = int(scaled)  # truncates: compared next, so that nothing is rounded
+                if units != scaled:
+                    raise Inexact
             except Inexact:
-                scaled = None  # more digits than any value this column holds
-            units = int(scaled) if scaled is not None else None  # truncates: compared below
-            if units is None or units != scaled:
-                raise ValueError(f"{value} has more than {self.scale} decimal places")
+                raise ValueError(f"{value} has more than {self.scale} decimal places") from None
             return units
         exact = decimal.quantize(self._unit)
         if exact != value:
