@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 import msgspec
-from psycopg.errors import UniqueViolation
 from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,7 +32,7 @@ from arrears.domain.paging import Page, PageRequest
 from arrears.domain.pricing import TierCharge
 from arrears.domain.rating import InvoiceUsage, UsageTotal
 from arrears.domain.usage import UsageEntry
-from arrears.store.database import driver_connection
+from arrears.store.database import driver_connection, driver_errors
 from arrears.store.tables import (
     BilledUsageRow,
     ContractRow,
@@ -588,7 +587,7 @@ class BatchBillingRepository(TenantRepository):
                 groups = self._link_and_sum_postgresql(windows)
             else:
                 groups = self._link_and_sum_sqlite(windows)
-        except (IntegrityError, UniqueViolation) as error:
+        except IntegrityError as error:
             raise Conflict("Usage was billed meanwhile; billing is retried.") from error
         totals: dict[str, list[UsageTotal]] = {}
         overrides: dict[str, list[int]] = {}
@@ -609,7 +608,10 @@ class BatchBillingRepository(TenantRepository):
 
     def _link_and_sum_postgresql(self, windows: Sequence[UsageWindow]) -> list[Any]:
         columns = ([getattr(w, name) for w in windows] for name in UsageWindow.__slots__)
-        with driver_connection(self._session).cursor() as cursor:
+        with (
+            driver_connection(self._session).cursor() as cursor,
+            driver_errors(_LINK_AND_SUM_POSTGRESQL),
+        ):
             # Planned afresh each time (not prepared): a plan cached while billed_usage
             # was small would scan it for every entry once it is large.
             cursor.execute(_LINK_AND_SUM_POSTGRESQL, (*columns, self.seller_id), prepare=False)
@@ -795,6 +797,7 @@ class BatchBillingRepository(TenantRepository):
         copying = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
         with (
             driver_connection(self._session).cursor() as cursor,
+            driver_errors(copying),
             cursor.copy(copying) as copy,
         ):
             for row in rows:
@@ -815,6 +818,7 @@ class BatchBillingRepository(TenantRepository):
             if self._dialect == "postgresql":
                 with (
                     driver_connection(self._session).cursor() as cursor,
+                    driver_errors(_LINK_COPY),
                     cursor.copy(_LINK_COPY) as copy,
                 ):
                     copy.set_types(("int8", "varchar"))
@@ -822,7 +826,7 @@ class BatchBillingRepository(TenantRepository):
                         copy.write_row(row)
             else:
                 self._session.connection().exec_driver_sql(_LINK_SQLITE, rows)
-        except (IntegrityError, UniqueViolation) as error:
+        except IntegrityError as error:
             raise Conflict("Usage was billed meanwhile; billing is retried.") from error
 
     def save_billed_periods(self, contracts: Sequence[tuple[str, int, datetime, datetime]]) -> None:
