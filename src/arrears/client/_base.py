@@ -145,7 +145,7 @@ class TaskWatch:
     def __init__(
         self, http_timeout: float, poll: tuple[float, float], timeout: float | None
     ) -> None:
-        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
         self._longest = max(0, min(TASK_WAIT_SECONDS, int(http_timeout) - 1))
         self._interval, self._max_interval = poll
         self._wait = 0
@@ -154,13 +154,13 @@ class TaskWatch:
     def params(self) -> dict[str, str]:
         """The query of the next GET."""
         self._wait = self._longest
-        if self.deadline is not None:
-            self._wait = max(0, min(self._wait, int(self.deadline - time.monotonic())))
+        if self._deadline is not None:
+            self._wait = max(0, min(self._wait, int(self._deadline - time.monotonic())))
         self._asked_at = time.monotonic()
         return {"wait": str(self._wait)}
 
     def expired(self) -> bool:
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     def pause(self) -> float:
         """Seconds to sleep before the next GET: none after an answer held as asked."""
