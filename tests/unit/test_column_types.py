@@ -54,3 +54,11 @@ def test_a_decimal_with_more_places_than_its_column_is_refused_not_rounded(
     # The last two have more digits than Python's default precision (28).
     with pytest.raises(ValueError, match="more than 6 decimal places"):
         ExactDecimal(24, 6).to_driver(Decimal(value), dialect)
+
+
+@pytest.mark.parametrize("value", ["9223372036854.775808", "-9223372036854.775809"])
+def test_a_decimal_for_sqlite_beyond_its_64_bit_integers_is_refused(value: str) -> None:
+    # 9223372036854.775807 millionths is 2**63 - 1, SQLite's largest integer.
+    with pytest.raises(ValueError, match="too large"):
+        ExactDecimal(24, 6).to_driver(Decimal(value), "sqlite")
+    assert ExactDecimal(24, 6).to_driver(Decimal("9223372036854.775807"), "sqlite") == 2**63 - 1

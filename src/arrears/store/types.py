@@ -22,6 +22,7 @@ _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
 # value with more significant digits than this (trailing zeros aside) raises instead.
 _UNROUNDED = Context(prec=40, traps=[Inexact])
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
+_INT64 = 2**63  # SQLite's integers are signed 64-bit
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -68,6 +69,10 @@ class ExactDecimal(TypeDecorator[Decimal]):
                 units = int(scaled)  # truncates: compared next, so that nothing is rounded
                 if units != scaled:
                     raise Inexact
+                if not -_INT64 <= units < _INT64:
+                    # Bound as a parameter it would overflow; read from JSON by a bulk
+                    # insert it would silently become a float.
+                    raise ValueError(f"{value} is too large to store")
             except Inexact:
                 raise ValueError(f"{value} has more than {self.scale} decimal places") from None
             return units

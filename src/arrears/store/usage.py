@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,24 +59,15 @@ _USAGE = UsageEntryRow.__table__
 _BILLED = BilledUsageRow.__table__
 _CONTRACTS = ContractRow.__table__
 _METERED = MeteredComponentRow.__table__
-# The columns an insert writes, in the order of the rows `_driver_rows` builds. A batch
-# without override prices leaves out the last three (NULL by default): binding a None
-# costs the sqlite3 module more than binding a value.
-_INSERTED = (
-    "seller_id",
-    "contract_id",
-    "component_id",
-    "quantity",
-    "due_date",
-    "transferred_at",
-    "key",
-    "memo",
-    "submission_id",
-    "override_price",
-    "override_name",
-    "override_description",
-)
-_PLAIN = len(_INSERTED) - 3
+# The columns an insert writes, in the order of the rows `_driver_rows` builds: those
+# that every entry of a submission shares, then each entry's own. A batch without
+# override prices leaves out the last three (NULL by default): binding a None costs the
+# sqlite3 module more than binding a value.
+_SHARED = ("seller_id", "transferred_at", "submission_id")
+_OWN = ("contract_id", "component_id", "quantity", "due_date", "key", "memo")
+_OVERRIDES = ("override_price", "override_name", "override_description")
+_INSERTED = (*_SHARED, *_OWN, *_OVERRIDES)
+_PLAIN = len(_INSERTED) - len(_OVERRIDES)
 _PLACEHOLDERS = {"sqlite": "?", "postgresql": "%s"}
 # The statements name only the constants above: nothing of a request is formatted in.
 # By (dialect, with overrides).
@@ -99,9 +91,20 @@ _IDS_BY_KEY_SQLITE = (
 _COPY = f"COPY {_USAGE.name} ({', '.join(_INSERTED)}) FROM STDIN BINARY"
 # COPY's binary format needs the PostgreSQL type of every column (in `_INSERTED` order).
 _COPY_TYPES = (
-    "varchar", "varchar", "varchar", "numeric", "timestamptz", "timestamptz",
-    "varchar", "varchar", "varchar", "numeric", "varchar", "varchar",
+    "varchar", "timestamptz", "varchar",
+    "varchar", "varchar", "numeric", "timestamptz", "varchar", "varchar",
+    "numeric", "varchar", "varchar",
 )  # fmt: skip
+# SQLite: a chunk of entries inserted by one statement that reads them from a JSON array
+# of their own columns (`UsageRepository._own_rows`), the shared ones bound once. By
+# whether the rows hold the override columns (a row without them reads as NULLs).
+_INSERT_FROM_JSON = {
+    overrides: f"INSERT INTO {_USAGE.name} ({', '.join(columns)}) "  # noqa: S608
+    f"SELECT {', '.join('?' for _ in _SHARED)}, "
+    + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns) - len(_SHARED)))
+    + " FROM json_each(?) WHERE true ON CONFLICT (contract_id, key) DO NOTHING"
+    for overrides, columns in ((True, _INSERTED), (False, _INSERTED[:_PLAIN]))
+}
 
 # One post of the contract usage API, the hot path of single writes. Driver-level SQL:
 # SQLAlchemy's statement machinery costs several times what SQLite takes to run these.
@@ -128,6 +131,14 @@ _json = msgspec.json.Encoder()
 _BULK_ROWS = 100
 # SQLite's page cache during a bulk insert (a negative `cache_size` counts KiB).
 _BULK_CACHE_KIB = -64 * 1024
+# Entries per statement of a SQLite bulk insert (`_SqliteWriter`): enough that handing
+# each to the inserting thread costs little (it waits for the GIL, up to the 5 ms switch
+# interval), few enough that the first insert starts soon. 10,000 was fastest of 2,000,
+# 5,000, 10,000 and 20,000 for 100,000 entries.
+_SQLITE_CHUNK = 10_000
+# Chunks handed over and not yet inserted, at most: the inserting thread always has the
+# next at hand, and the memory they hold stays bounded.
+_SQLITE_QUEUED = 2
 
 T = TypeVar("T")
 
@@ -335,8 +346,11 @@ class UsageRepository(TenantRepository):
             with _CopyWriter(self, submission_id, transferred_at) as writer:
                 yield writer
             return
-        with _larger_page_cache(self._session.connection(), _BULK_ROWS):
-            yield _SqliteWriter(self, submission_id, transferred_at)
+        with (
+            _larger_page_cache(self._session.connection(), _BULK_ROWS),
+            _SqliteWriter(self, submission_id, transferred_at) as writer,
+        ):
+            yield writer
 
     def _driver_rows(
         self,
@@ -347,24 +361,33 @@ class UsageRepository(TenantRepository):
         overrides: bool,
     ) -> list[tuple[Any, ...]]:
         """Rows in `_INSERTED` order, in the forms the driver takes; without the override
-        columns unless `overrides`. Converting here once per value, with the column types'
+        columns unless `overrides`."""
+        shared = self._shared_values(submission_id, transferred_at)
+        return [(*shared, *own) for own in self._own_rows(candidates, overrides=overrides)]
+
+    def _shared_values(self, submission_id: str, transferred_at: datetime) -> tuple[Any, ...]:
+        """The `_SHARED` columns of a submission's entries, in the forms the driver takes."""
+        transferred = _USAGE.c.transferred_at.type.to_driver(transferred_at, self._dialect)
+        return (self.seller_id, transferred, submission_id)
+
+    def _own_rows(
+        self, candidates: Sequence[UsageCandidate], *, overrides: bool
+    ) -> list[tuple[Any, ...]]:
+        """Each entry's own columns (`_OWN`, then `_OVERRIDES` if `overrides`) in the
+        forms the driver takes. Converting here once per value, with the column types'
         own conversions, costs a fraction of SQLAlchemy's per-row bind processing, which
         took longer than the insert itself."""
         dialect = self._dialect
         quantity, price = _USAGE.c.quantity.type.to_driver, _USAGE.c.override_price.type.to_driver
         instant = _USAGE.c.due_date.type.to_driver
-        seller_id, transferred = self.seller_id, instant(transferred_at, dialect)
         rows = [
             (
-                seller_id,
                 c.contract_id,
                 c.component_id,
                 quantity(c.quantity, dialect),
                 instant(c.due_date, dialect),
-                transferred,
                 c.key,
                 c.memo,
-                submission_id,
             )
             for c in candidates
         ]
@@ -532,8 +555,8 @@ class KeyStored(Exception):
 class UsageWriter(Protocol):
     """Writes one submission's new entries chunk by chunk, while the caller validates
     the next chunk, in the caller's transaction. Every entry must be new: a key that its
-    contract already holds raises `KeyStored` (on SQLite at once; on PostgreSQL by the
-    end of the `UsageRepository.writer` block), and the caller rolls back."""
+    contract already holds raises `KeyStored` (from a later `write`, or by the end of the
+    `UsageRepository.writer` block), and the caller rolls back."""
 
     written: int
 
@@ -541,15 +564,79 @@ class UsageWriter(Protocol):
 
 
 class _SqliteWriter:
-    """Each chunk is one `executemany`; a stored key is skipped, and the shortfall seen."""
+    """Chunks of entries are inserted by a second thread, each by one statement that
+    reads them from a JSON array (`_INSERT_FROM_JSON`), while the caller validates the
+    next chunk. The sqlite3 module lets go of the GIL while a statement runs; an
+    `executemany` would take it back to bind every row, and the two threads would wait
+    for each other at every row. A stored key is skipped, and the shortfall seen.
+
+    A submission of one chunk or less is inserted in the caller's thread, at the end."""
 
     def __init__(self, usage: UsageRepository, submission_id: str, transferred_at: datetime):
         self._usage = usage
-        self._submission = (submission_id, transferred_at)
+        self._connection = usage._session.connection()
+        self._shared = usage._shared_values(submission_id, transferred_at)
+        self._held: list[tuple[Any, ...]] = []
+        self._held_overrides = False
+        self._inserting: deque[tuple[Future[int], int]] = deque()  # (rows inserted, of)
+        self._thread: ThreadPoolExecutor | None = None
         self.written = 0
 
+    def __enter__(self) -> _SqliteWriter:
+        return self
+
     def write(self, candidates: Sequence[UsageCandidate]) -> None:
-        self.written += _insert_all_new(self._usage, candidates, self._submission)
+        overrides = any(c.override is not None for c in candidates)
+        self._held.extend(self._usage._own_rows(candidates, overrides=overrides))
+        self._held_overrides |= overrides
+        if len(self._held) >= _SQLITE_CHUNK:
+            self._send()
+
+    def _send(self) -> None:
+        rows, overrides = self._held, self._held_overrides
+        self._held, self._held_overrides = [], False
+        while len(self._inserting) >= _SQLITE_QUEUED:
+            self._collect()
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="arrears-insert")
+        self._inserting.append((self._thread.submit(self._insert, rows, overrides), len(rows)))
+
+    def _insert(self, rows: list[tuple[Any, ...]], overrides: bool) -> int:
+        array = _json.encode(rows)
+        if b"\\u0000" in array:
+            # SQLite's JSON functions cut text at a NUL character; bind such rows instead.
+            statement = _INSERT_SKIPPING_STORED["sqlite", overrides]
+            bound = [(*self._shared, *row) for row in rows]
+            return int(self._connection.exec_driver_sql(statement, bound).rowcount)
+        statement, parameters = _INSERT_FROM_JSON[overrides], (*self._shared, array.decode())
+        return int(self._connection.exec_driver_sql(statement, parameters).rowcount)
+
+    def _collect(self) -> None:
+        future, rows = self._inserting.popleft()
+        inserted = future.result()
+        self.written += inserted
+        if inserted != rows:
+            raise KeyStored
+
+    def __exit__(self, *failure: Any) -> None:
+        try:
+            if failure[0] is not None:
+                return
+            if self._thread is None:  # at most one chunk: no thread to hand it to
+                rows = len(self._held)
+                if rows:
+                    self.written = self._insert(self._held, self._held_overrides)
+                if self.written != rows:
+                    raise KeyStored
+                return
+            if self._held:
+                self._send()
+            while self._inserting:
+                self._collect()
+        finally:
+            if self._thread is not None:
+                # No statement may still run when the caller goes on (to roll back).
+                self._thread.shutdown(wait=True, cancel_futures=True)
 
 
 class _CopyWriter:
