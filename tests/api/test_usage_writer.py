@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import DBAPIError
 
 from arrears.domain.usage import ProductOverride, UsageCandidate, UsageEntry
 from arrears.store import usage as usage_store
@@ -154,4 +155,17 @@ def test_a_failure_while_chunks_are_inserted_leaves_nothing_and_no_thread(
     with pytest.raises(RuntimeError, match="bad record"):
         write_then_fail()
     assert stored(database, "failed") == []
+    assert inserting_threads() == []
+
+
+def test_a_database_error_while_a_chunk_is_inserted_reaches_the_caller_and_keeps_nothing(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database.is_sqlite:
+        pytest.skip("PostgreSQL's writer streams one COPY in the caller's thread")
+    broken = dict.fromkeys((True, False), "INSERT INTO no_such_table SELECT 1")
+    monkeypatch.setattr(usage_store, "_INSERT_FROM_JSON", broken)
+    with pytest.raises(DBAPIError, match="no_such_table"):
+        write(database, [candidate(n) for n in range(3 * CHUNK)], "broken")
+    assert stored(database, "broken") == []
     assert inserting_threads() == []
