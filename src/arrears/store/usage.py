@@ -98,6 +98,7 @@ _COPY_TYPES = (
 # SQLite: a chunk of entries inserted by one statement that reads them from a JSON array
 # of their own columns (`UsageRepository._own_rows`), the shared ones bound once. By
 # whether the rows hold the override columns (a row without them reads as NULLs).
+# `WHERE true` tells SQLite's parser that `ON CONFLICT` is not a join's `ON`.
 _INSERT_FROM_JSON = {
     overrides: f"INSERT INTO {_USAGE.name} ({', '.join(columns)}) "  # noqa: S608
     f"SELECT {', '.join('?' for _ in _SHARED)}, "
@@ -131,10 +132,9 @@ _json = msgspec.json.Encoder()
 _BULK_ROWS = 100
 # SQLite's page cache during a bulk insert (a negative `cache_size` counts KiB).
 _BULK_CACHE_KIB = -64 * 1024
-# Entries per statement of a SQLite bulk insert (`_SqliteWriter`): enough that handing
-# each to the inserting thread costs little (it waits for the GIL, up to the 5 ms switch
-# interval), few enough that the first insert starts soon. 10,000 was fastest of 2,000,
-# 5,000, 10,000 and 20,000 for 100,000 entries.
+# Entries per statement of a SQLite bulk insert (`_SqliteWriter`): enough that what each
+# statement costs besides its rows is small, few enough that the first starts soon.
+# 10,000 was fastest of 2,000, 5,000, 10,000 and 20,000 for 100,000 entries.
 _SQLITE_CHUNK = 10_000
 # Chunks handed over and not yet inserted, at most: the inserting thread always has the
 # next at hand, and the memory they hold stays bounded.
@@ -578,7 +578,8 @@ class _SqliteWriter:
         self._shared = usage._shared_values(submission_id, transferred_at)
         self._held: list[tuple[Any, ...]] = []
         self._held_overrides = False
-        self._inserting: deque[tuple[Future[int], int]] = deque()  # (rows inserted, of)
+        # Each chunk handed over: how many rows its insert inserts, and how many it held.
+        self._inserting: deque[tuple[Future[int], int]] = deque()
         self._thread: ThreadPoolExecutor | None = None
         self.written = 0
 
@@ -620,23 +621,24 @@ class _SqliteWriter:
 
     def __exit__(self, *failure: Any) -> None:
         try:
-            if failure[0] is not None:
-                return
-            if self._thread is None:  # at most one chunk: no thread to hand it to
-                rows = len(self._held)
-                if rows:
-                    self.written = self._insert(self._held, self._held_overrides)
-                if self.written != rows:
-                    raise KeyStored
-                return
-            if self._held:
-                self._send()
-            while self._inserting:
-                self._collect()
+            if failure[0] is None:
+                self._finish()
         finally:
             if self._thread is not None:
                 # No statement may still run when the caller goes on (to roll back).
                 self._thread.shutdown(wait=True, cancel_futures=True)
+
+    def _finish(self) -> None:
+        if self._thread is None:  # one chunk at most: no thread to hand it to
+            held = len(self._held)
+            self.written = self._insert(self._held, self._held_overrides) if held else 0
+            if self.written != held:
+                raise KeyStored
+            return
+        if self._held:
+            self._send()
+        while self._inserting:
+            self._collect()
 
 
 class _CopyWriter:
