@@ -363,7 +363,7 @@ class UsageRepository(TenantRepository):
         """Rows in `_INSERTED` order, in the forms the driver takes; without the override
         columns unless `overrides`."""
         shared = self._shared_values(submission_id, transferred_at)
-        return [(*shared, *own) for own in self._own_rows(candidates, overrides=overrides)]
+        return [shared + own for own in self._own_rows(candidates, overrides=overrides)]
 
     def _shared_values(self, submission_id: str, transferred_at: datetime) -> tuple[Any, ...]:
         """The `_SHARED` columns of a submission's entries, in the forms the driver takes."""
@@ -607,7 +607,7 @@ class _SqliteWriter:
         if b"\\u0000" in array:
             # SQLite's JSON functions cut text at a NUL character; bind such rows instead.
             statement = _INSERT_SKIPPING_STORED["sqlite", overrides]
-            bound = [(*self._shared, *row) for row in rows]
+            bound = [self._shared + row for row in rows]
             return int(self._connection.exec_driver_sql(statement, bound).rowcount)
         statement, parameters = _INSERT_FROM_JSON[overrides], (*self._shared, array.decode())
         return int(self._connection.exec_driver_sql(statement, parameters).rowcount)
