@@ -1,10 +1,14 @@
-"""The asynchronous client: the same API as `Client`, awaited."""
+"""The asynchronous client: the same API as `Client`, awaited.
+
+`_sync.py` (`Client`) is generated from this file by `scripts/sync_client.py`: edit this
+one, then run `make client` (docs/development.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -14,6 +18,8 @@ import httpx
 from arrears.client._base import (
     DEFAULT_CHUNK_SIZE,
     REFUSED_CHUNK,
+    AsyncSleep,
+    BulkTally,
     Chunk,
     Json,
     TaskWatch,
@@ -41,14 +47,16 @@ __all__ = ["AsyncClient"]
 
 
 class AsyncClient:
-    """The asynchronous twin of `Client`. Every request is retried on connection errors,
-    429 and 5xx (see `RetryPolicy`) when repeating it is safe: reads, bulk submissions
-    (they carry an `Idempotency-Key`) and usage posts with a `Key`. Other writes are
-    retried only when the connection failed before the request was sent, or on 429.
-    Errors are raised as `ApiError` subclasses carrying the problem+json body.
+    """A client of both Arrears APIs: `Client`, or `AsyncClient` with the same methods
+    awaited. Every request is retried on connection errors, 429 and 5xx (see
+    `RetryPolicy`) when repeating it is safe: reads, bulk submissions (they carry an
+    `Idempotency-Key`) and usage posts with a `Key`. Other writes are retried only when
+    the connection failed before the request was sent, or on 429. Errors are raised as
+    `ApiError` subclasses carrying the problem+json body.
 
     `transport` replaces the network (e.g. `httpx.MockTransport` in tests); `sleep`
-    replaces `time.sleep` for backoff and polling.
+    replaces the pause for backoff and polling (`time.sleep` in `Client`, `asyncio.sleep`
+    in `AsyncClient`).
     """
 
     def __init__(
@@ -64,7 +72,7 @@ class AsyncClient:
         max_in_flight: int = 4,
         poll_interval: float = 0.05,
         max_poll_interval: float = 2.0,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: AsyncSleep = asyncio.sleep,
     ) -> None:
         self.seller_id = seller_id
         self.chunk_size = chunk_size
@@ -141,6 +149,15 @@ class AsyncClient:
         body = None if payload is None else encode(payload)
         return decode_json(await self.request(method, path, body=body, **kwargs))
 
+    # Named for what they return, so that mypy checks each method's declared result.
+    async def _object(self, method: str, path: str, payload: object = None, **kwargs: Any) -> Json:
+        result: Json = await self._json(method, path, payload, **kwargs)
+        return result
+
+    async def _list(self, method: str, path: str, **kwargs: Any) -> list[Json]:
+        result: list[Json] = await self._json(method, path, **kwargs)
+        return result
+
     def _seller(self) -> str:
         if not self.seller_id:
             raise ValueError("this call needs the client's seller_id")
@@ -168,8 +185,7 @@ class AsyncClient:
                 "TaxRate": tax_rate,
             }
         )
-        result: Json = await self._json("POST", "/api/v1/customers", payload)
-        return result
+        return await self._object("POST", "/api/v1/customers", payload)
 
     async def create_component(
         self, *, name: str, unit: str, item_code: str | None = None, description: str | None = None
@@ -177,13 +193,11 @@ class AsyncClient:
         payload = compact(
             {"Name": name, "Unit": unit, "ItemCode": item_code, "Description": description}
         )
-        result: Json = await self._json("POST", "/api/v1/components", payload)
-        return result
+        return await self._object("POST", "/api/v1/components", payload)
 
     async def create_plan(self, *, name: str, description: str | None = None) -> Json:
         payload = compact({"Name": name, "Description": description})
-        result: Json = await self._json("POST", "/api/v1/plans", payload)
-        return result
+        return await self._object("POST", "/api/v1/plans", payload)
 
     async def create_plan_variant(
         self,
@@ -209,8 +223,7 @@ class AsyncClient:
                 "MeteredComponents": metered_components,
             }
         )
-        result: Json = await self._json("POST", "/api/v1/planvariants", payload)
-        return result
+        return await self._object("POST", "/api/v1/planvariants", payload)
 
     async def create_contract(
         self, *, customer_id: str, plan_variant_id: str, start_date: str
@@ -220,18 +233,15 @@ class AsyncClient:
             "PlanVariantId": plan_variant_id,
             "StartDate": start_date,
         }
-        result: Json = await self._json("POST", "/api/v1/contracts", payload)
-        return result
+        return await self._object("POST", "/api/v1/contracts", payload)
 
     async def get_contract(self, contract_id: str) -> Json:
-        result: Json = await self._json("GET", f"/api/v1/contracts/{contract_id}")
-        return result
+        return await self._object("GET", f"/api/v1/contracts/{contract_id}")
 
     async def end_contract(self, contract_id: str, *, end_date: str) -> Json:
-        result: Json = await self._json(
+        return await self._object(
             "POST", f"/api/v1/contracts/{contract_id}/end", {"EndDate": end_date}
         )
-        return result
 
     async def post_usage(
         self,
@@ -257,10 +267,9 @@ class AsyncClient:
                 else {"PricePerUnit": price_per_unit},
             }
         )
-        result: Json = await self._json(
+        return await self._object(
             "POST", f"/api/v1/contracts/{contract_id}/usage", payload, repeatable=bool(key)
         )
-        return result
 
     async def list_usage(
         self, contract_id: str, *, skip: int = 0, take: int = 100, billed: bool | None = None
@@ -268,10 +277,7 @@ class AsyncClient:
         params = {"skip": str(skip), "take": str(take)}
         if billed is not None:
             params["billed"] = "true" if billed else "false"
-        result: list[Json] = await self._json(
-            "GET", f"/api/v1/contracts/{contract_id}/usage", params=params
-        )
-        return result
+        return await self._list("GET", f"/api/v1/contracts/{contract_id}/usage", params=params)
 
     async def list_invoices(
         self, *, contract_id: str | None = None, customer_id: str | None = None
@@ -279,12 +285,10 @@ class AsyncClient:
         params = {
             k: v for k, v in {"contractId": contract_id, "customerId": customer_id}.items() if v
         }
-        result: list[Json] = await self._json("GET", "/api/v1/invoices", params=params)
-        return result
+        return await self._list("GET", "/api/v1/invoices", params=params)
 
     async def get_invoice(self, invoice_id: str) -> Json:
-        result: Json = await self._json("GET", f"/api/v1/invoices/{invoice_id}")
-        return result
+        return await self._object("GET", f"/api/v1/invoices/{invoice_id}")
 
     # -- seller consumption API (SPEC §6) ----------------------------------------------
 
@@ -361,8 +365,7 @@ class AsyncClient:
             }
         )
         path = f"/api/sellers/{self._seller()}/services/consumptions"
-        result: Json = await self._json("POST", path, payload, repeatable=True)
-        return result
+        return await self._object("POST", path, payload, repeatable=True)
 
     async def submit_bulk(
         self,
@@ -385,21 +388,17 @@ class AsyncClient:
         once a chunk's task is accepted; `on_progress(n)` as n more records finished.
         A chunk that fails does not stop the others; its records are in `failed`.
         """
-        result = BulkResult()
+        tally = BulkTally(on_progress)
         known = dict(known_tasks or {})
         in_flight: deque[tuple[Chunk, str]] = deque()
 
         async def finish(chunk: Chunk, location: str) -> None:
-            result.add(chunk.start, chunk.records, await self.wait_for_task(location))
-            if on_progress:
-                on_progress(len(chunk.records))
+            tally.finished(chunk, await self.wait_for_task(location))
 
         for chunk in chunks(records, chunk_size or self.chunk_size):
             try:
                 if dry_run:
-                    result.add(chunk.start, chunk.records, await self._dry_run_body(chunk.body))
-                    if on_progress:
-                        on_progress(len(chunk.records))
+                    tally.finished(chunk, await self._dry_run_body(chunk.body))
                     continue
                 location = known.get(chunk.idempotency_key)
                 if location is None:
@@ -411,19 +410,14 @@ class AsyncClient:
                     if accepted.finished:
                         # A new task is always Processing when accepted: this one was
                         # submitted before, with the same content.
-                        result.add(chunk.start, chunk.records, accepted, replayed=True)
-                        if on_progress:
-                            on_progress(len(chunk.records))
+                        tally.finished(chunk, accepted, replayed=True)
                         continue
             except REFUSED_CHUNK as error:
-                result.add_refused(chunk.start, chunk.records, error.problem)
-                if on_progress:
-                    on_progress(len(chunk.records))
+                tally.refused(chunk, error.problem)
                 continue
             in_flight.append((chunk, location))
             if len(in_flight) >= self.max_in_flight:
                 await finish(*in_flight.popleft())
         while in_flight:
             await finish(*in_flight.popleft())
-        result.failed.sort(key=lambda failed: failed.index)
-        return result
+        return tally.outcome()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -14,10 +14,11 @@ import msgspec
 from arrears.client._errors import (
     BadRequestError,
     InvalidError,
+    Problem,
     TooLargeError,
     UnexpectedResponse,
 )
-from arrears.client._models import Task
+from arrears.client._models import BulkResult, Task
 from arrears.client._records import (
     ConsumptionRecord,
     chunk_body,
@@ -29,8 +30,11 @@ from arrears.client._retry import RETRYABLE_STATUSES
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "TASK_WAIT_SECONDS",
+    "AsyncSleep",
+    "BulkTally",
     "Chunk",
     "Json",
+    "Sleep",
     "TaskWatch",
     "chunks",
     "decode_json",
@@ -39,6 +43,11 @@ __all__ = [
 
 Json = dict[str, Any]
 DEFAULT_CHUNK_SIZE = 10_000
+
+# What pauses a client between retries and polls. Named, so that the sync client is the
+# async one with names swapped (`make client`): `Awaitable[None]` is not a name to swap.
+Sleep = Callable[[float], None]
+AsyncSleep = Callable[[float], Awaitable[None]]
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
 _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
@@ -74,6 +83,34 @@ def chunks(records: Iterable[ConsumptionRecord], size: int) -> Iterator[Chunk]:
 def _chunk(start: int, records: list[ConsumptionRecord]) -> Chunk:
     body = chunk_body(records)
     return Chunk(start, records, body, idempotency_key(body))
+
+
+class BulkTally:
+    """The `BulkResult` of a `submit_bulk` in progress, told of each chunk as it ends;
+    `on_progress` is told how many records that was."""
+
+    def __init__(self, on_progress: Callable[[int], None] | None) -> None:
+        self._result = BulkResult()
+        self._on_progress = on_progress
+
+    def finished(self, chunk: Chunk, task: Task, *, replayed: bool = False) -> None:
+        """A chunk whose task finished (see `BulkResult.add` for `replayed`)."""
+        self._result.add(chunk.start, chunk.records, task, replayed=replayed)
+        self._progressed(chunk)
+
+    def refused(self, chunk: Chunk, problem: Problem) -> None:
+        """A chunk the server refused outright: none of it was saved."""
+        self._result.add_refused(chunk.start, chunk.records, problem)
+        self._progressed(chunk)
+
+    def _progressed(self, chunk: Chunk) -> None:
+        if self._on_progress:
+            self._on_progress(len(chunk.records))
+
+    def outcome(self) -> BulkResult:
+        """The result, its failed records in submission order."""
+        self._result.failed.sort(key=lambda failed: failed.index)
+        return self._result
 
 
 def encode(payload: object) -> bytes:

@@ -1,4 +1,6 @@
-"""The synchronous client."""
+# Generated from src/arrears/client/_async.py by scripts/sync_client.py: do not edit.
+# Edit the async client, then run `make client` (docs/development.md).
+"""The synchronous client: the same API as `AsyncClient`, not awaited."""
 
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import httpx
 from arrears.client._base import (
     DEFAULT_CHUNK_SIZE,
     REFUSED_CHUNK,
+    BulkTally,
     Chunk,
     Json,
+    Sleep,
     TaskWatch,
     billing_period,
     bulk_path,
@@ -41,14 +45,16 @@ __all__ = ["Client"]
 
 
 class Client:
-    """A client of both Arrears APIs. Every request is retried on connection errors,
-    429 and 5xx (see `RetryPolicy`) when repeating it is safe: reads, bulk submissions
-    (they carry an `Idempotency-Key`) and usage posts with a `Key`. Other writes are
-    retried only when the connection failed before the request was sent, or on 429.
-    Errors are raised as `ApiError` subclasses carrying the problem+json body.
+    """A client of both Arrears APIs: `Client`, or `AsyncClient` with the same methods
+    awaited. Every request is retried on connection errors, 429 and 5xx (see
+    `RetryPolicy`) when repeating it is safe: reads, bulk submissions (they carry an
+    `Idempotency-Key`) and usage posts with a `Key`. Other writes are retried only when
+    the connection failed before the request was sent, or on 429. Errors are raised as
+    `ApiError` subclasses carrying the problem+json body.
 
     `transport` replaces the network (e.g. `httpx.MockTransport` in tests); `sleep`
-    replaces `time.sleep` for backoff and polling.
+    replaces the pause for backoff and polling (`time.sleep` in `Client`, `asyncio.sleep`
+    in `AsyncClient`).
     """
 
     def __init__(
@@ -64,7 +70,7 @@ class Client:
         max_in_flight: int = 4,
         poll_interval: float = 0.05,
         max_poll_interval: float = 2.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self.seller_id = seller_id
         self.chunk_size = chunk_size
@@ -141,6 +147,15 @@ class Client:
         body = None if payload is None else encode(payload)
         return decode_json(self.request(method, path, body=body, **kwargs))
 
+    # Named for what they return, so that mypy checks each method's declared result.
+    def _object(self, method: str, path: str, payload: object = None, **kwargs: Any) -> Json:
+        result: Json = self._json(method, path, payload, **kwargs)
+        return result
+
+    def _list(self, method: str, path: str, **kwargs: Any) -> list[Json]:
+        result: list[Json] = self._json(method, path, **kwargs)
+        return result
+
     def _seller(self) -> str:
         if not self.seller_id:
             raise ValueError("this call needs the client's seller_id")
@@ -168,8 +183,7 @@ class Client:
                 "TaxRate": tax_rate,
             }
         )
-        result: Json = self._json("POST", "/api/v1/customers", payload)
-        return result
+        return self._object("POST", "/api/v1/customers", payload)
 
     def create_component(
         self, *, name: str, unit: str, item_code: str | None = None, description: str | None = None
@@ -177,13 +191,11 @@ class Client:
         payload = compact(
             {"Name": name, "Unit": unit, "ItemCode": item_code, "Description": description}
         )
-        result: Json = self._json("POST", "/api/v1/components", payload)
-        return result
+        return self._object("POST", "/api/v1/components", payload)
 
     def create_plan(self, *, name: str, description: str | None = None) -> Json:
         payload = compact({"Name": name, "Description": description})
-        result: Json = self._json("POST", "/api/v1/plans", payload)
-        return result
+        return self._object("POST", "/api/v1/plans", payload)
 
     def create_plan_variant(
         self,
@@ -209,8 +221,7 @@ class Client:
                 "MeteredComponents": metered_components,
             }
         )
-        result: Json = self._json("POST", "/api/v1/planvariants", payload)
-        return result
+        return self._object("POST", "/api/v1/planvariants", payload)
 
     def create_contract(self, *, customer_id: str, plan_variant_id: str, start_date: str) -> Json:
         payload = {
@@ -218,18 +229,13 @@ class Client:
             "PlanVariantId": plan_variant_id,
             "StartDate": start_date,
         }
-        result: Json = self._json("POST", "/api/v1/contracts", payload)
-        return result
+        return self._object("POST", "/api/v1/contracts", payload)
 
     def get_contract(self, contract_id: str) -> Json:
-        result: Json = self._json("GET", f"/api/v1/contracts/{contract_id}")
-        return result
+        return self._object("GET", f"/api/v1/contracts/{contract_id}")
 
     def end_contract(self, contract_id: str, *, end_date: str) -> Json:
-        result: Json = self._json(
-            "POST", f"/api/v1/contracts/{contract_id}/end", {"EndDate": end_date}
-        )
-        return result
+        return self._object("POST", f"/api/v1/contracts/{contract_id}/end", {"EndDate": end_date})
 
     def post_usage(
         self,
@@ -255,10 +261,9 @@ class Client:
                 else {"PricePerUnit": price_per_unit},
             }
         )
-        result: Json = self._json(
+        return self._object(
             "POST", f"/api/v1/contracts/{contract_id}/usage", payload, repeatable=bool(key)
         )
-        return result
 
     def list_usage(
         self, contract_id: str, *, skip: int = 0, take: int = 100, billed: bool | None = None
@@ -266,10 +271,7 @@ class Client:
         params = {"skip": str(skip), "take": str(take)}
         if billed is not None:
             params["billed"] = "true" if billed else "false"
-        result: list[Json] = self._json(
-            "GET", f"/api/v1/contracts/{contract_id}/usage", params=params
-        )
-        return result
+        return self._list("GET", f"/api/v1/contracts/{contract_id}/usage", params=params)
 
     def list_invoices(
         self, *, contract_id: str | None = None, customer_id: str | None = None
@@ -277,12 +279,10 @@ class Client:
         params = {
             k: v for k, v in {"contractId": contract_id, "customerId": customer_id}.items() if v
         }
-        result: list[Json] = self._json("GET", "/api/v1/invoices", params=params)
-        return result
+        return self._list("GET", "/api/v1/invoices", params=params)
 
     def get_invoice(self, invoice_id: str) -> Json:
-        result: Json = self._json("GET", f"/api/v1/invoices/{invoice_id}")
-        return result
+        return self._object("GET", f"/api/v1/invoices/{invoice_id}")
 
     # -- seller consumption API (SPEC §6) ----------------------------------------------
 
@@ -359,8 +359,7 @@ class Client:
             }
         )
         path = f"/api/sellers/{self._seller()}/services/consumptions"
-        result: Json = self._json("POST", path, payload, repeatable=True)
-        return result
+        return self._object("POST", path, payload, repeatable=True)
 
     def submit_bulk(
         self,
@@ -383,21 +382,17 @@ class Client:
         once a chunk's task is accepted; `on_progress(n)` as n more records finished.
         A chunk that fails does not stop the others; its records are in `failed`.
         """
-        result = BulkResult()
+        tally = BulkTally(on_progress)
         known = dict(known_tasks or {})
         in_flight: deque[tuple[Chunk, str]] = deque()
 
         def finish(chunk: Chunk, location: str) -> None:
-            result.add(chunk.start, chunk.records, self.wait_for_task(location))
-            if on_progress:
-                on_progress(len(chunk.records))
+            tally.finished(chunk, self.wait_for_task(location))
 
         for chunk in chunks(records, chunk_size or self.chunk_size):
             try:
                 if dry_run:
-                    result.add(chunk.start, chunk.records, self._dry_run_body(chunk.body))
-                    if on_progress:
-                        on_progress(len(chunk.records))
+                    tally.finished(chunk, self._dry_run_body(chunk.body))
                     continue
                 location = known.get(chunk.idempotency_key)
                 if location is None:
@@ -407,19 +402,14 @@ class Client:
                     if accepted.finished:
                         # A new task is always Processing when accepted: this one was
                         # submitted before, with the same content.
-                        result.add(chunk.start, chunk.records, accepted, replayed=True)
-                        if on_progress:
-                            on_progress(len(chunk.records))
+                        tally.finished(chunk, accepted, replayed=True)
                         continue
             except REFUSED_CHUNK as error:
-                result.add_refused(chunk.start, chunk.records, error.problem)
-                if on_progress:
-                    on_progress(len(chunk.records))
+                tally.refused(chunk, error.problem)
                 continue
             in_flight.append((chunk, location))
             if len(in_flight) >= self.max_in_flight:
                 finish(*in_flight.popleft())
         while in_flight:
             finish(*in_flight.popleft())
-        result.failed.sort(key=lambda failed: failed.index)
-        return result
+        return tally.outcome()
