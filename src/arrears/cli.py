@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from arrears.client.commands import agent, submit
-from arrears.config import Settings, clock_for
+from arrears.config import Settings, clock_for, lease_terms_for
 from arrears.domain.clock import SystemClock
 from arrears.domain.errors import ArrearsError, Invalid
 from arrears.logs import configure_logging
@@ -113,7 +113,12 @@ def worker(
         from prometheus_client import start_http_server  # noqa: PLC0415
 
         start_http_server(metrics_port, addr=metrics_host)
-    runner = Worker(Database(settings.database_url), clock_for(settings), poll_seconds=poll)
+    runner = Worker(
+        Database(settings.database_url),
+        clock_for(settings),
+        lease=lease_terms_for(settings),
+        poll_seconds=poll,
+    )
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     err.print(f"worker {runner.owner} started")
     try:
@@ -132,7 +137,7 @@ def bill() -> None:
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings.database_url)
     clock = clock_for(settings)
-    tasks = Worker(database, clock).run_tasks()
+    tasks = Worker(database, clock, lease=lease_terms_for(settings)).run_tasks()
     run = run_billing(database, clock)
     typer.echo(
         f"{tasks} tasks applied; {run.invoices} invoices issued for {run.contracts} "

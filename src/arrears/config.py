@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from arrears.domain.clock import Clock, SystemClock, TestClock, parse_instant
+from arrears.services.leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, LeaseTerms
 
-__all__ = ["Settings", "clock_for"]
+__all__ = ["Settings", "clock_for", "lease_terms_for"]
 
 
 class Settings(BaseSettings):
@@ -49,6 +50,18 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         default=None, description="If set, `/metrics` requires `Authorization: Bearer <it>`."
     )
+    lease_seconds: float = Field(
+        default=DEFAULT_LEASE.total_seconds(),
+        ge=1,
+        le=3600,
+        description="A worker's hold on a task it applies, renewed by its heartbeat; "
+        "the longest a dead worker's task waits.",
+    )
+    heartbeat_seconds: float = Field(
+        default=DEFAULT_HEARTBEAT.total_seconds(),
+        gt=0,
+        description="How often a worker renews its lease; at most half of `lease_seconds`.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(
         default="json", description="`json` lines for machines or `text` for a terminal."
@@ -62,6 +75,15 @@ class Settings(BaseSettings):
         if value != "1":
             parse_instant(value)
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        # One late renewal must not cost a live worker its task.
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                "ARREARS_HEARTBEAT_SECONDS must be at most half of ARREARS_LEASE_SECONDS"
+            )
+        return self
 
     @cached_property
     def test_clock_start(self) -> datetime | None:
@@ -80,3 +102,12 @@ def clock_for(settings: Settings) -> Clock:
     if settings.uses_test_clock:
         return TestClock(settings.test_clock_start)
     return SystemClock()
+
+
+def lease_terms_for(settings: Settings) -> LeaseTerms:
+    """How workers lease the tasks they apply: `ARREARS_LEASE_SECONDS` renewed every
+    `ARREARS_HEARTBEAT_SECONDS`, on the real time (never the test clock)."""
+    return LeaseTerms(
+        length=timedelta(seconds=settings.lease_seconds),
+        renew_every=timedelta(seconds=settings.heartbeat_seconds),
+    )

@@ -31,6 +31,7 @@ __all__ = [
     "invoices",
     "twin_of",
     "unbilled_count",
+    "worker_process",
 ]
 
 Invoices = dict[str, list[tuple[Any, ...]]]
@@ -81,15 +82,28 @@ def invoices(database: Database, *, numbered: bool = False) -> tuple[Invoices, l
 def bill_process(database: Database, log: Path, billing_time: str) -> subprocess.Popen[bytes]:
     """A real `arrears bill` on `database` with the test clock at `billing_time`, its
     output appended to `log`."""
+    return _arrears_process(["bill"], database, log, billing_time)
+
+
+def worker_process(database: Database, log: Path, now: str) -> subprocess.Popen[bytes]:
+    """A real `arrears worker` (tasks and billing, polling five times a second) on
+    `database` with the test clock at `now`, its output appended to `log`; leases
+    as configured by default."""
+    return _arrears_process(["worker", "--poll", "0.2"], database, log, now)
+
+
+def _arrears_process(
+    command: list[str], database: Database, log: Path, now: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ARREARS_DATABASE_URL": database.url.render_as_string(hide_password=False),
-        "ARREARS_TEST_CLOCK": billing_time,
+        "ARREARS_TEST_CLOCK": now,
         "ARREARS_LOG_FORMAT": "text",
     }
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "arrears", "bill"], env=env, stdout=out, stderr=out
+        return subprocess.Popen(  # noqa: S603 (the test's own commands)
+            [sys.executable, "-m", "arrears", *command], env=env, stdout=out, stderr=out
         )
 
 

@@ -24,7 +24,7 @@ from arrears.api.routers import (
     usage,
 )
 from arrears.api.task_waits import TaskWaits
-from arrears.config import Settings, clock_for
+from arrears.config import Settings, clock_for, lease_terms_for
 from arrears.domain.clock import Clock, TestClock
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
@@ -44,7 +44,12 @@ def create_app(
     clock = clock or clock_for(settings)
     task_waits = TaskWaits()
     worker = (
-        Worker(database, clock, on_task_finished=task_waits.task_finished)
+        Worker(
+            database,
+            clock,
+            lease=lease_terms_for(settings),
+            on_task_finished=task_waits.task_finished,
+        )
         if settings.embedded_worker
         else None
     )

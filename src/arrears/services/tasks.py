@@ -7,9 +7,10 @@ import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from arrears import metrics
 from arrears.domain.clock import Clock
@@ -17,6 +18,7 @@ from arrears.domain.errors import Conflict
 from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task
 from arrears.services import ingest
+from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
 from arrears.store.database import Database
 from arrears.store.outages import outage_of
 from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue, TaskRepository
@@ -85,30 +87,34 @@ def dry_run(usage: UsageRepository, clock: Clock, body: bytes, *, max_records: i
 def run_next_task(
     database: Database,
     clock: Clock,
-    lease_clock: Clock,
+    lease: LeaseTerms,
     *,
     owner: str,
-    lease: timedelta,
     finished: Callable[[], None] | None = None,
 ) -> bool:
     """Claim the next waiting task and apply it; False when there was none. `finished`
     is called as soon as the task's outcome is committed.
 
-    The claim is committed first, so other workers skip the task while this one works.
-    Applying it and recording its outcome happen in one transaction that also checks
-    the lease: a worker that died or lost its lease leaves nothing behind, and the next
-    claim starts over. A task is therefore applied exactly once, or not at all.
+    The claim is committed first, so other workers skip the task while this one works,
+    and a heartbeat renews the lease until the task is done (`services.leases`).
+    Applying it and recording its outcome happen in one transaction that checks the
+    lease when it begins and again when it records the outcome: a worker that died or
+    lost its lease leaves nothing behind, and the next claim starts over. A task is
+    therefore applied exactly once, or not at all.
     """
     with database.write() as session:
-        claimed = TaskQueue(session).claim(owner, lease_clock.now(), lease)
+        claimed = TaskQueue(session).claim(owner, lease.clock.now(), lease.length)
     if claimed is None:
         return False
     if claimed.attempts > MAX_ATTEMPTS:
         _give_up(database, clock, claimed.id, owner, finished)
         return True
     try:
-        with _cyclic_gc_paused():
-            _apply(database, clock, claimed, owner, finished)
+        with (
+            task_heartbeat(database, claimed.id, owner, lease) as heartbeat,
+            _cyclic_gc_paused(),
+        ):
+            _apply(database, clock, _Holder(claimed, owner, lease, heartbeat), finished)
     except Exception as error:
         # Whatever went wrong, nothing of the task was saved; let the next claim retry
         # it at once rather than after the lease. It fails for good after MAX_ATTEMPTS,
@@ -119,27 +125,49 @@ def run_next_task(
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class _Holder:
+    """A claimed task, the worker that holds it, and how."""
+
+    claimed: ClaimedTask
+    owner: str
+    lease: LeaseTerms
+    heartbeat: Heartbeat
+
+    def hold(self, session: Session) -> None:
+        """Check, first in `session`'s transaction, that the lease is still the owner's,
+        and renew it: from then on the transaction holds the task (the row lock on
+        PostgreSQL, the write lock on SQLite) until it ends. `LeaseLost` if it is not,
+        before any work is done."""
+        queue = TaskQueue(session)
+        if not queue.renew(self.claimed.id, self.owner, self.lease.clock.now(), self.lease.length):
+            raise LeaseLost(self.claimed.id)
+
+
 def _apply(
-    database: Database,
-    clock: Clock,
-    claimed: ClaimedTask,
-    owner: str,
-    finished: Callable[[], None] | None,
+    database: Database, clock: Clock, holder: _Holder, finished: Callable[[], None] | None
 ) -> None:
+    claimed = holder.claimed
     records = ingest.decode_records(claimed.body)
     careful = False  # at first, trust the records to be valid and new (see apply_submission)
     for _ in range(_APPLY_TRIES):
         try:
-            with database.write(bulk=True, committed=finished) as session:
+            # Read outside the transaction: from its first statement on it holds the task.
+            transferred_at = clock.now()
+            with (
+                holder.heartbeat.holding(),
+                database.write(bulk=True, committed=finished) as session,
+            ):
+                holder.hold(session)
                 outcome = ingest.apply_submission(
                     UsageRepository(session, claimed.seller_id),
                     records,
                     submission_id=claimed.id,
                     submitted_at=claimed.created_at,
-                    transferred_at=clock.now(),
+                    transferred_at=transferred_at,
                     careful=careful,
                 )
-                TaskQueue(session).finish(claimed.id, owner, outcome, clock.now())
+                TaskQueue(session).finish(claimed.id, holder.owner, outcome, clock.now())
             metrics.task_finished(outcome, waited=clock.now() - claimed.created_at)
             log.info(
                 "task %s %s: %d saved, %d duplicates, %d errors",

@@ -141,6 +141,24 @@ class TaskQueue:
             found = cursor.fetchone()
         return bytes(found[0]) if found else b""
 
+    def renew(self, task_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Extend `owner`'s lease of the task to `now + lease`; whether the lease was still
+        `owner`'s (a task another worker claimed, or that is finished, is left alone).
+
+        Run first in the transaction that applies the task, it also makes that
+        transaction hold the task until it ends: on PostgreSQL the row stays locked, and
+        claims skip locked rows; on SQLite the transaction holds the write lock anyway."""
+        result = self._session.execute(
+            update(TaskRow)
+            .where(
+                TaskRow.id == task_id,
+                TaskRow.lease_owner == owner,
+                TaskRow.status == TaskStatus.PROCESSING.value,
+            )
+            .values(lease_expires_at=now + lease)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     def release(self, task_id: str, owner: str, *, counted: bool = True) -> None:
         """Give up this worker's lease, so that the next claim may take the task at once.
         Unless `counted`, the attempt is given back: it failed for the storage (down,

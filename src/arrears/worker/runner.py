@@ -9,11 +9,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 from arrears import metrics
-from arrears.domain.clock import Clock, SystemClock
+from arrears.domain.clock import Clock
 from arrears.services.billing import BillingRun, run_billing
+from arrears.services.leases import LeaseTerms
 from arrears.services.tasks import run_next_task
 from arrears.store.database import Database
 
@@ -35,17 +35,15 @@ class Worker:
         database: Database,
         clock: Clock,
         *,
-        lease: timedelta = timedelta(minutes=5),
+        lease: LeaseTerms | None = None,
         poll_seconds: float = 1.0,
-        lease_clock: Clock | None = None,
         on_task_finished: Callable[[], None] | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
-        # Leases measure how long a worker may be silent: real time even under a test
-        # clock, which may stand still for hours.
-        self.lease_clock = lease_clock or SystemClock()
-        self.lease = lease
+        # Leases measure how long a worker may be silent: real time by default, even
+        # under a test clock, which may stand still for hours.
+        self.lease = lease or LeaseTerms()
         self.poll_seconds = poll_seconds
         # Called from this worker's thread as soon as a task's outcome is committed.
         self._on_task_finished = on_task_finished
@@ -72,9 +70,8 @@ class Worker:
             if not run_next_task(
                 self.database,
                 self.clock,
-                self.lease_clock,
+                self.lease,
                 owner=self.owner,
-                lease=self.lease,
                 finished=self._on_task_finished,
             ):
                 return handled
