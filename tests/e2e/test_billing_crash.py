@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
@@ -38,6 +39,7 @@ from tests.e2e.billed import (
     invoices,
     twin_of,
     unbilled_count,
+    worker_process,
 )
 from tests.ingest_factories import wait_for_task
 
@@ -134,3 +136,72 @@ def _crash_then_finish(database: Database, uninterrupted: Database, tmp_path: Pa
     for billed_database in (database, uninterrupted):
         assert_each_entry_billed_once(billed_database)
         assert unbilled_count(billed_database) == 0
+
+
+# -- a billing worker killed, another takes over ------------------------------------------
+
+
+def _in_a_batch(database: Database) -> bool:
+    """Whether a worker that has already committed invoices is, by all signs, inside a
+    batch's transaction: on PostgreSQL another connection's transaction has locked or
+    written rows (it has a transaction id); SQLite shows nothing, and a billing run
+    spends most of its time inside one."""
+    if invoice_count(database) == 0:
+        return False
+    if database.is_sqlite:
+        return True
+    with database.read() as session:
+        writing = session.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL"
+            )
+        ).scalar_one()
+    return bool(writing)
+
+
+@pytest.mark.slow
+def test_a_billing_worker_killed_mid_batch_is_relieved_by_another_within_twenty_seconds(
+    settings: Settings, database: Database, clock: TestClock, tmp_path: Path
+) -> None:
+    """Issue 16: a batch holds its contracts by locks the database drops with the dead
+    worker's connection (no lease to wait out); the next worker bills them at its first
+    poll. Twenty seconds is a bound on waiting, not a measured speed."""
+    _seed(settings, database, clock)
+    expected = CONTRACTS * PERIODS
+    log = tmp_path / "worker.log"
+
+    worker = worker_process(database, log, BILLING_TIME)
+    try:
+        deadline = time.monotonic() + 60
+        while not _in_a_batch(database):
+            assert worker.poll() is None, f"the worker ended:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"no batch in 60 s:\n{log.read_text()}"
+            time.sleep(0.002)
+        worker.send_signal(signal.SIGKILL)
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
+    assert worker.returncode == -signal.SIGKILL
+    survived = invoice_count(database)
+    assert survived < expected, f"killed too late to crash mid-run:\n{log.read_text()}"
+
+    successor = worker_process(database, log, BILLING_TIME)
+    try:
+        deadline = time.monotonic() + 20
+        while invoice_count(database) < expected:
+            assert time.monotonic() < deadline, (
+                f"{invoice_count(database)} of {expected} invoices 20 s after the next "
+                f"worker started:\n{log.read_text()}"
+            )
+            time.sleep(0.05)
+    finally:
+        successor.terminate()
+        successor.wait(timeout=30)
+
+    billed, numbers = invoices(database)
+    assert len(numbers) == expected
+    assert all(len(invoices) == PERIODS for invoices in billed.values())
+    assert_gapless(numbers)
+    assert_each_entry_billed_once(database)
+    assert unbilled_count(database) == 0
