@@ -466,7 +466,7 @@ def test_a_worker_takes_back_at_once_a_task_whose_lease_it_could_not_release(
 ) -> None:
     """When applying a task fails because the database went away, the worker cannot
     release its lease either. The next time it looks for work it takes the task back at
-    once, rather than after the lease (minutes); other workers still wait for the lease."""
+    once, rather than after the lease; other workers still wait for the lease."""
     task_id = seller_with_waiting_task(database, clock)
     lease = timedelta(minutes=5)
     now = datetime.now(UTC)
