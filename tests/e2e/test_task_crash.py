@@ -40,8 +40,9 @@ from tests.ingest_factories import (
     wait_for_task,
 )
 
-RECORDS = 100_000
-"""Large enough that applying the task takes about a second or more."""
+RECORDS = 50_000
+"""The size of the submission of issue 16, large enough that the worker is caught while
+it inserts the records (its application takes about a second or more)."""
 
 LEASE = DEFAULT_LEASE
 CLOCK_START_TEXT = CLOCK_START.isoformat().replace("+00:00", "Z")
