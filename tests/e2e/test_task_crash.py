@@ -215,8 +215,8 @@ def test_a_worker_whose_lease_was_taken_over_cannot_finish_the_task(
 
 class _TakenOverWhileApplying:
     """The business clock of a worker that another worker overtakes: the first time the
-    worker reads the time, after its claim and while it applies the task, another worker
-    claims the task as if the first one's lease had expired."""
+    worker reads the time, after its claim and before its applying transaction begins,
+    another worker claims the task as if the first one's lease had lapsed."""
 
     def __init__(self, database: Database) -> None:
         self._database = database
@@ -242,7 +242,7 @@ def test_a_task_whose_lease_was_taken_over_while_applying_is_rolled_back(
     overtaken = _TakenOverWhileApplying(database)
     assert run_next_task(database, overtaken, LeaseTerms(), owner="worker-a")
     assert overtaken.taken_over
-    assert _rows_of(database) == 0  # worker-a's inserts were rolled back
+    assert _rows_of(database) == 0  # worker-a saved nothing
     assert _state(database, task_id) == TaskState("Processing", "worker-b", 2)
 
     _expire_lease(database, task_id)  # worker-b died too; a third worker finishes the task

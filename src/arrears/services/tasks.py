@@ -152,7 +152,7 @@ def _apply(
     careful = False  # at first, trust the records to be valid and new (see apply_submission)
     for _ in range(_APPLY_TRIES):
         try:
-            # Read outside the transaction: from its first statement on it holds the task.
+            # The attempt's instant, read before its transaction holds the task.
             transferred_at = clock.now()
             with (
                 holder.heartbeat.holding(),
