@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from arrears.api.context import AppContext
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from arrears.api.openapi import install_openapi, operation_id
 from arrears.api.problems import install_problem_handlers
 from arrears.api.routers import (
     admin,
@@ -70,11 +71,13 @@ def create_app(
         version="0.1.0",
         default_response_class=ArrearsJSONResponse,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.context = AppContext(
         settings=settings, database=database, clock=clock, worker=worker, task_waits=task_waits
     )
     install_problem_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(contracts.router)

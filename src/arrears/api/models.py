@@ -14,13 +14,14 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetJsonSchemaHandler,
     PlainSerializer,
     ValidationError,
-    WithJsonSchema,
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.domain.clock import in_range, require_utc
@@ -28,6 +29,8 @@ from arrears.domain.errors import Invalid
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
 
 __all__ = [
+    "DECIMAL_NUMBER",
+    "DECIMAL_STRING",
     "AnyDecimal",
     "CamelModel",
     "ExactDecimal",
@@ -109,16 +112,33 @@ def _plain(value: Decimal) -> Decimal:
     return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
 
 
-# Responses write decimals as JSON numbers (see `encoding`), not as the strings that
-# pydantic would document for them; requests take a number or a string.
-_NUMBER_IN_RESPONSES = WithJsonSchema({"type": "number"}, mode="serialization")
+class _DecimalSchema:
+    """Declares a decimal as OpenAPI's `decimal` format, so that generators do not take it
+    for a float: in requests a JSON number or a string (pydantic's own branches, with
+    their bounds), in responses a JSON number (see `encoding`), never the string that
+    pydantic would document. docs/api-conventions.md says what a client does with it."""
 
-ExactDecimal = Annotated[Decimal, _NUMBER_IN_RESPONSES]
+    def __get_pydantic_json_schema__(
+        self, core: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        if handler.mode == "serialization":
+            return dict(DECIMAL_NUMBER)
+        schema = handler(core)
+        branches = [b for b in schema.get("anyOf", ()) if b.get("type") in ("number", "string")]
+        if not branches:  # validated by a function: pydantic knows no branches
+            return {"anyOf": [dict(DECIMAL_NUMBER), dict(DECIMAL_STRING)]}
+        for branch in branches:
+            branch["format"] = "decimal"
+        return schema
+
+
+DECIMAL_NUMBER = {"type": "number", "format": "decimal"}
+DECIMAL_STRING = {"type": "string", "format": "decimal"}
+
+ExactDecimal = Annotated[Decimal, _DecimalSchema()]
 """A decimal in responses, exactly as it is (3.00 EUR keeps its zeros)."""
 
-PlainDecimal = Annotated[
-    Decimal, PlainSerializer(_plain, return_type=Decimal), _NUMBER_IN_RESPONSES
-]
+PlainDecimal = Annotated[Decimal, PlainSerializer(_plain, return_type=Decimal), _DecimalSchema()]
 """A decimal in responses: exact, without trailing zeros or exponent."""
 
 _DIGITS = MAX_INTEGER_DIGITS + QUANTITY_PLACES

@@ -61,7 +61,12 @@ def create_seller(body: NewSeller, context: Context) -> Response:
     return json_response(IssuedKey.model_validate(issued, from_attributes=True), 201)
 
 
-@router.post("/sellers/{sellerId}/keys", status_code=201, response_model=IssuedKey)
+@router.post(
+    "/sellers/{sellerId}/keys",
+    status_code=201,
+    response_model=IssuedKey,
+    operation_id="createSellerKey",
+)
 def create_key(seller_id: SellerIdPath, context: Context) -> Response:
     """Issue another API key (e.g. to rotate keys without downtime)."""
     with context.database.write() as session:
@@ -69,7 +74,7 @@ def create_key(seller_id: SellerIdPath, context: Context) -> Response:
     return json_response(IssuedKey.model_validate(issued, from_attributes=True), 201)
 
 
-@router.delete("/sellers/{sellerId}/keys/{keyId}", status_code=204)
+@router.delete("/sellers/{sellerId}/keys/{keyId}", status_code=204, operation_id="revokeSellerKey")
 def revoke_key(seller_id: SellerIdPath, key_id: KeyIdPath, context: Context) -> Response:
     """Revoke a key; it answers 401 from the next request on."""
     with context.database.write() as session:
@@ -102,7 +107,7 @@ def test_clock_router(clock: TestClock) -> APIRouter:
         """Move the test clock forward (backwards answers 409)."""
         return json_response(ClockState(now=clock.move_to(body.now)))
 
-    @router.post("/billing/run", response_model=BillingRunOut)
+    @router.post("/billing/run", response_model=BillingRunOut, operation_id="runBilling")
     def run_billing_now(context: Context) -> Response:
         """Apply every waiting task and bill everything due at the clock's now; answers
         when it is done."""

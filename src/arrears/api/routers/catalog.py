@@ -19,14 +19,20 @@ from arrears.api.models import (
     Quantity,
     domain_rule,
     list_response,
-    plain_json,
 )
 from arrears.api.paging import Paging
+from arrears.api.pricing import (
+    BillingPeriodField,
+    BillingPeriodOut,
+    PricingField,
+    PricingOut,
+    pricing_out,
+)
 from arrears.api.problems import problem_responses
 from arrears.domain import catalog as domain
 from arrears.domain.money import currency
-from arrears.domain.periods import BillingPeriod, billing_period_to_json, parse_billing_period
-from arrears.domain.pricing import Pricing, parse_pricing, pricing_to_json
+from arrears.domain.periods import BillingPeriod, billing_period_to_json
+from arrears.domain.pricing import Pricing
 from arrears.services import catalog as service
 from arrears.store.catalog import CatalogRepository
 
@@ -266,8 +272,7 @@ def get_plan(
 class NewMeteredComponent(PascalModel):
     component_id: Id
     pricing: Annotated[
-        dict[str, Any],
-        domain_rule(parse_pricing),
+        PricingField,
         Field(description="PerUnit, Graduated, Volume or Package.", examples=_PRICING_EXAMPLES),
     ]
     free_quota: Quantity = Field(
@@ -280,21 +285,14 @@ class NewMeteredComponent(PascalModel):
         return domain.MeteredComponent(self.component_id, pricing, self.free_quota)
 
 
-BillingPeriodField = Annotated[
-    dict[str, Any],
-    domain_rule(parse_billing_period),
-    Field(
-        description='{"Unit": "Day"|"Week"|"Month"|"Year", "Quantity": n}',
-        examples=[{"Unit": "Month", "Quantity": 1}],
-    ),
-]
+BillingPeriodIn = Annotated[BillingPeriodField, Field(examples=[{"Unit": "Month", "Quantity": 1}])]
 
 
 class NewPlanVariant(PascalModel):
     plan_id: Id
     name: Name
     currency: CurrencyCode = Field(description="ISO 4217 code, e.g. EUR.")
-    billing_period: BillingPeriodField
+    billing_period: BillingPeriodIn
     recurring_fee: Price | None = Field(default=None, description="Amount per billing period.")
     tax_rate: Percent = Field(default=Decimal(0), description="Percent, e.g. 19.")
     metered_components: list[NewMeteredComponent] = Field(default_factory=list, max_length=200)
@@ -303,7 +301,7 @@ class NewPlanVariant(PascalModel):
 class PlanVariantChanges(PascalModel):
     name: Name = None  # type: ignore[assignment]
     currency: CurrencyCode = None  # type: ignore[assignment]
-    billing_period: BillingPeriodField = None  # type: ignore[assignment]
+    billing_period: BillingPeriodIn = None  # type: ignore[assignment]
     recurring_fee: Price | None = None
     tax_rate: Percent = None  # type: ignore[assignment]
     metered_components: list[NewMeteredComponent] = Field(default=None, max_length=200)  # type: ignore[arg-type]
@@ -311,13 +309,8 @@ class PlanVariantChanges(PascalModel):
 
 class MeteredComponentOut(PascalModel):
     component_id: str
-    pricing: dict[str, Any]
+    pricing: PricingOut
     free_quota: Quantity
-
-
-class BillingPeriodOut(PascalModel):
-    unit: str
-    quantity: int
 
 
 class PlanVariantOut(PascalModel):
@@ -406,7 +399,7 @@ def _variant(variant: domain.PlanVariant) -> PlanVariantOut:
         metered_components=[
             MeteredComponentOut(
                 component_id=m.component_id,
-                pricing=plain_json(pricing_to_json(m.pricing)),
+                pricing=pricing_out(m.pricing),
                 free_quota=m.free_quota,
             )
             for m in variant.metered_components

@@ -15,7 +15,15 @@ from starlette.concurrency import run_in_threadpool
 from arrears.api.auth import SellerInPath
 from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import CamelModel, Instant, PlainDecimal, Quantity
+from arrears.api.models import (
+    DECIMAL_NUMBER,
+    DECIMAL_STRING,
+    CamelModel,
+    Instant,
+    PlainDecimal,
+    Quantity,
+)
+from arrears.api.openapi import LOCATION_HEADER
 from arrears.api.problems import problem_responses
 from arrears.api.task_waits import MAX_WAIT_SECONDS, RECHECK_SECONDS
 from arrears.domain.errors import Conflict, FieldError, Invalid
@@ -60,11 +68,11 @@ class TaskOut(CamelModel):
 _RECORD_PROPERTIES = {
     "productId": {"type": "string"},
     "itemCode": {"type": "string"},
-    "quantity": {"oneOf": [{"type": "number"}, {"type": "string"}]},
+    "quantity": {"oneOf": [DECIMAL_NUMBER, DECIMAL_STRING]},
     "dueDate": {"type": "string", "format": "date-time"},
     "key": {"type": "string"},
     "description": {"type": "string"},
-    "price": {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]},
+    "price": {"oneOf": [DECIMAL_NUMBER, DECIMAL_STRING, {"type": "null"}]},
 }
 
 _BULK_BODY_SCHEMA = {
@@ -97,8 +105,10 @@ _SUBSCRIPTION_RECORD_SCHEMA = {
     "/bulkconsumptions",
     status_code=202,
     response_model=TaskOut,
+    operation_id="submitBulkConsumptions",
     responses={
         200: {"model": TaskOut, "description": "The outcome of a dry run."},
+        202: {"description": "The submission is stored as a task.", "headers": LOCATION_HEADER},
         **problem_responses({409: "The Idempotency-Key was used with a different body."}),
     },
     openapi_extra={
@@ -152,7 +162,9 @@ def _submit(
     return json_response(_task_out(task), 202, headers={"Location": location})
 
 
-@router.get("/bulkconsumptions/{taskId}", response_model=TaskOut)
+@router.get(
+    "/bulkconsumptions/{taskId}", response_model=TaskOut, operation_id="getBulkConsumptionTask"
+)
 async def get_bulk(
     task_id: Annotated[str, Path(alias="taskId")],
     seller_id: SellerInPath,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from pydantic import BaseModel
 
@@ -13,10 +15,10 @@ router = APIRouter(route_class=ArrearsRoute, tags=["operations"])
 
 
 class Health(BaseModel):
-    status: str
+    status: Literal["ok", "ready"]
 
 
-@router.get("/healthz", response_model=Health)
+@router.get("/healthz", response_model=Health, operation_id="getHealth")
 def healthz() -> Health:
     """The process is up and serving requests."""
     return Health(status="ok")
@@ -25,6 +27,7 @@ def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Health,
+    operation_id="getReadiness",
     responses=problem_responses({503: "The database is not reachable."}),
 )
 def readyz(context: Context) -> object:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Annotated
 
@@ -14,7 +15,7 @@ from arrears.api.models import ExactDecimal, Instant, PascalModel, PlainDecimal,
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.routers.usage import UsageOut, usage_out
-from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceLine
+from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, LineKind
 from arrears.services.billing import (
     after_billing_due,
     interim_invoice,
@@ -32,6 +33,13 @@ ContractIdPath = Annotated[str, Path(alias="contractId")]
 _CLOSED = {409: "The contract has its final invoice: nothing more is billed."}
 
 
+class InvoiceState(enum.StrEnum):
+    """An issued invoice is Finalized; a preview, never saved, is a Preview."""
+
+    FINALIZED = "Finalized"
+    PREVIEW = "Preview"
+
+
 class TierOut(PascalModel):
     quantity: PlainDecimal
     unit_price: PlainDecimal
@@ -39,7 +47,7 @@ class TierOut(PascalModel):
 
 
 class LineOut(PascalModel):
-    kind: str
+    kind: LineKind
     component_id: str | None
     description: str
     quantity: PlainDecimal
@@ -58,7 +66,7 @@ class InvoiceOut(PascalModel):
     invoice_number: str | None
     customer_id: str
     contract_id: str
-    kind: str
+    kind: InvoiceKind
     currency: str
     document_date: datetime
     period_start: datetime
@@ -68,7 +76,7 @@ class InvoiceOut(PascalModel):
     tax_rate: PlainDecimal
     tax_amount: ExactDecimal
     total: ExactDecimal
-    status: str
+    status: InvoiceState
 
 
 @router.get("/invoices", response_model=list[InvoiceOut])
@@ -96,7 +104,9 @@ def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context
     return json_response(invoice_out(invoice))
 
 
-@router.get("/invoices/{invoiceId}/usage", response_model=list[UsageOut])
+@router.get(
+    "/invoices/{invoiceId}/usage", response_model=list[UsageOut], operation_id="listInvoiceUsage"
+)
 def get_invoice_usage(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     """Every usage entry the invoice bills."""
     with context.database.read() as session:
@@ -155,7 +165,7 @@ def invoice_out(invoice: Invoice) -> InvoiceOut:
         contract_id=invoice.contract_id,
         customer_id=invoice.customer_id,
         document_date=invoice.document_date,
-        status=invoice.status.value,
+        status=InvoiceState(invoice.status.value),
     )
 
 
@@ -169,7 +179,7 @@ def preview_out(
         contract_id=contract_id,
         customer_id=customer_id,
         document_date=context.clock.now(),
-        status="Preview",
+        status=InvoiceState.PREVIEW,
     )
 
 
@@ -181,7 +191,7 @@ def _out(
     contract_id: str,
     customer_id: str,
     document_date: datetime,
-    status: str,
+    status: InvoiceState,
 ) -> InvoiceOut:
     return InvoiceOut(
         id=invoice_id,

@@ -24,7 +24,7 @@ class SellerProfile(CamelModel):
     created_at: datetime
 
 
-@router.get("/{sellerId}", response_model=SellerProfile)
+@router.get("/{sellerId}", response_model=SellerProfile, operation_id="getSellerProfile")
 def get_profile(seller_id: SellerInPath, context: Context) -> Response:
     """Who this API key belongs to: lets an integration check its configuration."""
     with context.database.read() as session:

@@ -15,7 +15,15 @@ from arrears import metrics
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import AnyDecimal, Instant, PascalModel, Price, Quantity, list_response
+from arrears.api.models import (
+    AnyDecimal,
+    Instant,
+    PascalModel,
+    PlainDecimal,
+    Price,
+    Quantity,
+    list_response,
+)
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import Clock
@@ -35,10 +43,18 @@ router = APIRouter(prefix="/api/v1/contracts", route_class=ArrearsRoute, tags=["
 ContractIdPath = Annotated[str, Path(alias="contractId")]
 
 
-class Override(PascalModel):
+class ProductOverride(PascalModel):
     price_per_unit: Price | None = None
     name: Annotated[str, StringConstraints(max_length=200)] | None = None
     description: Annotated[str, StringConstraints(max_length=1000)] | None = None
+
+
+# Its own class, not `ProductOverride`: a model in both requests and responses would be
+# two OpenAPI schemas of one title (decimals differ), which generators refuse.
+class ProductOverrideOut(PascalModel):
+    price_per_unit: PlainDecimal | None
+    name: str | None
+    description: str | None
 
 
 class NewUsage(PascalModel):
@@ -49,7 +65,7 @@ class NewUsage(PascalModel):
         default=None, description="Makes the post idempotent per contract; empty is no key."
     )
     memo: Annotated[str, StringConstraints(max_length=1000)] | None = None
-    product_override: Override | None = None
+    product_override: ProductOverride | None = None
 
 
 class UsageOut(PascalModel):
@@ -61,7 +77,7 @@ class UsageOut(PascalModel):
     key: str | None
     due_date: datetime
     memo: str | None
-    product_override: Override | None
+    product_override: ProductOverrideOut | None
     invoice_id: str | None
 
 
@@ -160,7 +176,7 @@ def usage_out(entry: UsageEntry) -> UsageOut:
         key=entry.key,
         due_date=entry.due_date,
         memo=entry.memo,
-        product_override=Override(
+        product_override=ProductOverrideOut(
             price_per_unit=override.price_per_unit,
             name=override.name,
             description=override.description,
