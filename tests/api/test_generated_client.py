@@ -221,9 +221,9 @@ def test_a_generated_client_runs_the_whole_flow_and_keeps_decimals_exact(
     submitted = _api(generated, "consumption.submit_bulk_consumptions").sync_detailed(
         seller.seller_id,
         client=api,
-        body=m.SubmitBulkConsumptionsBody(
+        body=m.BulkSubmission(
             consumptions=[
-                m.SubmitBulkConsumptionsBodyConsumptionsItem(
+                m.BulkRecord(
                     subscription_id=contract.id,
                     item_code="gb",
                     quantity="12.000001",

@@ -77,7 +77,7 @@ def create_app(
         settings=settings, database=database, clock=clock, worker=worker, task_waits=task_waits
     )
     install_problem_handlers(app)
-    install_openapi(app)
+    install_openapi(app, consumption.SCHEMAS)
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(contracts.router)

@@ -68,11 +68,14 @@ def _answers_array(response: Mapping[str, Any]) -> bool:
     return bool(content.get("schema", {}).get("type") == "array")
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Make `app.openapi()` declare the headers of `document_headers` too."""
+def install_openapi(app: FastAPI, schemas: Mapping[str, dict[str, Any]]) -> None:
+    """Make `app.openapi()` declare the headers of `document_headers` too, and hold
+    `schemas` (written by hand, for bodies that routes read themselves) by name."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
-        return document_headers(generate())
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {}).update(schemas)
+        return document_headers(document)
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -75,30 +75,35 @@ _RECORD_PROPERTIES = {
     "price": {"oneOf": [DECIMAL_NUMBER, DECIMAL_STRING, {"type": "null"}]},
 }
 
-_BULK_BODY_SCHEMA = {
-    "type": "object",
-    "required": ["consumptions"],
-    "additionalProperties": False,
-    "properties": {
-        "consumptions": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["subscriptionId", "quantity"],
-                "additionalProperties": False,
-                "properties": {"subscriptionId": {"type": "string"}, **_RECORD_PROPERTIES},
-            },
-        }
+# Named schemas, not inline ones, so that generated classes have names of their own
+# (`BulkRecord`, not `SubmitBulkConsumptionsBodyConsumptionsItem`).
+SCHEMAS = {
+    "BulkSubmission": {
+        "title": "BulkSubmission",
+        "type": "object",
+        "required": ["consumptions"],
+        "additionalProperties": False,
+        "properties": {
+            "consumptions": {"type": "array", "items": {"$ref": "#/components/schemas/BulkRecord"}}
+        },
+    },
+    "BulkRecord": {
+        "title": "BulkRecord",
+        "type": "object",
+        "required": ["subscriptionId", "quantity"],
+        "additionalProperties": False,
+        "properties": {"subscriptionId": {"type": "string"}, **_RECORD_PROPERTIES},
+    },
+    # A record of one subscription's submission: the body names the subscription.
+    "SubscriptionRecord": {
+        "title": "SubscriptionRecord",
+        "type": "object",
+        "required": ["quantity"],
+        "additionalProperties": False,
+        "properties": _RECORD_PROPERTIES,
     },
 }
-
-# A record of one subscription's submission: the body names the subscription.
-_SUBSCRIPTION_RECORD_SCHEMA = {
-    "type": "object",
-    "required": ["quantity"],
-    "additionalProperties": False,
-    "properties": _RECORD_PROPERTIES,
-}
+"""Schemas the routes refer to by name, for `install_openapi`."""
 
 
 @router.post(
@@ -114,7 +119,9 @@ _SUBSCRIPTION_RECORD_SCHEMA = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": _BULK_BODY_SCHEMA}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/BulkSubmission"}}
+            },
         }
     },
 )
@@ -295,7 +302,8 @@ class SubscriptionSubmission(CamelModel):
     # Records are checked one by one (ingest.read_record), so that a record that is not
     # even an object does not hide the errors of the others.
     consumptions: list[Any] = Field(
-        max_length=10_000, json_schema_extra={"items": _SUBSCRIPTION_RECORD_SCHEMA}
+        max_length=10_000,
+        json_schema_extra={"items": {"$ref": "#/components/schemas/SubscriptionRecord"}},
     )
 
 
