@@ -59,6 +59,15 @@ SCENARIOS = int(os.environ.get("ARREARS_FUZZ_SCENARIOS", "50"))
 
 SEED = 20260101
 
+# A decimal may come as a string (`format: decimal`): generate strings that are decimals,
+# with the places the API takes, so that such requests reach real behaviour too.
+schemathesis.openapi.format(
+    "decimal",
+    st.decimals(min_value=0, max_value=10**6, places=4, allow_nan=False, allow_infinity=False).map(
+        str
+    ),
+)
+
 # Schemathesis' `positive_data_acceptance` expects every schema-valid request to be
 # accepted; ours refuse many with 422 for rules no JSON schema states (an unknown
 # currency code, a DueDate outside the contract, an id that names nothing). Every

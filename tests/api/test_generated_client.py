@@ -169,7 +169,7 @@ def test_a_generated_client_runs_the_whole_flow_and_keeps_decimals_exact(
             body=m.NewPlanVariant(
                 plan_id=plan.id,
                 name="Pro monthly",
-                currency="EUR",
+                currency=m.Currency.EUR,
                 billing_period=m.BillingPeriod(unit=m.PeriodUnit.MONTH, quantity=1),
                 recurring_fee="0.10",
                 metered_components=[

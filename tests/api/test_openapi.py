@@ -162,6 +162,8 @@ def test_a_paged_list_declares_its_total_count(spec: dict[str, Any]) -> None:
         ("ContractOut", "Status", "ContractStatus"),
         ("BillingPeriodOut", "Unit", "PeriodUnit"),
         ("BillingPeriod", "Unit", "PeriodUnit"),
+        ("NewPlanVariant", "Currency", "Currency"),
+        ("NewSeller", "currency", "Currency"),
     ],
 )
 def test_an_enumeration_is_an_enum(

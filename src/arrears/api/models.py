@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -26,13 +27,20 @@ from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.domain.clock import in_range, require_utc
 from arrears.domain.errors import Invalid
-from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
+from arrears.domain.money import (
+    MAX_INTEGER_DIGITS,
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+    currency,
+    currency_codes,
+)
 
 __all__ = [
     "DECIMAL_NUMBER",
     "DECIMAL_STRING",
     "AnyDecimal",
     "CamelModel",
+    "CurrencyCode",
     "ExactDecimal",
     "Instant",
     "PascalModel",
@@ -157,6 +165,10 @@ Percent = Annotated[PlainDecimal, Field(ge=0, le=100, decimal_places=4)]
 """A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
 
 
+def _as_sent(value: Any) -> Any:
+    return value  # a declaration only: the domain rule after it checks the value
+
+
 def _iso_8601(value: object) -> object:
     # pydantic would also take Unix times ("1700000000"); the spec says ISO 8601.
     if isinstance(value, datetime):
@@ -230,3 +242,16 @@ _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 def _loc(path: str) -> tuple[Any, ...]:
     # "Tiers[1].UpTo" -> ("Tiers", 1, "UpTo")
     return tuple(int(index) if index else name for name, index in _PATH_PART.findall(path))
+
+
+CurrencyName = enum.StrEnum(  # type: ignore[misc]
+    "Currency", {code: code for code in currency_codes()}, module=__name__
+)
+"""The ISO 4217 codes that `currency` accepts, as the OpenAPI's `Currency` enum."""
+
+CurrencyCode = Annotated[
+    str,
+    BeforeValidator(_as_sent, json_schema_input_type=CurrencyName),
+    domain_rule(lambda code: currency(code).code),
+]
+"""An active ISO 4217 code with a minor unit, e.g. EUR (declared as an enum)."""

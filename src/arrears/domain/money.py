@@ -20,6 +20,7 @@ __all__ = [
     "QUANTITY_PLACES",
     "Currency",
     "currency",
+    "currency_codes",
     "decimal_places",
     "round_amount",
 ]
@@ -63,6 +64,11 @@ def _minor_units() -> dict[str, int]:
     # minor unit are metals, SDRs, test and "no currency" codes (XAU, XDR, XTS, XXX):
     # nothing an invoice can be issued in.
     return {c.code: c.exponent for c in Iso4217 if c.exponent is not None}
+
+
+def currency_codes() -> tuple[str, ...]:
+    """Every code that `currency` accepts, in alphabetical order."""
+    return tuple(sorted(_minor_units()))
 
 
 def currency(code: str, *, field: str = "Currency") -> Currency:

@@ -11,10 +11,9 @@ from pydantic import StringConstraints
 from arrears.api.auth import AdminAccess, forget_keys_of
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import CamelModel, domain_rule
+from arrears.api.models import CamelModel, CurrencyCode
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import TestClock
-from arrears.domain.money import currency
 from arrears.services import sellers
 from arrears.worker.runner import Worker
 
@@ -35,7 +34,7 @@ class NewSeller(CamelModel):
             max_length=sellers.SELLER_NAME_LENGTH[1],
         ),
     ]
-    currency: Annotated[str, domain_rule(lambda code: currency(code).code)] = "EUR"
+    currency: CurrencyCode = "EUR"
     invoice_prefix: Annotated[str, StringConstraints(pattern=sellers.INVOICE_PREFIX_PATTERN)] = (
         "INV"
     )
