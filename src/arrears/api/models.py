@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel, to_pascal
+from pydantic.errors import PydanticInvalidForJsonSchema
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
@@ -131,9 +132,12 @@ class _DecimalSchema:
     ) -> JsonSchemaValue:
         if handler.mode == "serialization":
             return dict(DECIMAL_NUMBER)
-        schema = handler(core)
+        try:
+            schema = handler(core)
+        except PydanticInvalidForJsonSchema:  # validated by a function of our own
+            schema = {}
         branches = [b for b in schema.get("anyOf", ()) if b.get("type") in ("number", "string")]
-        if not branches:  # validated by a function: pydantic knows no branches
+        if not branches:  # pydantic knows no branches: declare both
             return {"anyOf": [dict(DECIMAL_NUMBER), dict(DECIMAL_STRING)]}
         for branch in branches:
             branch["format"] = "decimal"
