@@ -10,9 +10,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, TypeAdapter
+from pydantic import Field, TypeAdapter
 
-from arrears.api.models import AnyDecimal, PascalModel, PlainDecimal, Price, domain_rule
+from arrears.api.models import (
+    AnyDecimal,
+    PascalModel,
+    PlainDecimal,
+    Price,
+    declared_as,
+    domain_rule,
+)
 from arrears.domain.periods import MAX_PERIOD_QUANTITY, PeriodUnit, parse_billing_period
 from arrears.domain.pricing import Pricing, parse_pricing, pricing_to_json
 
@@ -76,20 +83,16 @@ class BillingPeriod(PascalModel):
     quantity: int = Field(ge=1, le=MAX_PERIOD_QUANTITY)
 
 
-def _as_sent(value: Any) -> Any:
-    return value  # the domain rule after it checks the JSON as it was sent
-
-
 PricingField = Annotated[
     dict[str, Any],
-    BeforeValidator(_as_sent, json_schema_input_type=_PricingIn),
+    declared_as(_PricingIn),
     domain_rule(parse_pricing),
 ]
 """A `Pricing` (the domain's, once validated), declared as the `oneOf` above."""
 
 BillingPeriodField = Annotated[
     dict[str, Any],
-    BeforeValidator(_as_sent, json_schema_input_type=BillingPeriod),
+    declared_as(BillingPeriod),
     domain_rule(parse_billing_period),
 ]
 """A `BillingPeriod` (the domain's, once validated), declared as the model above."""
