@@ -155,7 +155,8 @@ def test_openapi_documents_the_records_of_one_subscriptions_submission(
     # Found as: every generated PUT /api/sellers/{sellerId}/services/consumptions was
     # refused, as its records were documented as anything at all (`{}`).
     submission = _schema(client, "SubscriptionSubmission")["properties"]["consumptions"]
-    record = submission["items"]
+    assert submission["items"] == {"$ref": "#/components/schemas/SubscriptionRecord"}
+    record = _schema(client, "SubscriptionRecord")
     assert record["required"] == ["quantity"]
     assert set(record["properties"]) == {
         "productId",
