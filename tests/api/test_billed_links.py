@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from arrears.domain.errors import Conflict
-from arrears.store.billing import BatchBillingRepository
 from arrears.store.database import Database
+from arrears.store.invoices import InvoiceRepository
 
 SELLER = "s" * 24
 
@@ -17,9 +17,9 @@ def test_an_entry_linked_to_a_second_invoice_is_a_conflict_and_the_first_link_st
     database: Database,
 ) -> None:
     with database.write() as session:
-        BatchBillingRepository(session, SELLER).link_usage([("invoice-1", [7, 8])])
+        InvoiceRepository(session, SELLER).link_usage([("invoice-1", [7, 8])])
     with pytest.raises(Conflict), database.write() as session:
-        BatchBillingRepository(session, SELLER).link_usage([("invoice-2", [9, 8])])
+        InvoiceRepository(session, SELLER).link_usage([("invoice-2", [9, 8])])
     with database.read() as session:
         links = session.connection().exec_driver_sql(
             "SELECT usage_id, invoice_id FROM billed_usage ORDER BY usage_id"

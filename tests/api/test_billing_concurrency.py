@@ -25,10 +25,11 @@ from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.domain.ids import new_id
 from arrears.domain.usage import UsageCandidate
-from arrears.services.billing import BillingRun, interim_invoice, run_billing
+from arrears.services.billing import BillingRun, run_billing
+from arrears.services.contract_billing import interim_invoice
 from arrears.services.orders import OrderedUsage, PlacedOrder, place_order
-from arrears.store.billing import BillingRepository
 from arrears.store.database import Database
+from arrears.store.orders import OrderRepository
 from arrears.store.usage import UsageRepository
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
@@ -247,7 +248,7 @@ def test_two_orders_billing_one_contract_at_once_are_both_placed_and_billed(
     with ThreadPoolExecutor(1) as pool, database.write() as session:
         # the first order has stored its order and usage rows and is about to bill ...
         first_id = new_id()
-        BillingRepository(session, seller_id).add_order(first_id, contract.contract_id, now)
+        OrderRepository(session, seller_id).add_order(first_id, contract.contract_id, now)
         ordered = UsageCandidate(contract.contract_id, contract.component_id, Decimal(1), now)
         usage = UsageRepository(session, seller_id)
         assert usage.insert_new([ordered], submission_id=first_id, transferred_at=now) == 1

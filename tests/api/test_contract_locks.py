@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.domain.usage import UsageCandidate
-from arrears.services.billing import bill_due, issue_next_due
+from arrears.services.contract_billing import bill_due, issue_next_due
 from arrears.store.database import Database
 from arrears.store.usage import UsageRepository
 from tests.billing_factories import (

@@ -1,8 +1,9 @@
-"""SPEC §7: the scheduler bills a batch of contracts at once and has the database sum
-their usage (`_bill_batch`); a contract billed on its own (`bill_due`: interim billing,
-final invoices, contracts another worker holds) sums its entries in memory. Both paths
-must issue the same invoices, whatever the usage: late entries, override prices, an
-earlier interim invoice in the period, pending rated items, several periods caught up.
+"""SPEC §7: the scheduler bills a batch of contracts at once (`_bill_batch`: several
+periods of many contracts in one transaction); a contract billed on its own
+(`bill_due`: final invoices, contracts another worker holds, a failed batch) is a batch
+of one period of one contract. Both take the same road (`services.invoicing`) and must
+issue the same invoices, whatever the usage: late entries, override prices, an earlier
+interim invoice in the period, pending rated items, several periods caught up.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from fastapi.testclient import TestClient
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
-from arrears.services.billing import bill_due, run_billing
+from arrears.services.billing import run_billing
+from arrears.services.contract_billing import bill_due
 from arrears.store.database import Database
 from tests.billing_factories import (
     PricedContract,

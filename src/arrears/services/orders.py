@@ -14,9 +14,9 @@ from arrears.domain.errors import Conflict, FieldError, Invalid, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import Invoice
 from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage, duplicate_keys
-from arrears.services.billing import interim_invoice
-from arrears.store.billing import BillingRepository
+from arrears.services.contract_billing import interim_invoice
 from arrears.store.contracts import ContractRepository
+from arrears.store.orders import OrderRepository
 from arrears.store.usage import UsageRepository
 
 __all__ = ["OrderedUsage", "PlacedOrder", "RatedItem", "place_order"]
@@ -116,11 +116,11 @@ def place_order(
                 f"{entry.id} with different values."
             )
     order_id = new_id()
-    billing = BillingRepository(session, seller_id)
-    billing.add_order(order_id, contract_id, now)
+    orders = OrderRepository(session, seller_id)
+    orders.add_order(order_id, contract_id, now)
     if usage.insert_new(new, submission_id=order_id, transferred_at=now) != len(new):
         raise Conflict("Some of the order's keys were stored meanwhile; place the order again.")
-    billing.add_rated_items(
+    orders.add_rated_items(
         order_id,
         contract_id,
         [(i.description, i.quantity, i.price_per_unit) for i in rated_items],
@@ -130,7 +130,7 @@ def place_order(
     if trigger_interim_billing:
         invoice = interim_invoice(session, clock, seller_id, contract_id)
         if invoice is not None:
-            billing.set_order_invoice(order_id, invoice.id)
+            orders.set_order_invoice(order_id, invoice.id)
     # Read after billing, so that each entry shows the invoice that billed it.
     entries = usage.entries_of_submission(order_id) + [
         usage.entry(contract_id, e.id) for e in repeated

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import fields
+from decimal import Decimal
 
 from sqlalchemy import delete, exists, select
 
@@ -20,6 +21,7 @@ from arrears.store.tables import (
     PlanVariantRow,
 )
 from arrears.store.tenancy import TenantRepository
+from arrears.store.usage import batched
 
 __all__ = ["CatalogRepository"]
 
@@ -34,6 +36,16 @@ class CatalogRepository(TenantRepository):
 
     def customer(self, customer_id: str) -> Customer:
         return _customer(self._row(CustomerRow, customer_id, "customer"))
+
+    def customer_tax_rates(self, customer_ids: Iterable[str]) -> dict[str, Decimal | None]:
+        """The tax rate of each of these customers (None: the plan's), a query per 2,000."""
+        rates: dict[str, Decimal | None] = {}
+        for chunk in batched(set(customer_ids), 2_000):
+            query = select(CustomerRow.id, CustomerRow.tax_rate).where(
+                CustomerRow.seller_id == self.seller_id, CustomerRow.id.in_(chunk)
+            )
+            rates.update((id_, rate) for id_, rate in self._session.execute(query))
+        return rates
 
     def customers(self, page: PageRequest) -> Page[Customer]:
         return self._page(self._scoped(CustomerRow), CustomerRow, page, _customer)

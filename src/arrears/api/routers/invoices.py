@@ -16,14 +16,14 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, LineKind
-from arrears.services.billing import (
+from arrears.services.contract_billing import (
     after_billing_due,
     interim_invoice,
     issue_next_due,
     preview_period,
 )
-from arrears.store.billing import BillingRepository, InvoiceFilter
 from arrears.store.contracts import ContractRepository
+from arrears.store.invoices import InvoiceFilter, InvoiceRepository
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"])
 
@@ -93,14 +93,14 @@ def list_invoices(
     """The seller's invoices, newest first, by contract, customer and document date."""
     invoice_filter = InvoiceFilter(contract_id, customer_id, document_from, document_to)
     with context.database.read() as session:
-        page = BillingRepository(session, seller_id).invoices(invoice_filter, paging)
+        page = InvoiceRepository(session, seller_id).invoices(invoice_filter, paging)
     return list_response([invoice_out(i) for i in page.items], page.total)
 
 
 @router.get("/invoices/{invoiceId}", response_model=InvoiceOut)
 def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     with context.database.read() as session:
-        invoice = BillingRepository(session, seller_id).invoice(invoice_id)
+        invoice = InvoiceRepository(session, seller_id).invoice(invoice_id)
     return json_response(invoice_out(invoice))
 
 
@@ -110,7 +110,7 @@ def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context
 def get_invoice_usage(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     """Every usage entry the invoice bills."""
     with context.database.read() as session:
-        entries = BillingRepository(session, seller_id).invoice_usage(invoice_id)
+        entries = InvoiceRepository(session, seller_id).invoice_usage(invoice_id)
     return list_response([usage_out(e) for e in entries], len(entries))
 
 

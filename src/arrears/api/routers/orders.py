@@ -18,7 +18,7 @@ from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH
-from arrears.services.billing import after_billing_due, issue_next_due
+from arrears.services.contract_billing import after_billing_due, issue_next_due
 from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
 from arrears.store.contracts import ContractRepository
 
