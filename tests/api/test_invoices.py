@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
+from arrears.services.contract_billing import preview_period
 from arrears.store.database import Database
 from tests.billing_factories import (
     START,
@@ -294,6 +295,21 @@ def test_a_contract_preview_answers_the_would_be_invoice_and_saves_nothing(
     assert invoices_of(client, contract) == []
     bill_at(client, "2026-02-01T00:00:00Z")
     assert only_invoice(client, contract)["InvoiceNumber"] == "INV-2026-000001"
+
+
+def test_a_preview_rates_usage_without_linking_it_even_in_a_transaction_that_commits(
+    client: TestClient, database: Database, clock: TestClock
+) -> None:
+    contract = new_priced_contract(client)
+    post_usage(client, contract, "10", "2026-01-10T00:00:00Z")
+    move_clock(client, "2026-01-15T00:00:00Z")
+
+    with database.write() as session:  # not a rehearsal: a link made here would stay
+        draft = preview_period(session, clock, contract.seller.seller_id, contract.contract_id)
+    assert [(line.quantity, line.amount) for line in draft.lines] == [
+        (Decimal("10"), Decimal("1.00"))
+    ]
+    assert usage_entries(client, contract, "billed=true") == []
 
 
 def test_a_contract_preview_with_a_period_due_but_unbilled_previews_the_next_and_saves_nothing(

@@ -40,8 +40,8 @@ How `rate_usage` rates them, and the choices made where SPEC §7 is silent:
 
 Rating needs only each component's summed quantity (current and late apart) and the
 override entries one by one (`InvoiceUsage`): `rate_usage` sums entries in memory
-(`sum_usage`), batch billing has the database sum them (`rate_totals`). Both give the
-same lines.
+(`sum_usage`), billing has the database sum them (`rate_totals`). Both give the same
+lines.
 
 Every line's amount is rounded half-up to the currency's minor unit with
 `money.round_amount`, once, when the line is made; everything before is exact.
@@ -144,8 +144,8 @@ class UsageTotal:
 class InvoiceUsage:
     """The usage an invoice bills, as rating needs it: plan-priced entries summed per
     component and lateness, and the entries with an override price one by one (each is
-    a line of its own). Billing many contracts sums in the database (a few rows per
-    contract instead of every entry); `sum_usage` does it for entries in memory."""
+    a line of its own). Billing sums in the database (a few rows per contract instead
+    of every entry); `sum_usage` does it for entries in memory."""
 
     totals: tuple[UsageTotal, ...] = ()
     overrides: tuple[UsageEntry, ...] = ()

@@ -102,10 +102,9 @@ def issue_next_due(
         (invoice,) = issue(session, now, seller_id, rate(session, seller_id, [window]))
         contracts.save_billing_state(replace(contract, final_invoice_id=invoice.id))
         return invoice
-    start, end = contract.last_billing_date, contract.next_billing_date
-    if now < end:
+    if now < contract.next_billing_date:
         return None
-    window = regular_window(contract, start, end)
+    window = regular_window(contract, contract.last_billing_date, contract.next_billing_date)
     (invoice,) = issue(session, now, seller_id, rate(session, seller_id, [window]))
     contracts.save_billing_state(contract.advanced())
     return invoice

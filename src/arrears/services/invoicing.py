@@ -83,7 +83,7 @@ class InvoiceWindow:
     def opening(self) -> bool:
         return self.after is None
 
-    def usage(self) -> UsageWindow:
+    def usage_window(self) -> UsageWindow:
         return UsageWindow(
             self.invoice_id, self.contract.id, self.after, self.cutoff, self.period_start
         )
@@ -146,7 +146,7 @@ def rate(
     items = invoices.unbilled_rated_items([c.id for c in opening])
     earlier = invoices.period_lines({c.id: c.billed_periods for c in opening})
     bills = invoices.link_unbilled_usage if link else invoices.sum_unbilled_usage
-    usage = bills([w.usage() for w in windows])
+    usage = bills([w.usage_window() for w in windows])
     rated: list[RatedInvoice] = []
     for window in windows:
         contract_id = window.contract.id

@@ -120,10 +120,10 @@ def link_and_sum(
     try:
         if session.get_bind().dialect.name == "postgresql":
             return _on_postgresql(session, _LINK_AND_SUM_POSTGRESQL, seller_id, windows)
-        groups = _sum_on_sqlite(session, seller_id, windows)  # summed first: once linked,
-        session.connection().exec_driver_sql(  # the entries are no longer unbilled
-            _LINK_SQLITE, (_sqlite_windows(windows), seller_id)
-        )
+        # Summed first: once linked, the entries are no longer unbilled.
+        given = _sqlite_windows(windows)
+        groups = _sum_on_sqlite(session, seller_id, given)
+        session.connection().exec_driver_sql(_LINK_SQLITE, (given, seller_id))
         return groups
     except IntegrityError as error:
         raise Conflict("Usage was billed meanwhile; billing is retried.") from error
@@ -133,7 +133,7 @@ def sum_only(session: Session, seller_id: str, windows: Sequence[UsageWindow]) -
     """What `link_and_sum` returns, without linking anything (a preview)."""
     if session.get_bind().dialect.name == "postgresql":
         return _on_postgresql(session, _SUM_POSTGRESQL, seller_id, windows)
-    return _sum_on_sqlite(session, seller_id, windows)
+    return _sum_on_sqlite(session, seller_id, _sqlite_windows(windows))
 
 
 def invoice_usage(
@@ -177,10 +177,8 @@ def _on_postgresql(
         return cursor.fetchall()
 
 
-def _sum_on_sqlite(
-    session: Session, seller_id: str, windows: Sequence[UsageWindow]
-) -> list[UsageGroup]:
-    given = _sqlite_windows(windows)
+def _sum_on_sqlite(session: Session, seller_id: str, given: str) -> list[UsageGroup]:
+    """The sum over the windows `given` as `_sqlite_windows` encodes them."""
     return [
         (*group[:4], _sqlite_decimal(group[4]), group[5])
         for group in session.connection().exec_driver_sql(_SUM_SQLITE, (given, seller_id))
