@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from functools import partial
 from typing import Any
 
@@ -27,6 +27,7 @@ from arrears.domain.invoices import (
     InvoiceStatus,
     LineKind,
 )
+from arrears.domain.limits import DECIMAL_PRECISION
 from arrears.domain.money import currency
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.pricing import TierCharge
@@ -389,16 +390,25 @@ def _invoice(row: InvoiceRow, lines: list[InvoiceLine]) -> Invoice:
             period_start=row.period_start,
             period_end=row.period_end,
             lines=tuple(lines),
-            subtotal=row.subtotal.quantize(money.quantum),
+            subtotal=_in_minor_unit(row.subtotal, money.quantum),
             tax_rate=row.tax_rate,
-            tax_amount=row.tax_amount.quantize(money.quantum),
-            total=row.total.quantize(money.quantum),
+            tax_amount=_in_minor_unit(row.tax_amount, money.quantum),
+            total=_in_minor_unit(row.total, money.quantum),
         ),
     )
 
 
 def _in_minor_units(line: InvoiceLine, quantum: Decimal) -> InvoiceLine:
-    return replace(line, amount=line.amount.quantize(quantum))
+    return replace(line, amount=_in_minor_unit(line.amount, quantum))
+
+
+def _in_minor_unit(amount: Decimal, quantum: Decimal) -> Decimal:
+    # Wider than the default context, whose 28 digits fail on a large amount; and exact:
+    # a stored amount has its currency's places and zeros after them.
+    return amount.quantize(quantum, None, _AMOUNTS)
+
+
+_AMOUNTS = Context(prec=DECIMAL_PRECISION, traps=[Inexact, InvalidOperation])
 
 
 # -- batch billing ------------------------------------------------------------------------
@@ -439,7 +449,7 @@ _PICKED = (
 # (SQLite's CROSS JOIN keeps the windows the outer loop: each probes the usage index.)
 # Summed per invoice, component, lateness and override; ids as text ("7,8,9").
 _SUMMED = (
-    "SELECT invoice_id, component_id, late, own, SUM(quantity), {ids} FROM picked "
+    "SELECT invoice_id, component_id, late, own, {sums}, {ids} FROM picked "
     "GROUP BY invoice_id, component_id, late, own"
 )
 # PostgreSQL: one statement picks, links and sums, so all three see one snapshot;
@@ -453,7 +463,8 @@ _LINK_AND_SUM_POSTGRESQL = (
     "picked AS MATERIALIZED ("
     + _PICKED.format(join="JOIN", before_all="'-infinity'", seller="%s", fence=" OFFSET 0")
     + "), linked AS (INSERT INTO billed_usage (usage_id, invoice_id) "
-    "SELECT id, invoice_id FROM picked) " + _SUMMED.format(ids="string_agg(id::text, ',')")
+    "SELECT id, invoice_id FROM picked) "
+    + _SUMMED.format(sums="SUM(quantity)", ids="string_agg(id::text, ',')")
 )
 # SQLite: the transaction holds the database's write lock, so the sum and then the link,
 # two statements over the same windows, see the same entries.
@@ -465,7 +476,12 @@ _WINDOWS_SQLITE = (
     + _PICKED.format(join="CROSS JOIN", before_all="''", seller="?", fence="")
     + ") "
 )
-_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(ids="group_concat(id)")
+# Summed in parts (`ExactDecimal.sqlite_sum`): a plain SUM of scaled quantities fails
+# past 9.2e12 units, which a period's sum may reach.
+_QUANTITY = _USAGE.c.quantity.type
+_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(
+    sums=_QUANTITY.sqlite_sum("quantity"), ids="group_concat(id)"
+)
 _LINK_SQLITE_WINDOWS = (
     "INSERT INTO billed_usage (usage_id, invoice_id) "  # noqa: S608 (constants)
     + _WINDOWS_SQLITE
@@ -634,7 +650,7 @@ class BatchBillingRepository(TenantRepository):
         connection = self._session.connection()
         # Summed first: once linked, the entries are no longer unbilled.
         groups = [
-            (*group[:4], _sqlite_decimal(group[4]), group[5])
+            (*group[:4], _QUANTITY.sqlite_total(*group[4:7]), group[7])
             for group in connection.exec_driver_sql(_SUM_SQLITE, (given, self.seller_id))
         ]
         connection.exec_driver_sql(_LINK_SQLITE_WINDOWS, (given, self.seller_id))
@@ -863,11 +879,3 @@ _json_encoder = msgspec.json.Encoder(decimal_format="number")
 def _json_text(value: object) -> str:
     """The text `ExactJSON` stores for `value`."""
     return _json_encoder.encode(value).decode()
-
-
-_USAGE_SCALE = -_USAGE.c.quantity.type.scale  # quantities and override prices alike
-
-
-def _sqlite_decimal(value: int) -> Decimal:
-    # What `ExactDecimal.process_result_value` returns on SQLite, without its dispatch.
-    return Decimal(value).scaleb(_USAGE_SCALE)
