@@ -10,16 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import UTC, datetime, timedelta
+from decimal import Context, Decimal, Inexact, localcontext
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from arrears.config import Settings
+from arrears.domain.catalog import MeteredComponent
 from arrears.domain.clock import TestClock
+from arrears.domain.invoices import InvoiceDraft, InvoiceKind, draft_invoice
+from arrears.domain.money import currency
+from arrears.domain.pricing import Pricing, pricing_to_json
+from arrears.domain.rating import PeriodCharges, rate_usage
+from arrears.domain.usage import UsageEntry
 from arrears.store.database import Database
 from tests.billing_factories import (
+    START,
     Json,
     Metered,
     PricedContract,
@@ -40,9 +51,12 @@ from tests.billing_factories import (
 )
 from tests.factories import ADMIN
 from tests.ingest_factories import exact
+from tests.limit_values import accepted, pricings, tax_rates
 
 MOST = "999999999999.999999"
 """The largest quantity or price the service accepts: below 10^12, 6 places."""
+WIDE = Context(prec=200, traps=[Inexact])
+"""The tests' own sums: the default 28 digits would round them."""
 
 
 @pytest.fixture
@@ -211,6 +225,93 @@ def test_a_rated_item_of_999999999999_999999_x_999999999999_999999_is_billed_to_
         assert totals(billed)[3] == "999999999999999998000000.00"
 
 
+# -- anything accepted --------------------------------------------------------------------
+
+
+@hypothesis_settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pricing=pricings,
+    free_quota=accepted,
+    quantities=st.lists(accepted, min_size=1, max_size=12),
+    tax_rate=tax_rates,
+    code=st.sampled_from(["EUR", "JPY", "KWD"]),
+)
+def test_anything_accepted_is_stored_and_billed_as_the_domain_rates_it_on_both_roads(
+    client: TestClient,
+    *,
+    pricing: Pricing,
+    free_quota: Decimal,
+    quantities: list[Decimal],
+    tax_rate: Decimal,
+    code: str,
+) -> None:
+    now = client.get("/admin/clock", headers=ADMIN).json()["now"]
+    metered = Metered(pricing=pricing_to_json(pricing), free_quota=str(free_quota))
+    regular = new_priced_contract(
+        client, None, metered, currency=code, tax_rate=str(tax_rate), start=now
+    )
+    interim = _another(client, regular, start=now)
+    for contract in (regular, interim):
+        for quantity in quantities:
+            post_usage(client, contract, str(quantity), now)
+
+    interim_invoice = _post(client, f"{interim.path}/interimbilling", interim, 201)
+    move_clock(client, _a_month_after(now))
+    run_billing(client)
+    [regular_invoice] = invoices_of(client, regular)
+
+    expected = _rated(pricing, free_quota, quantities, tax_rate, code)
+    for invoice in (interim_invoice, regular_invoice):
+        with localcontext(WIDE):
+            assert invoice["Total"] == invoice["Subtotal"] + invoice["TaxAmount"]
+            assert invoice["Subtotal"] == sum(line["Amount"] for line in invoice["Lines"])
+        assert [line["Amount"] for line in invoice["Lines"]] == [
+            line.amount for line in expected.lines
+        ]
+        assert (invoice["Subtotal"], invoice["TaxAmount"], invoice["Total"]) == (
+            expected.subtotal,
+            expected.tax_amount,
+            expected.total,
+        )
+
+
+def _rated(
+    pricing: Pricing, free_quota: Decimal, quantities: list[Decimal], tax_rate: Decimal, code: str
+) -> InvoiceDraft:
+    """The invoice the pure domain makes of the usage: what storage must give back."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    money = currency(code)
+    entries = [
+        UsageEntry(id_, "c", "storage", quantity, start, start)
+        for id_, quantity in enumerate(quantities)
+    ]
+    lines = rate_usage(
+        components=[MeteredComponent("storage", pricing, free_quota)],
+        currency=money,
+        period_start=start,
+        period_end=start,
+        earlier=PeriodCharges(),
+        entries=entries,
+    )
+    return draft_invoice(
+        kind=InvoiceKind.REGULAR,
+        currency=money,
+        period_start=start,
+        period_end=start,
+        lines=lines,
+        tax_rate=tax_rate,
+    )
+
+
+def _a_month_after(instant: str) -> str:
+    moved = datetime.fromisoformat(instant) + timedelta(days=31)
+    return moved.isoformat().replace("+00:00", "Z")
+
+
 # -- dates --------------------------------------------------------------------------------
 
 
@@ -307,10 +408,10 @@ def test_a_billing_period_of_1001_years_is_refused_with_422_naming_its_quantity(
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _another(client: TestClient, contract: PricedContract) -> PricedContract:
+def _another(client: TestClient, contract: PricedContract, start: str = START) -> PricedContract:
     """Another contract of the same customer on the same plan variant."""
     contract_id = new_contract_on(
-        client, contract.seller, contract.customer_id, contract.plan_variant_id
+        client, contract.seller, contract.customer_id, contract.plan_variant_id, start
     )
     return PricedContract(
         contract.seller,
