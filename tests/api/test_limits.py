@@ -215,10 +215,15 @@ def test_a_rated_item_of_999999999999_999999_x_999999999999_999999_is_billed_to_
 
     preview = _post(client, "/api/v1/orders/preview", contract, 200, order)
     placed = _post(client, "/api/v1/orders", contract, 201, order)
+    # The same item without interim billing: on the next regular invoice (batch road).
+    _post(client, "/api/v1/orders", contract, 201, {**order, "TriggerInterimBilling": False})
+    move_clock(client, "2026-02-01T00:00:00Z")
+    run_billing(client)
 
-    invoice = get_invoice(client, contract.seller, placed["InvoiceId"])
+    interim, regular = invoices_of(client, contract)
+    assert (interim["Id"], regular["Kind"]) == (placed["InvoiceId"], "Regular")
     # (10^12 - 10^-6)^2 = 999999999999999998000000.000000000001
-    for billed in (preview, invoice):
+    for billed in (preview, interim, regular):
         assert [(line["Kind"], str(line["Amount"])) for line in billed["Lines"]] == [
             ("RatedItem", "999999999999999998000000.00")
         ]

@@ -182,18 +182,24 @@ def test_the_latest_billing_date_lies_inside_the_calendar() -> None:
     assert LATEST_BILLING_DATE.year < 9999
 
 
-@pytest.mark.parametrize(
-    "instant",
-    [LATEST, datetime(9999, 12, 31, tzinfo=UTC), EARLIEST - timedelta(microseconds=1)],
-)
-def test_the_test_clock_never_leaves_the_instants_a_request_may_carry(instant: datetime) -> None:
+@pytest.mark.parametrize("instant", [LATEST, datetime(9999, 12, 31, tzinfo=UTC)])
+def test_the_test_clock_never_moves_to_8000_or_later(instant: datetime) -> None:
     clock = TestClock(EARLIEST)
     with pytest.raises(Invalid) as refused:
         clock.move_to(instant)
     assert [error.field for error in refused.value.errors] == ["now"]
+    assert clock.now() == EARLIEST
+    assert clock.move_to(LATEST - timedelta(microseconds=1)) == LATEST - timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    "instant", [LATEST, datetime(9999, 12, 31, tzinfo=UTC), EARLIEST - timedelta(microseconds=1)]
+)
+def test_the_test_clock_never_starts_outside_the_instants_a_request_may_carry(
+    instant: datetime,
+) -> None:
     with pytest.raises(Invalid):
         TestClock(instant)
-    assert clock.move_to(LATEST - timedelta(microseconds=1)) == LATEST - timedelta(microseconds=1)
 
 
 # ---------------------------------------------------------------- helpers

@@ -58,11 +58,11 @@ class TestClock:
         """Move to `instant`; moving backwards is a `Conflict` (billing is forward only),
         and beyond [EARLIEST, LATEST) `Invalid`: billing computes dates up to a period
         past the clock, which must exist (`domain.limits`)."""
-        instant = _within_range(instant)
+        instant = require_utc(instant)
         with self._lock:
             if instant < self._now:
                 raise Conflict(f"The clock is at {self._now.isoformat()}; it only moves forward.")
-            self._now = instant
+            self._now = _within_range(instant)
         return instant
 
 
@@ -72,8 +72,8 @@ def _within_range(instant: datetime) -> datetime:
         raise Invalid.one(
             "now",
             "out_of_range",
-            f"The clock stays from {EARLIEST.year} to {LATEST.year - 1} (before "
-            f"{LATEST.isoformat()}).",
+            f"now must lie between the years {EARLIEST.year} and {LATEST.year - 1}, like "
+            "every instant: billing computes dates up to a period past the clock.",
         )
     return instant
 

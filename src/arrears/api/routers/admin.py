@@ -11,7 +11,7 @@ from pydantic import StringConstraints
 from arrears.api.auth import AdminAccess, forget_keys_of
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import CamelModel, CurrencyCode, Instant
+from arrears.api.models import CamelModel, CurrencyCode
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import TestClock
 from arrears.services import sellers
@@ -86,10 +86,6 @@ class ClockState(CamelModel):
     now: datetime
 
 
-class ClockMove(CamelModel):
-    now: Instant
-
-
 def test_clock_router(clock: TestClock) -> APIRouter:
     """`GET`/`PUT /admin/clock`: they exist only when the app runs on a test clock."""
     router = APIRouter(
@@ -106,9 +102,10 @@ def test_clock_router(clock: TestClock) -> APIRouter:
         response_model=ClockState,
         responses=problem_responses({409: "The instant is before the clock's now."}),
     )
-    def move_clock(body: ClockMove) -> Response:
-        """Move the test clock forward (backwards answers 409). Like every instant, the
-        clock stays in the years 1900 to 7999 (422 beyond)."""
+    def move_clock(body: ClockState) -> Response:
+        """Move the test clock forward (backwards answers 409)."""
+        # Like every instant, the clock stays before 8000 (`domain.limits`): beyond, the
+        # test clock refuses the move with 422.
         return json_response(ClockState(now=clock.move_to(body.now)))
 
     @router.post("/billing/run", response_model=BillingRunOut, operation_id="runBilling")
