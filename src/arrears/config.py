@@ -9,7 +9,15 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from arrears.domain.clock import Clock, SystemClock, TestClock, parse_instant
+from arrears.domain.clock import (
+    EARLIEST,
+    LATEST,
+    Clock,
+    SystemClock,
+    TestClock,
+    in_range,
+    parse_instant,
+)
 from arrears.services.leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, LeaseTerms
 
 __all__ = ["Settings", "clock_for", "lease_terms_for"]
@@ -72,8 +80,8 @@ class Settings(BaseSettings):
     def _test_clock_is_1_or_instant(cls, value: str | None) -> str | None:
         if value in (None, "", "0"):
             return None
-        if value != "1":
-            parse_instant(value)
+        if value != "1" and not in_range(parse_instant(value)):
+            raise ValueError(f"the test clock starts from {EARLIEST.year} to {LATEST.year - 1}")
         return value
 
     @model_validator(mode="after")

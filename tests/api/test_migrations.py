@@ -7,14 +7,29 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from arrears.config import Settings
+from arrears.domain.clock import TestClock
 from arrears.store import schema
 from arrears.store.database import Database
+from tests.billing_factories import (
+    Metered,
+    app_without_worker,
+    bill_interim_at,
+    get_invoice,
+    new_priced_contract,
+    post_usage,
+    totals,
+    volume,
+)
 from tests.conftest import POSTGRES_SERVER
 
 
@@ -62,5 +77,49 @@ def test_migrated_schema_matches_the_models(empty_database_url: str) -> None:
         schema.upgrade(database)
         assert schema.pending_differences(database) == []
         assert schema.current_revision(database) is not None
+    finally:
+        database.dispose()
+
+
+def test_0011_keeps_every_invoice_amount_exact_down_to_0009_and_up_again(
+    empty_database_url: str, settings: Settings, clock: TestClock
+) -> None:
+    database = Database(empty_database_url)
+    try:
+        schema.upgrade(database)
+        with TestClient(app_without_worker(settings, database, clock)) as client:
+            contract = new_priced_contract(
+                client,
+                None,
+                Metered(pricing=volume(("100", "1.00"), (None, "0.10"))),
+                tax_rate="19",
+            )
+            # 50 units at 1.00, then 110 in all at 0.10: the second line takes 39.00 back.
+            post_usage(client, contract, "50", "2026-01-02T00:00:00Z")
+            first = bill_interim_at(client, contract, "2026-01-03T00:00:00Z")
+            post_usage(client, contract, "60.000001", "2026-01-04T00:00:00Z")
+            second = bill_interim_at(client, contract, "2026-01-05T00:00:00Z")
+            issued = [get_invoice(client, contract.seller, i["Id"]) for i in (first, second)]
+            assert [totals(invoice) for invoice in issued] == [
+                ("50.00", "19", "9.50", "59.50"),
+                ("-39.00", "19", "-7.41", "-46.41"),
+            ]
+
+            schema.downgrade(database, "0009")
+            with database.read() as session:
+                stored = session.execute(
+                    text("SELECT subtotal FROM invoices ORDER BY invoice_number")
+                ).scalars()
+                # The narrower forms: integers of millionths on SQLite, NUMERIC(24, 6).
+                assert [Decimal(value) for value in stored] == (
+                    [Decimal(50_000_000), Decimal(-39_000_000)]
+                    if database.engine.dialect.name == "sqlite"
+                    else [Decimal("50.000000"), Decimal("-39.000000")]
+                )
+            schema.upgrade(database)
+
+            again = [get_invoice(client, contract.seller, i["Id"]) for i in (first, second)]
+            assert again == issued
+            assert schema.pending_differences(database) == []
     finally:
         database.dispose()

@@ -3,6 +3,7 @@ as SQLAlchemy's column processing writes, and never rounded."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -11,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy.dialects import sqlite
 
+from arrears.domain.limits import MAX_AMOUNT_DIGITS
+from arrears.store.tables import InvoiceRow
 from arrears.store.types import ExactDecimal, UTCDateTime
 
 _SQLITE = sqlite.dialect()
@@ -62,3 +65,74 @@ def test_a_decimal_for_sqlite_beyond_its_64_bit_integers_is_refused(value: str) 
     with pytest.raises(ValueError, match="too large"):
         ExactDecimal(24, 6).to_driver(Decimal(value), "sqlite")
     assert ExactDecimal(24, 6).to_driver(Decimal("9223372036854.775807"), "sqlite") == 2**63 - 1
+
+
+# -- wide decimals: invoice amounts and line quantities ------------------------------------
+
+_AMOUNT = InvoiceRow.__table__.c.total.type
+_MOST = Decimal("9" * MAX_AMOUNT_DIGITS + ".999999")  # below 10**50, with 6 places
+# From integers of millionths: hypothesis's own decimals round past 28 digits.
+_widest = st.integers(-(10 ** (MAX_AMOUNT_DIGITS + 6)) + 1, 10 ** (MAX_AMOUNT_DIGITS + 6) - 1).map(
+    lambda millionths: Decimal(f"{millionths}E-6")
+)
+
+
+@given(_widest)
+def test_every_amount_the_limits_allow_is_stored_on_sqlite_as_its_exact_decimal_text(
+    value: Decimal,
+) -> None:
+    stored = _AMOUNT.to_driver(value, "sqlite")
+    assert stored == f"{value:f}"
+    assert _AMOUNT.process_result_value(stored, _SQLITE) == value
+
+
+@given(_widest)
+def test_every_amount_the_limits_allow_is_stored_on_postgresql_with_six_places(
+    value: Decimal,
+) -> None:
+    stored = _AMOUNT.to_driver(value, "postgresql")
+    assert (stored, stored.as_tuple().exponent) == (value, -6)
+
+
+def test_the_widest_amount_is_50_digits_and_6_places_on_both_databases() -> None:
+    assert _AMOUNT.to_driver(_MOST, "sqlite") == "9" * 50 + "." + "9" * 6
+    for dialect in ("sqlite", "postgresql"):
+        with pytest.raises(ValueError, match="too large to store"):
+            _AMOUNT.to_driver(Decimal(10) ** 50, dialect)
+        with pytest.raises(ValueError, match="more than 6 decimal places"):
+            _AMOUNT.to_driver(Decimal("12.3400001"), dialect)
+
+
+def test_a_wide_zero_is_stored_without_its_sign() -> None:
+    assert _AMOUNT.to_driver(Decimal("-0.00"), "sqlite") == "0.000000"
+
+
+# -- SQLite sums of scaled quantities ------------------------------------------------------
+
+
+def test_sqlite_sums_11_quantities_of_999999999999_999999_exactly_past_64_bits() -> None:
+    quantity = ExactDecimal(24, 6)
+    rows = [(quantity.to_driver(Decimal("999999999999.999999"), "sqlite"),)] * 11
+    with sqlite3.connect(":memory:") as connection:
+        connection.execute("CREATE TABLE usage (quantity INTEGER)")
+        connection.executemany("INSERT INTO usage VALUES (?)", rows)
+        with pytest.raises(sqlite3.OperationalError, match="integer overflow"):
+            connection.execute("SELECT SUM(quantity) FROM usage").fetchone()
+        parts = connection.execute(
+            f"SELECT {quantity.sqlite_sum('quantity')} FROM usage"  # noqa: S608
+        ).fetchone()
+    # 11 x 999999999999.999999
+    assert quantity.sqlite_total(*parts) == Decimal("10999999999999.999989")
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**63 - 1), max_size=40))
+def test_sqlite_sums_any_stored_quantities_exactly(scaled: list[int]) -> None:
+    quantity = ExactDecimal(24, 6)
+    with sqlite3.connect(":memory:") as connection:
+        connection.execute("CREATE TABLE usage (quantity INTEGER)")
+        connection.executemany("INSERT INTO usage VALUES (?)", [(v,) for v in scaled])
+        parts = connection.execute(
+            f"SELECT {quantity.sqlite_sum('quantity')} FROM usage"  # noqa: S608
+        ).fetchone()
+    total = quantity.sqlite_total(*(part or 0 for part in parts))
+    assert total == Decimal(sum(scaled)).scaleb(-6)

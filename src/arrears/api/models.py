@@ -6,7 +6,7 @@ import enum
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
 from pydantic import (
@@ -28,13 +28,17 @@ from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.domain.clock import in_range, require_utc
 from arrears.domain.errors import Invalid
-from arrears.domain.money import (
+from arrears.domain.limits import (
+    DECIMAL_PRECISION,
+    EARLIEST,
+    LATEST,
     MAX_INTEGER_DIGITS,
+    MAX_TAX_RATE,
     PRICE_PLACES,
     QUANTITY_PLACES,
-    currency,
-    currency_codes,
+    TAX_RATE_PLACES,
 )
+from arrears.domain.money import currency, currency_codes
 
 __all__ = [
     "DECIMAL_NUMBER",
@@ -117,8 +121,15 @@ def _plain(value: Decimal) -> Decimal:
     # and never in exponent form (1E+3) that some JSON readers mishandle, nor as -0.
     if value.is_zero():
         return Decimal(0)
-    normal = value.normalize()
-    return normal.quantize(Decimal(1)) if normal.as_tuple().exponent > 0 else normal  # type: ignore[operator]
+    # In a context wide enough for every amount (the default 28 digits would round a
+    # tier's exact amount, or fail on a period's sum of large quantities).
+    normal = value.normalize(_WIDE)
+    if normal.as_tuple().exponent > 0:  # type: ignore[operator]
+        return normal.quantize(Decimal(1), context=_WIDE)
+    return normal
+
+
+_WIDE = Context(prec=DECIMAL_PRECISION, traps=[InvalidOperation, Inexact])
 
 
 class _DecimalSchema:
@@ -165,7 +176,7 @@ other rules of the same record, so that every broken rule is named at once."""
 Price = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=PRICE_PLACES)]
 """A price or fee ≥ 0 with at most 6 decimal places."""
 
-Percent = Annotated[PlainDecimal, Field(ge=0, le=100, decimal_places=4)]
+Percent = Annotated[PlainDecimal, Field(ge=0, le=MAX_TAX_RATE, decimal_places=TAX_RATE_PLACES)]
 """A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
 
 
@@ -181,7 +192,7 @@ def _iso_8601(value: object) -> object:
 def _within_bounds(value: datetime) -> datetime:
     instant = require_utc(value)
     if not in_range(instant):
-        raise ValueError("must lie between the years 1900 and 7999")
+        raise ValueError(f"must lie between the years {EARLIEST.year} and {LATEST.year - 1}")
     return instant
 
 

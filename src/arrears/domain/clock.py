@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from arrears.domain.errors import Conflict, Invalid
+from arrears.domain.limits import EARLIEST, LATEST
 
 __all__ = [
     "EARLIEST",
@@ -22,11 +23,6 @@ __all__ = [
     "parse_instant",
     "require_utc",
 ]
-
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(8000, 1, 1, tzinfo=UTC)
-"""Instants a request may carry lie in [EARLIEST, LATEST): far-future ones would
-overflow billing-period arithmetic (year 9999), and no contract needs them."""
 
 
 def in_range(instant: datetime) -> bool:
@@ -52,20 +48,34 @@ class TestClock:
     __test__ = False  # not a pytest test class
 
     def __init__(self, start: datetime | None = None) -> None:
-        self._now = require_utc(start) if start is not None else datetime.now(UTC)
+        self._now = _within_range(start) if start is not None else datetime.now(UTC)
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
         return self._now
 
     def move_to(self, instant: datetime) -> datetime:
-        """Move to `instant`; moving backwards is a `Conflict` (billing is forward only)."""
+        """Move to `instant`; moving backwards is a `Conflict` (billing is forward only),
+        and beyond [EARLIEST, LATEST) `Invalid`: billing computes dates up to a period
+        past the clock, which must exist (`domain.limits`)."""
         instant = require_utc(instant)
         with self._lock:
             if instant < self._now:
                 raise Conflict(f"The clock is at {self._now.isoformat()}; it only moves forward.")
-            self._now = instant
+            self._now = _within_range(instant)
         return instant
+
+
+def _within_range(instant: datetime) -> datetime:
+    instant = require_utc(instant)
+    if not in_range(instant):
+        raise Invalid.one(
+            "now",
+            "out_of_range",
+            f"now must lie between the years {EARLIEST.year} and {LATEST.year - 1}, like "
+            "every instant: billing computes dates up to a period past the clock.",
+        )
+    return instant
 
 
 def require_utc(instant: datetime) -> datetime:

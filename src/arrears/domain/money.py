@@ -1,4 +1,4 @@
-"""Currencies, the bounds on decimal precision, and the one rounding rule of Arrears.
+"""Currencies and the one rounding rule of Arrears (the limits are `domain.limits`).
 
 Money and quantities are `Decimal` from the request to the invoice. Rating is exact;
 an amount is rounded exactly once, per invoice line, by `round_amount`.
@@ -13,6 +13,12 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from iso4217 import Currency as Iso4217
 
 from arrears.domain.errors import Invalid
+from arrears.domain.limits import (
+    DECIMAL_PRECISION,
+    MAX_INTEGER_DIGITS,
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+)
 
 __all__ = [
     "MAX_INTEGER_DIGITS",
@@ -25,24 +31,9 @@ __all__ = [
     "round_amount",
 ]
 
-QUANTITY_PLACES = 6
-"""A quantity (usage, tier bound, package size, free quota) has at most 6 decimal places."""
-
-PRICE_PLACES = 6
-"""A price per unit or per package has at most 6 decimal places."""
-
-MAX_INTEGER_DIGITS = 12
-"""Prices, quantities, tier bounds and package sizes stay below 10**12.
-
-Bounded operands keep every product and sum of rating far inside the precision of
-its arithmetic, so rating cannot fail on configuration that passed validation; and a
-value below 10**12 with 6 decimal places fits SQLite's 64-bit integer exactly
-(`store.types.ExactDecimal` stores it scaled by 10**6).
-"""
-
 # Rounding drops digits by design, so only invalid operations trap; the precision is
 # far above the default 28 digits so that quantize never fails on a large amount.
-_ROUNDING = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
+_ROUNDING = Context(prec=DECIMAL_PRECISION, rounding=ROUND_HALF_UP, traps=[InvalidOperation])
 
 
 @dataclass(frozen=True, slots=True)

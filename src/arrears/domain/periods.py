@@ -19,6 +19,7 @@ from typing import Final
 from dateutil.relativedelta import relativedelta
 
 from arrears.domain.errors import FieldError, Invalid
+from arrears.domain.limits import MAX_PERIOD_QUANTITY
 
 __all__ = [
     "MAX_PERIOD_QUANTITY",
@@ -32,9 +33,6 @@ __all__ = [
     "period_index_at",
     "prorate",
 ]
-
-MAX_PERIOD_QUANTITY: Final = 1000
-"""A billing period is at most 1000 of its unit (1000 days, weeks, months or years)."""
 
 # 34 significant digits (IEEE decimal128) leave a proration exact whenever its true
 # value terminates, and otherwise correct far below any currency's minor unit.

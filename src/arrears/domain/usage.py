@@ -14,7 +14,13 @@ from decimal import Context, Decimal
 
 from arrears.domain.clock import in_range
 from arrears.domain.errors import FieldError
-from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES
+from arrears.domain.limits import (
+    EARLIEST,
+    LATEST,
+    MAX_INTEGER_DIGITS,
+    PRICE_PLACES,
+    QUANTITY_PLACES,
+)
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -32,6 +38,7 @@ __all__ = [
 MAX_KEY_LENGTH = 200
 MAX_TEXT_LENGTH = 1000
 _LIMIT = Decimal(10) ** MAX_INTEGER_DIGITS
+_OUT_OF_RANGE = f"The due date must lie in {EARLIEST.year} to {LATEST.year - 1}."
 _QUANTA = {places: Decimal(1).scaleb(-places) for places in (QUANTITY_PLACES, PRICE_PLACES)}
 # Below _LIMIT, a value quantized to its places has at most 12 + 6 digits: inside this
 # precision, so quantizing never fails, whatever the thread's own decimal context.
@@ -167,9 +174,7 @@ def check_usage(
         )
     due_date = candidate.due_date
     if not in_range(due_date):
-        errors.append(
-            FieldError("due_date", "out_of_range", "The due date must lie in 1900 to 7999.", index)
-        )
+        errors.append(FieldError("due_date", "out_of_range", _OUT_OF_RANGE, index))
     if candidate.component_id not in terms.component_ids:
         errors.append(
             FieldError(

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # Alembic is imported where it is used: it costs a few tenths of a second at start-up,
 # and `arrears bill` or `arrears worker` never migrate.
 
-__all__ = ["current_revision", "pending_differences", "upgrade"]
+__all__ = ["current_revision", "downgrade", "pending_differences", "upgrade"]
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -36,6 +36,15 @@ def upgrade(database: Database, revision: str = "head") -> None:
 
     with database.engine.begin() as connection:
         command.upgrade(_config(connection), revision)
+
+
+def downgrade(database: Database, revision: str) -> None:
+    """Take the schema back to `revision` (to roll a release back, and to test that a
+    migration keeps the data it converts)."""
+    from alembic import command  # noqa: PLC0415
+
+    with database.engine.begin() as connection:
+        command.downgrade(_config(connection), revision)
 
 
 def current_revision(database: Database) -> str | None:

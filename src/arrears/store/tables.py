@@ -17,7 +17,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from arrears.store.types import ExactDecimal, ExactJSON, UTCDateTime
+from arrears.domain.limits import MAX_AMOUNT_DIGITS
+from arrears.store.types import ExactDecimal, ExactJSON, UTCDateTime, WideDecimal
 
 __all__ = [
     "ApiKeyRow",
@@ -48,6 +49,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _wide() -> WideDecimal:
+    """An amount of an invoice, or a line's quantity: every one `domain.limits` allows."""
+    return WideDecimal(precision=MAX_AMOUNT_DIGITS + 6, scale=6)
 
 
 class Base(DeclarativeBase):
@@ -284,10 +290,10 @@ class InvoiceRow(TenantOwned, Base):
     period_index: Mapped[int]
     # The period index for regular and final invoices, NULL for interim ones.
     regular_period: Mapped[int | None]
-    subtotal: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    subtotal: Mapped[Decimal] = mapped_column(_wide())
     tax_rate: Mapped[Decimal] = mapped_column(ExactDecimal(9, 4))
-    tax_amount: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
-    total: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    tax_amount: Mapped[Decimal] = mapped_column(_wide())
+    total: Mapped[Decimal] = mapped_column(_wide())
     status: Mapped[str] = mapped_column(String(10))
 
 
@@ -306,16 +312,18 @@ class InvoiceLineRow(Base):
     kind: Mapped[str] = mapped_column(String(12))
     component_id: Mapped[str | None] = mapped_column(String(24))
     description: Mapped[str] = mapped_column(String(1000))
-    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
-    free_quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
-    billable_quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    # A line's quantity is a period's sum, its amount may price it by the smallest
+    # package: both can pass 64 bits, so a line's numbers are all wide (migration 0011).
+    quantity: Mapped[Decimal] = mapped_column(_wide())
+    free_quantity: Mapped[Decimal] = mapped_column(_wide())
+    billable_quantity: Mapped[Decimal] = mapped_column(_wide())
     late: Mapped[bool]
     override: Mapped[bool]
-    unit_price: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    unit_price: Mapped[Decimal | None] = mapped_column(_wide())
     # Exact tier breakdown and the billed usage ids, as JSON with exact decimals.
     tiers: Mapped[list[dict[str, object]]] = mapped_column(ExactJSON)
     usage_ids: Mapped[list[int]] = mapped_column(ExactJSON)
-    amount: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    amount: Mapped[Decimal] = mapped_column(_wide())
 
 
 class InvoiceSequenceRow(Base):

@@ -1,21 +1,35 @@
 """Column types that keep money, quantities and instants exact on every database.
 
 SQLite has no decimal type (its NUMERIC affinity stores floats), so decimals are stored
-there as integers scaled by 10**scale: exact, comparable and summable in SQL. PostgreSQL
-stores them as NUMERIC(precision, scale). Instants are always timezone-aware UTC.
+there as integers scaled by 10**scale (`ExactDecimal`: exact, comparable and summable in
+SQL, below 2**63 scaled), or, for amounts and sums too wide for 64 bits, as text
+(`WideDecimal`: exact, not summed in SQL). PostgreSQL stores both as NUMERIC(precision,
+scale). Instants are always timezone-aware UTC.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Context, Decimal, Inexact
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, DateTime, Dialect, Numeric, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Numeric,
+    Text,
+    TypeDecorator,
+    func,
+    type_coerce,
+)
 from sqlalchemy.types import TypeEngine
 
-__all__ = ["ExactDecimal", "ExactJSON", "UTCDateTime"]
+from arrears.domain.limits import DECIMAL_PRECISION
+
+__all__ = ["ExactDecimal", "ExactJSON", "UTCDateTime", "WideDecimal"]
 
 _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
 # Shifting the decimal point must never round, whatever the thread's decimal context: a
@@ -23,6 +37,15 @@ _json_decoder = msgspec.json.Decoder(float_hook=Decimal)
 _UNROUNDED = Context(prec=40, traps=[Inexact])
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
 _INT64 = 2**63  # SQLite's integers are signed 64-bit
+# Wide enough for every value `domain.limits` allows, with traps: a value that would
+# need rounding, or more digits than that, raises instead.
+_WIDE = Context(prec=DECIMAL_PRECISION, traps=[Inexact, InvalidOperation])
+# SQLite's SUM fails on 64-bit overflow, which a sum of scaled quantities reaches past
+# 9.2e12 units. Summing each value in three 21-bit parts cannot overflow: a stored
+# value below 2**63 has a top part below 2**21, so a part's sum would need 2**42 rows,
+# and a SQLite file (at most 2**48 bytes) holds fewer rows of any table we sum.
+_PART_BITS = 21
+_PART_MASK = 2**_PART_BITS - 1
 
 
 class ExactDecimal(TypeDecorator[Decimal]):
@@ -88,6 +111,87 @@ class ExactDecimal(TypeDecorator[Decimal]):
         if dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-self.scale)
         return Decimal(value)
+
+    @staticmethod
+    def sqlite_sum(column: str) -> str:
+        """SQL summing the non-negative column `column` (SQL text) on SQLite exactly,
+        however many rows: three sums, of which `sqlite_total` makes the total."""
+        return (
+            f"SUM({column} >> {2 * _PART_BITS}), "
+            f"SUM(({column} >> {_PART_BITS}) & {_PART_MASK}), SUM({column} & {_PART_MASK})"
+        )
+
+    @staticmethod
+    def sqlite_sums(column: ColumnElement[Any]) -> list[ColumnElement[Any]]:
+        """`sqlite_sum` as SQLAlchemy expressions over `column`."""
+        scaled = type_coerce(column, BigInteger)
+        return [
+            func.sum(scaled.bitwise_rshift(2 * _PART_BITS)),
+            func.sum(scaled.bitwise_rshift(_PART_BITS).bitwise_and(_PART_MASK)),
+            func.sum(scaled.bitwise_and(_PART_MASK)),
+        ]
+
+    def sqlite_total(self, high: int, middle: int, low: int) -> Decimal:
+        """The decimal sum of the three sums `sqlite_sum` selects, exactly."""
+        scaled = (high << (2 * _PART_BITS)) + (middle << _PART_BITS) + low
+        return Decimal(scaled).scaleb(-self.scale)
+
+    @property
+    def python_type(self) -> type[Decimal]:
+        return Decimal
+
+
+class WideDecimal(TypeDecorator[Decimal]):
+    """A decimal with a fixed number of places and up to `precision` digits in all, too
+    wide for SQLite's 64-bit integers: invoice amounts and line quantities, whose size
+    `domain.limits.MAX_AMOUNT_DIGITS` bounds. PostgreSQL stores NUMERIC(precision,
+    scale); SQLite the decimal as text with exactly `scale` places (`12.500000`), exact
+    and read back as it was, but neither ordered nor summed in SQL (nothing does)."""
+
+    impl = Numeric
+    cache_ok = True
+
+    def __init__(self, precision: int, scale: int = 6) -> None:
+        super().__init__()
+        self.precision = precision
+        self.scale = scale
+        self._unit = Decimal(1).scaleb(-scale)
+        self._limit = Decimal(10) ** (precision - scale)
+
+    def __repr__(self) -> str:
+        return f"WideDecimal(precision={self.precision}, scale={self.scale})"
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(Numeric(self.precision, self.scale, asdecimal=True))
+
+    def process_bind_param(self, value: Decimal | int | None, dialect: Dialect) -> Any:
+        return self.to_driver(value, dialect.name)
+
+    def to_driver(self, value: Decimal | int | None, dialect_name: str) -> Any:
+        """What the DB-API driver is given for `value` on `dialect_name` (see
+        `ExactDecimal.to_driver`): the text `12.500000` on SQLite, the Decimal with
+        `scale` places on PostgreSQL. Never rounds: more places, or more digits than
+        `precision`, raise `ValueError`."""
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            raise TypeError(f"{value!r} is not a Decimal; binary floats never reach storage")
+        try:
+            exact = Decimal(value).quantize(self._unit, None, _WIDE)
+        except Inexact:
+            raise ValueError(f"{value} has more than {self.scale} decimal places") from None
+        except InvalidOperation:
+            raise ValueError(f"{value} is not a finite decimal") from None
+        if not -self._limit < exact < self._limit:
+            raise ValueError(f"{value} is too large to store")
+        if exact.is_zero():
+            exact = exact.copy_abs()  # -0 and 0 are one amount; store one text
+        return f"{exact:f}" if dialect_name == "sqlite" else exact
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
 
     @property
     def python_type(self) -> type[Decimal]:

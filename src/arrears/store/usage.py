@@ -26,7 +26,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
@@ -53,9 +52,9 @@ __all__ = ["KeyStored", "UsageFilter", "UsageRepository", "UsageWriter", "usage_
 
 # Bound parameters per lookup statement: far below SQLite's and PostgreSQL's limits.
 _LOOKUP_CHUNK = 2_000
-_MICROS = 1_000_000
 
 _USAGE = UsageEntryRow.__table__
+_QUANTITY = _USAGE.c.quantity.type  # an ExactDecimal: its exact SQLite sums
 _BILLED = BilledUsageRow.__table__
 _CONTRACTS = ContractRow.__table__
 _METERED = MeteredComponentRow.__table__
@@ -527,16 +526,13 @@ class UsageRepository(TenantRepository):
         if self._dialect != "sqlite":
             return [func.sum(UsageEntryRow.quantity)]
         # SQLite holds quantities as integers scaled by 10**6: summing them as they are
-        # would overflow 64 bits past 9.2e12 units. Summing whole units and millionths
-        # apart stays far inside, and the two recombine exactly.
-        scaled = type_coerce(UsageEntryRow.quantity, BigInteger)
-        return [func.sum(scaled // _MICROS), func.sum(scaled % _MICROS)]
+        # would overflow 64 bits past 9.2e12 units; summed in parts, never.
+        return _QUANTITY.sqlite_sums(UsageEntryRow.quantity)
 
     def _total(self, sums: list[Any]) -> Decimal:
         if self._dialect != "sqlite":
             return Decimal(sums[0])
-        whole, millionths = sums
-        return Decimal(whole) + Decimal(millionths).scaleb(-6)
+        return _QUANTITY.sqlite_total(*sums)
 
     def _scoped_usage(self) -> Select[tuple[UsageEntryRow, str | None]]:
         """This seller's entries, each with the id of the invoice that billed it."""

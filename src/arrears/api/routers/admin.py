@@ -104,6 +104,8 @@ def test_clock_router(clock: TestClock) -> APIRouter:
     )
     def move_clock(body: ClockState) -> Response:
         """Move the test clock forward (backwards answers 409)."""
+        # Like every instant, the clock stays before 8000 (`domain.limits`): beyond, the
+        # test clock refuses the move with 422.
         return json_response(ClockState(now=clock.move_to(body.now)))
 
     @router.post("/billing/run", response_model=BillingRunOut, operation_id="runBilling")
