@@ -404,17 +404,32 @@ def _apply_synchronously(
                 )
                 if outcome.errors:
                     raise Invalid([_field_error(e) for e in outcome.errors])
-                keys = {
-                    (subscription_id, r.key)
-                    for r in records
-                    if isinstance(r, ingest.SubmittedRecord) and r.key
-                }
-                repeated = usage.stored_by_key(keys).values()
-                by_id = {e.id: e for e in [*usage.entries_of_submission(submission_id), *repeated]}
-                return [by_id[id_] for id_ in sorted(by_id)]
+                return _in_record_order(usage, subscription_id, records, submission_id)
         except ingest.ApplyCarefully:
             careful = True
     raise Conflict("The submission kept racing concurrent submissions of the same keys; retry.")
+
+
+def _in_record_order(
+    usage: UsageRepository,
+    subscription_id: str,
+    records: list[ingest.SubmittedRecord | list[RecordError]],
+    submission_id: str,
+) -> list[UsageEntry]:
+    """The entries the records stand for, in the records' order: a keyed record's entry
+    (new, or stored before with its key), an unkeyed one's new entry (a submission's
+    entries have ascending ids in its order)."""
+    submitted = [r for r in records if isinstance(r, ingest.SubmittedRecord)]
+    keys = {(subscription_id, r.key) for r in submitted if r.key}
+    by_key = {key: entry for (_, key), entry in usage.stored_by_key(keys).items()}
+    unkeyed: list[UsageEntry] = []
+    for entry in usage.entries_of_submission(submission_id):
+        if entry.key:
+            by_key[entry.key] = entry
+        else:
+            unkeyed.append(entry)
+    in_order = iter(unkeyed)
+    return [by_key[r.key] if r.key else next(in_order) for r in submitted]
 
 
 # One trusting attempt, then careful ones while concurrent submissions store the same keys.
