@@ -22,8 +22,10 @@ from arrears.api.models import (
     Instant,
     PlainDecimal,
     Quantity,
+    list_response,
 )
 from arrears.api.openapi import LOCATION_HEADER
+from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.task_waits import MAX_WAIT_SECONDS, RECHECK_SECONDS
 from arrears.domain.errors import Conflict, FieldError, Invalid
@@ -61,6 +63,18 @@ class TaskOut(CamelModel):
     duplicate_records: int
     errors: list[TaskError]
     created_at: datetime | None
+    completed_at: datetime | None
+
+
+class TaskSummary(CamelModel):
+    """A task as its `GET` answers it, without `errors` (SPEC §6)."""
+
+    task_id: str
+    message: TaskStatus
+    total_records: int
+    saved_records: int
+    duplicate_records: int
+    created_at: datetime
     completed_at: datetime | None
 
 
@@ -170,6 +184,26 @@ def _submit(
 
 
 @router.get(
+    "/bulkconsumptions",
+    response_model=list[TaskSummary],
+    operation_id="listBulkConsumptionTasks",
+)
+def list_bulk(
+    seller_id: SellerInPath,
+    context: Context,
+    paging: Paging,
+    message: Annotated[
+        TaskStatus | None, Query(description="Only the tasks in this state.")
+    ] = None,
+) -> Response:
+    """The seller's bulk submissions, newest first, each as its `GET` answers without
+    `errors`; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        page = TaskRepository(session, seller_id).page(message, paging)
+    return list_response([_task_summary(task) for task in page.items], page.total)
+
+
+@router.get(
     "/bulkconsumptions/{taskId}", response_model=TaskOut, operation_id="getBulkConsumptionTask"
 )
 async def get_bulk(
@@ -216,6 +250,18 @@ def _task_out(task: Task) -> TaskOut:
         saved_records=task.saved_records,
         duplicate_records=task.duplicate_records,
         errors=[TaskError.model_validate(e, from_attributes=True) for e in task.errors],
+        created_at=task.created_at,
+        completed_at=task.completed_at,
+    )
+
+
+def _task_summary(task: Task) -> TaskSummary:
+    return TaskSummary(
+        task_id=task.id,
+        message=task.status,
+        total_records=task.total_records,
+        saved_records=task.saved_records,
+        duplicate_records=task.duplicate_records,
         created_at=task.created_at,
         completed_at=task.completed_at,
     )
