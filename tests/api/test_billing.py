@@ -453,6 +453,34 @@ def test_no_final_invoice_is_issued_before_the_clock_reaches_end_date_and_status
     assert totals(only_invoice(client, contract)) == ("6.07", "0", "0.00", "6.07")
 
 
+def test_next_billing_date_is_the_end_date_once_the_contract_ends_before_its_period_does(
+    client: TestClient,
+) -> None:
+    contract = new_priced_contract(client, recurring_fee="9.90")
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-02-01T00:00:00Z"
+    ended = end_contract(client, contract, "2026-01-20T00:00:00Z")
+    assert ended["NextBillingDate"] == "2026-01-20T00:00:00Z"  # the final invoice's date
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-01-20T00:00:00Z"
+
+
+def test_next_billing_date_is_the_periods_end_while_the_end_date_lies_in_a_later_period(
+    client: TestClient,
+) -> None:
+    contract = new_priced_contract(client, recurring_fee="31.00")
+    end_contract(client, contract, "2026-03-11T00:00:00Z")
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-02-01T00:00:00Z"
+    bill_at(client, "2026-03-01T00:00:00Z")
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-03-11T00:00:00Z"
+
+
+def test_next_billing_date_is_null_once_the_final_invoice_is_issued(client: TestClient) -> None:
+    contract = new_priced_contract(client, recurring_fee="9.90")
+    end_contract(client, contract, "2026-01-20T00:00:00Z")
+    assert bill_at(client, "2026-03-01T00:00:00Z")["invoices"] == 1
+    got = get_contract(client, contract)
+    assert (got["Status"], got["NextBillingDate"]) == ("Ended", None)
+
+
 def test_a_contract_ending_in_march_gets_its_january_and_february_invoices_then_the_final(
     client: TestClient,
 ) -> None:

@@ -48,6 +48,18 @@ class Contract:
         return period_boundary(self.start_date, self.billing_period, self.billed_periods + 1)
 
     @property
+    def billed_next_on(self) -> datetime | None:
+        """When the contract is next invoiced, as the API shows `NextBillingDate`: the end
+        of its current period; its `end_date` when the contract ends first (the final
+        invoice comes then, not at the period's end); None once the final invoice is
+        issued. (`next_billing_date` stays the period's end: billing counts from it.)"""
+        if self.closed:
+            return None
+        if self.end_date is not None and self.end_date < self.next_billing_date:
+            return self.end_date
+        return self.next_billing_date
+
+    @property
     def closed(self) -> bool:
         return self.final_invoice_id is not None
 
