@@ -185,16 +185,15 @@ def build_usage(
     transferred = instant(START + timedelta(days=31), kind)
     minutes = 31 * 24 * 60
     rows: list[tuple[Any, ...]] = []
+    # Ids drawn as the service draws them (arrears.domain.ids): the rows are one
+    # submission ("bench"), so one run, ascending in the order they are written.
+    ids = iter(UsageIds().take(len(contracts) * per_contract))
     for c, contract in enumerate(contracts):
-        # Ids drawn as the service draws them (arrears.domain.ids), one run per contract,
-        # as if each contract's month had come in a submission of its own: the runs lie
-        # at random places, and so do billing's links to them.
-        ids = UsageIds().take(per_contract)
         for n in range(per_contract):
             due = START + timedelta(minutes=(c * 7 + n * 443) % minutes)
             rows.append(
                 (
-                    ids[n],
+                    next(ids),
                     catalog.seller_id,
                     contract,
                     catalog.components[n % 2],
