@@ -23,7 +23,8 @@ run: $(BIN)/.installed
 	@echo
 	@echo "Arrears is starting on http://$(HOST):$(PORT) (SQLite: ./arrears.db)."
 	@echo "Get an API key, in another terminal:   $(BIN)/arrears sellers create --name Acme"
-	@echo "Then try:  curl -H 'Authorization: Bearer <apiKey>' http://$(HOST):$(PORT)/readyz"
+	@echo "Then check it:  curl -i -H 'Authorization: Bearer <apiKey>' http://$(HOST):$(PORT)/api/v1/customers"
+	@echo "(200 and [] for a good key, 401 for a wrong one; another port: make run PORT=8080)"
 	@echo
 	ARREARS_LOG_FORMAT=$${ARREARS_LOG_FORMAT:-text} $(BIN)/arrears serve --host $(HOST) --port $(PORT)
 

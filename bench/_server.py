@@ -45,7 +45,7 @@ POSTGRES_SERVER = os.environ.get(
 )
 # The columns the benchmarks write usage entries with, for their bare baselines.
 USAGE_COLUMNS = (
-    "seller_id", "contract_id", "component_id", "quantity", "due_date", "transferred_at",
+    "id", "seller_id", "contract_id", "component_id", "quantity", "due_date", "transferred_at",
     "key", "memo", "override_price", "override_name", "override_description", "submission_id",
 )  # fmt: skip
 ADMIN_TOKEN = "bench-admin-token"  # noqa: S105 (a throwaway server's token)

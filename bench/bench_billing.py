@@ -44,7 +44,7 @@ from sqlalchemy import func, insert, select, text
 from _server import USAGE_COLUMNS, fresh_database
 from arrears.domain.catalog import Component, MeteredComponent, Plan, PlanVariant
 from arrears.domain.clock import TestClock
-from arrears.domain.ids import new_id
+from arrears.domain.ids import UsageIds, new_id
 from arrears.domain.periods import BillingPeriod, PeriodUnit
 from arrears.domain.pricing import Graduated, PerUnit, Tier
 from arrears.services.billing import run_billing
@@ -67,7 +67,7 @@ TARGET_SECONDS = {"sqlite": 10.0, "postgresql": 20.0}
 
 USAGE = UsageEntryRow.__table__
 COPY_TYPES = (
-    "varchar", "varchar", "varchar", "numeric", "timestamptz", "timestamptz",
+    "int8", "varchar", "varchar", "varchar", "numeric", "timestamptz", "timestamptz",
     "varchar", "varchar", "numeric", "varchar", "varchar", "varchar",
 )  # fmt: skip
 
@@ -185,11 +185,15 @@ def build_usage(
     transferred = instant(START + timedelta(days=31), kind)
     minutes = 31 * 24 * 60
     rows: list[tuple[Any, ...]] = []
+    # Ids drawn as the service draws them (arrears.domain.ids): the rows are one
+    # submission ("bench"), so one run, ascending in the order they are written.
+    ids = iter(UsageIds().take(len(contracts) * per_contract))
     for c, contract in enumerate(contracts):
         for n in range(per_contract):
             due = START + timedelta(minutes=(c * 7 + n * 443) % minutes)
             rows.append(
                 (
+                    next(ids),
                     catalog.seller_id,
                     contract,
                     catalog.components[n % 2],

@@ -55,6 +55,7 @@ from _server import (
     fresh_database,
     running_server,
 )
+from arrears.domain.ids import UsageIds
 from arrears.store.database import Database
 from arrears.store.tables import Base
 
@@ -216,8 +217,11 @@ def baseline_rows(kind: str, catalog: Catalog, records: list[Record]) -> list[tu
     def quantity(value: Decimal) -> Any:
         return int(value.scaleb(6)) if kind == "sqlite" else value
 
+    # Ids drawn as the service draws them: one run for the submission (arrears.domain.ids).
+    ids = UsageIds().take(len(records))
     return [
         (
+            id_,
             catalog.seller_id,
             r.contract_id,
             r.component_id,
@@ -231,7 +235,7 @@ def baseline_rows(kind: str, catalog: Catalog, records: list[Record]) -> list[tu
             None,
             submission,
         )
-        for r in records
+        for id_, r in zip(ids, records, strict=True)
     ]
 
 

@@ -118,6 +118,19 @@ def test_1_500_calls_on_volume_tiers_cost_7_50_all_at_the_0_005_the_total_reache
     assert tiers(line) == [("1500", "0.005", "7.5")]
 
 
+def test_a_volume_line_carries_the_unit_price_of_the_tier_its_total_falls_in(
+    client: TestClient,
+) -> None:
+    calls = Metered("API calls", volume(("1000", "0.01"), (None, "0.005")), unit="call")
+    low, high = new_priced_contract(client, None, calls), new_priced_contract(client, None, calls)
+    post_usage(client, low, "800", "2026-01-10T00:00:00Z")
+    post_usage(client, high, "1500", "2026-01-10T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    [low_line] = only_invoice(client, low)["Lines"]
+    [high_line] = only_invoice(client, high)["Lines"]
+    assert (str(low_line["UnitPrice"]), str(high_line["UnitPrice"])) == ("0.01", "0.005")
+
+
 def test_250_units_in_packages_of_100_at_5_00_cost_15_00(client: TestClient) -> None:
     contract = new_priced_contract(client, None, Metered("Seats", package("100", "5.00")))
     post_usage(client, contract, "250", "2026-01-10T00:00:00Z")
@@ -184,6 +197,25 @@ def test_60_gb_interim_and_70_gb_regular_share_100_free_gb_0_00_then_3_00(
     assert [line_summary(line) for line in regular["Lines"]] == [
         ("Storage", "70", "40", "30", False, "3.00")
     ]
+
+
+def test_two_interim_invoices_and_the_regular_one_in_one_period_add_up_to_one_rounding(
+    client: TestClient,
+) -> None:
+    # 0.015 per unit, one unit on each invoice: 0.015 -> 0.02; 0.030 - 0.02 = 0.01;
+    # 0.045 -> 0.05 - 0.03 = 0.02. Three invoices of one period, 0.05 as billed at once.
+    contract = new_priced_contract(client, None, Metered(pricing=per_unit("0.015")))
+    amounts = []
+    for day in ("05", "10"):
+        post_usage(client, contract, "1", f"2026-01-{day}T00:00:00Z")
+        interim = bill_interim_at(client, contract, f"2026-01-{day}T12:00:00Z")
+        amounts.append(str(interim["Lines"][0]["Amount"]))
+    post_usage(client, contract, "1", "2026-01-20T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    kinds = [invoice["Kind"] for invoice in invoices_of(client, contract)]
+    regular = invoices_of(client, contract)[-1]
+    assert kinds == ["Interim", "Interim", "Regular"]
+    assert [*amounts, str(regular["Lines"][0]["Amount"])] == ["0.02", "0.01", "0.02"]
 
 
 def test_an_interim_invoice_does_not_move_the_billing_dates(client: TestClient) -> None:
@@ -451,6 +483,34 @@ def test_no_final_invoice_is_issued_before_the_clock_reaches_end_date_and_status
     assert get_contract(client, contract)["Status"] == "Ended"
     # 9.90 x 19 / 31 days = 6.0677..., rounded to 6.07
     assert totals(only_invoice(client, contract)) == ("6.07", "0", "0.00", "6.07")
+
+
+def test_next_billing_date_is_the_end_date_once_the_contract_ends_before_its_period_does(
+    client: TestClient,
+) -> None:
+    contract = new_priced_contract(client, recurring_fee="9.90")
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-02-01T00:00:00Z"
+    ended = end_contract(client, contract, "2026-01-20T00:00:00Z")
+    assert ended["NextBillingDate"] == "2026-01-20T00:00:00Z"  # the final invoice's date
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-01-20T00:00:00Z"
+
+
+def test_next_billing_date_is_the_periods_end_while_the_end_date_lies_in_a_later_period(
+    client: TestClient,
+) -> None:
+    contract = new_priced_contract(client, recurring_fee="31.00")
+    end_contract(client, contract, "2026-03-11T00:00:00Z")
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-02-01T00:00:00Z"
+    bill_at(client, "2026-03-01T00:00:00Z")
+    assert get_contract(client, contract)["NextBillingDate"] == "2026-03-11T00:00:00Z"
+
+
+def test_next_billing_date_is_null_once_the_final_invoice_is_issued(client: TestClient) -> None:
+    contract = new_priced_contract(client, recurring_fee="9.90")
+    end_contract(client, contract, "2026-01-20T00:00:00Z")
+    assert bill_at(client, "2026-03-01T00:00:00Z")["invoices"] == 1
+    got = get_contract(client, contract)
+    assert (got["Status"], got["NextBillingDate"]) == ("Ended", None)
 
 
 def test_a_contract_ending_in_march_gets_its_january_and_february_invoices_then_the_final(

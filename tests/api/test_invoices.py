@@ -162,7 +162,7 @@ def test_an_invoice_answers_every_field_of_spec_8_with_amounts_in_cents(
                 "UnitPrice": Decimal("0.1"),
                 "Tiers": [{"Quantity": 30, "UnitPrice": Decimal("0.1"), "Amount": 3}],
                 "Amount": Decimal("3.00"),
-                "UsageIds": sorted([first["Id"], second["Id"]]),
+                "UsageIds": sorted([first["Id"], second["Id"]], key=int),
             },
             {
                 "Kind": "RecurringFee",

@@ -7,19 +7,21 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.store import schema
 from arrears.store.database import Database
+from arrears.store.tables import BilledUsageRow, InvoiceLineRow, UsageEntryRow
 from tests.billing_factories import (
     Metered,
     app_without_worker,
@@ -81,7 +83,7 @@ def test_migrated_schema_matches_the_models(empty_database_url: str) -> None:
         database.dispose()
 
 
-def test_0011_keeps_every_invoice_amount_exact_down_to_0009_and_up_again(
+def test_0011_keeps_every_invoice_amount_exact_down_to_0010_and_up_again(
     empty_database_url: str, settings: Settings, clock: TestClock
 ) -> None:
     database = Database(empty_database_url)
@@ -105,7 +107,7 @@ def test_0011_keeps_every_invoice_amount_exact_down_to_0009_and_up_again(
                 ("-39.00", "19", "-7.41", "-46.41"),
             ]
 
-            schema.downgrade(database, "0009")
+            schema.downgrade(database, "0010")
             with database.read() as session:
                 stored = session.execute(
                     text("SELECT subtotal FROM invoices ORDER BY invoice_number")
@@ -121,5 +123,78 @@ def test_0011_keeps_every_invoice_amount_exact_down_to_0009_and_up_again(
             again = [get_invoice(client, contract.seller, i["Id"]) for i in (first, second)]
             assert again == issued
             assert schema.pending_differences(database) == []
+    finally:
+        database.dispose()
+
+
+# -- migration 0010: usage ids drawn at random ---------------------------------------------
+
+FAR_APART = 2**32
+JANUARY = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _stored_before_0010(database: Database) -> None:
+    """Entries numbered 1 to 5 by the old counter (two submissions), 1 and 2 billed on
+    one invoice line."""
+    entry = {
+        "seller_id": "s",
+        "contract_id": "c",
+        "component_id": "p",
+        "quantity": Decimal(1),
+        "due_date": JANUARY,
+        "transferred_at": JANUARY,
+    }
+    line = {
+        "invoice_id": "inv",
+        "position": 0,
+        "kind": "Usage",
+        "component_id": "p",
+        "description": "p",
+        "quantity": Decimal(2),
+        "free_quantity": Decimal(0),
+        "billable_quantity": Decimal(2),
+        "late": False,
+        "override": False,
+        "unit_price": Decimal(1),
+        "tiers": [],
+        "usage_ids": [1, 2],
+        "amount": Decimal(2),
+    }
+    entries = [
+        {**entry, "id": n, "key": f"k{n}", "submission_id": "one" if n < 4 else "two"}
+        for n in range(1, 6)
+    ]
+    with database.write() as session:
+        session.execute(insert(UsageEntryRow), entries)
+        session.execute(
+            insert(BilledUsageRow), [{"usage_id": n, "invoice_id": "inv"} for n in (1, 2)]
+        )
+        session.execute(insert(InvoiceLineRow), [line, {**line, "position": 1, "usage_ids": []}])
+
+
+def test_migration_0010_renumbers_stored_usage_and_its_links_at_random(
+    empty_database_url: str,
+) -> None:
+    database = Database(empty_database_url)
+    try:
+        schema.upgrade(database, "0009")
+        _stored_before_0010(database)
+        schema.upgrade(database)
+        with database.read() as session:
+            by_key = dict(session.execute(select(UsageEntryRow.key, UsageEntryRow.id)).all())
+            links = dict(
+                session.execute(select(BilledUsageRow.usage_id, BilledUsageRow.invoice_id)).all()
+            )
+            lines = session.execute(
+                select(InvoiceLineRow.usage_ids).order_by(InvoiceLineRow.position)
+            ).scalars()
+            line_ids = list(lines)
+        assert all(id_ >= FAR_APART for id_ in by_key.values())
+        # Each submission keeps its order; the billed entries stay billed on their line.
+        assert by_key["k1"] < by_key["k2"] < by_key["k3"]
+        assert by_key["k4"] < by_key["k5"]
+        assert links == {by_key["k1"]: "inv", by_key["k2"]: "inv"}
+        assert line_ids == [[by_key["k1"], by_key["k2"]], []]
+        assert schema.pending_differences(database) == []
     finally:
         database.dispose()

@@ -49,6 +49,23 @@ def test_test_clock_never_moves_backwards(client: TestClient) -> None:
     assert client.get("/admin/clock", headers=ADMIN).json() == {"now": "2026-02-01T00:00:00Z"}
 
 
+def test_moving_the_clock_backwards_names_its_instant_in_utc_with_z(client: TestClient) -> None:
+    client.put("/admin/clock", json={"now": "2026-02-01T00:00:00Z"}, headers=ADMIN)
+    back = client.put("/admin/clock", json={"now": "2026-01-15T00:00:00Z"}, headers=ADMIN)
+    assert back.status_code == 409
+    assert "The clock is at 2026-02-01T00:00:00Z;" in back.json()["detail"]
+
+
+def test_a_number_for_the_clocks_now_is_a_422_naming_now_not_a_unix_time(
+    client: TestClient,
+) -> None:
+    for now in (1, 1_800_000_000, 1.5):
+        response = client.put("/admin/clock", json={"now": now}, headers=ADMIN)
+        assert response.status_code == 422, response.text
+        assert [error["field"] for error in response.json()["errors"]] == ["now"]
+    assert client.get("/admin/clock", headers=ADMIN).json() == {"now": "2026-01-01T00:00:00Z"}
+
+
 def test_clock_endpoints_do_not_exist_without_the_test_clock(database: Database) -> None:
     settings = Settings(database_url="unused://", admin_token="t", test_clock=None)
     with TestClient(create_app(settings, database=database)) as client:

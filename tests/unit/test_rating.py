@@ -290,6 +290,8 @@ def test_a_volume_tier_reached_by_a_later_invoice_reprices_the_period_with_a_neg
         TierCharge(D(110), D("0.02"), D("2.20")),
     )
     assert str(regular.amount) == "-6.80"
+    # Each line names the tier of the period's total so far: 90 units, then 110.
+    assert (interim.unit_price, regular.unit_price) == (D("0.10"), D("0.02"))
 
 
 def test_a_later_invoice_within_the_same_volume_tier_charges_only_the_added_units() -> None:

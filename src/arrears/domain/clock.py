@@ -22,6 +22,7 @@ __all__ = [
     "in_range",
     "parse_instant",
     "require_utc",
+    "utc_text",
 ]
 
 
@@ -61,7 +62,7 @@ class TestClock:
         instant = require_utc(instant)
         with self._lock:
             if instant < self._now:
-                raise Conflict(f"The clock is at {self._now.isoformat()}; it only moves forward.")
+                raise Conflict(f"The clock is at {utc_text(self._now)}; it only moves forward.")
             self._now = _within_range(instant)
         return instant
 
@@ -76,6 +77,12 @@ def _within_range(instant: datetime) -> datetime:
             "every instant: billing computes dates up to a period past the clock.",
         )
     return instant
+
+
+def utc_text(instant: datetime) -> str:
+    """`instant` as the API writes instants: ISO 8601 in UTC with `Z` (SPEC §5), also in
+    the text of problems."""
+    return require_utc(instant).isoformat().replace("+00:00", "Z")
 
 
 def require_utc(instant: datetime) -> datetime:

@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from arrears.domain.clock import utc_text
 from arrears.domain.errors import Conflict, Invalid
 from arrears.domain.periods import BillingPeriod, period_boundary
 
@@ -47,6 +48,18 @@ class Contract:
         return period_boundary(self.start_date, self.billing_period, self.billed_periods + 1)
 
     @property
+    def billed_next_on(self) -> datetime | None:
+        """When the contract is next invoiced, as the API shows `NextBillingDate`: the end
+        of its current period; its `end_date` when the contract ends first (the final
+        invoice comes then, not at the period's end); None once the final invoice is
+        issued. (`next_billing_date` stays the period's end: billing counts from it.)"""
+        if self.closed:
+            return None
+        if self.end_date is not None and self.end_date < self.next_billing_date:
+            return self.end_date
+        return self.next_billing_date
+
+    @property
     def closed(self) -> bool:
         return self.final_invoice_id is not None
 
@@ -72,7 +85,7 @@ class Contract:
         regular invoice (that invoice would no longer be true); a contract is ended once.
         """
         if self.end_date is not None:
-            raise Conflict(f"Contract {self.id} already ends at {self.end_date.isoformat()}.")
+            raise Conflict(f"Contract {self.id} already ends at {utc_text(self.end_date)}.")
         if end_date < self.start_date:
             raise Invalid.one("EndDate", "before_start", "EndDate must not be before StartDate.")
         if end_date < self.last_billing_date:
@@ -80,6 +93,6 @@ class Contract:
                 "EndDate",
                 "before_last_billing_date",
                 "EndDate must not be before LastBillingDate "
-                f"({self.last_billing_date.isoformat()}): that period is already invoiced.",
+                f"({utc_text(self.last_billing_date)}): that period is already invoiced.",
             )
         return replace(self, end_date=end_date)

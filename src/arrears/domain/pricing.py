@@ -26,6 +26,7 @@ __all__ = [
     "TierCharge",
     "Volume",
     "billable_quantity",
+    "line_unit_price",
     "parse_pricing",
     "price",
     "pricing_to_json",
@@ -180,6 +181,18 @@ def _graduated(tiers: tuple[Tier, ...], quantity: Decimal) -> list[TierCharge]:
             break
         lower = tier.up_to
     return parts
+
+
+def line_unit_price(pricing: Pricing, quantity: Decimal) -> Decimal | None:
+    """The one price per unit that an invoice line of `quantity` (the total that decides
+    the tier) is charged at: PerUnit's price, or the Volume tier `quantity` falls in.
+    None where no single unit price exists (Graduated: several tiers; Package: a price
+    per package); the line's tiers then show the parts."""
+    if isinstance(pricing, PerUnit):
+        return pricing.price_per_unit
+    if isinstance(pricing, Volume):
+        return _volume_tier(pricing.tiers, quantity).price_per_unit
+    return None
 
 
 def _volume_tier(tiers: tuple[Tier, ...], quantity: Decimal) -> Tier:

@@ -60,7 +60,7 @@ from arrears.domain.catalog import MeteredComponent
 from arrears.domain.invoices import InvoiceLine, LineKind
 from arrears.domain.money import Currency, round_amount
 from arrears.domain.periods import prorate
-from arrears.domain.pricing import Graduated, PerUnit, Pricing, TierCharge, price
+from arrears.domain.pricing import Graduated, Pricing, TierCharge, line_unit_price, price
 from arrears.domain.usage import UsageEntry
 
 __all__ = [
@@ -387,7 +387,7 @@ def _current_line(
         quantity=quantity,
         free_quantity=free_now,
         billable_quantity=billable_now,
-        unit_price=_unit_price(component.pricing),
+        unit_price=line_unit_price(component.pricing, billable_total),
         tiers=_increment(component.pricing, billable_before, billable_total),
         amount=amount,
         usage_ids=usage.usage_ids,
@@ -407,7 +407,7 @@ def _late_line(
         free_quantity=_ZERO,
         billable_quantity=quantity,
         late=True,
-        unit_price=_unit_price(component.pricing),
+        unit_price=line_unit_price(component.pricing, quantity),
         tiers=charge.tiers,
         amount=round_amount(charge.amount, currency),
         usage_ids=usage.usage_ids,
@@ -497,10 +497,6 @@ def _is_late(entry: UsageEntry, last_billing_date: datetime) -> bool:
 
 def _override_price(entry: UsageEntry) -> Decimal | None:
     return None if entry.override is None else entry.override.price_per_unit
-
-
-def _unit_price(pricing: Pricing) -> Decimal | None:
-    return pricing.price_per_unit if isinstance(pricing, PerUnit) else None
 
 
 def _total(entries: Iterable[UsageEntry]) -> Decimal:

@@ -10,6 +10,10 @@ from arrears.store.usage import UsageRepository
 
 __all__ = ["post_usage"]
 
+# Tries at a free random id before giving up; one nearly always suffices (a usage id is
+# taken with a chance of about one in 10**10 per billion stored entries).
+_ID_DRAWS = 3
+
 # Field names of the contract usage API, by the domain's names for them.
 _WIRE_NAMES = {
     "component": "ComponentId",
@@ -40,13 +44,17 @@ def post_usage(
     if errors:
         raise Invalid([_wire(error) for error in errors])
     # Insert first: a new key (the common case) costs one statement, a replay two.
-    entry = usage.insert_one(candidate, submission_id=new_id(), transferred_at=clock.now())
-    if entry is not None:
-        return entry, True
-    stored = _stored(usage, candidate)
-    if stored is None:  # pragma: no cover (the insert only skips on a stored key)
-        raise Conflict("The usage entry could not be stored; retry the request.")
-    return stored, False
+    submission_id = new_id()
+    for _ in range(_ID_DRAWS):
+        entry = usage.insert_one(candidate, submission_id=submission_id, transferred_at=clock.now())
+        if entry is not None:
+            return entry, True
+        stored = _stored(usage, candidate)
+        if stored is not None:
+            return stored, False
+        # Skipped, yet no entry holds its key: the random id it drew is another entry's
+        # (domain.ids.UsageIds). Draw again.
+    raise Conflict("The usage entry could not be stored; retry the request.")
 
 
 def _stored(usage: UsageRepository, candidate: UsageCandidate) -> UsageEntry | None:

@@ -36,7 +36,9 @@ __all__ = [
 ]
 
 _USAGE = UsageEntryRow.__table__
-_USAGE_SCALE = -_USAGE.c.quantity.type.scale  # quantities and override prices alike
+# Summed in parts on SQLite (`ExactDecimal.sqlite_sum`): a plain SUM of scaled
+# quantities fails past 9.2e12 units, which a period's sum may reach.
+_QUANTITY = _USAGE.c.quantity.type
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +73,7 @@ _PICKED = (
 # (SQLite's CROSS JOIN keeps the windows the outer loop: each probes the usage index.)
 # Summed per invoice, component, lateness and override; ids as text ("7,8,9").
 _SUMMED = (
-    "SELECT invoice_id, component_id, late, own, SUM(quantity), {ids} FROM picked "
+    "SELECT invoice_id, component_id, late, own, {sums}, {ids} FROM picked "
     "GROUP BY invoice_id, component_id, late, own"
 )
 # PostgreSQL: one statement picks, links and sums, so all three see one snapshot;
@@ -86,7 +88,7 @@ _PICKED_POSTGRESQL = (
     + _PICKED.format(join="JOIN", before_all="'-infinity'", seller="%s", fence=" OFFSET 0")
     + ")"
 )
-_SUMMED_POSTGRESQL = _SUMMED.format(ids="string_agg(id::text, ',')")
+_SUMMED_POSTGRESQL = _SUMMED.format(sums="SUM(quantity)", ids="string_agg(id::text, ',')")
 _LINK_AND_SUM_POSTGRESQL = (
     _PICKED_POSTGRESQL  # noqa: S608 (constants)
     + ", linked AS (INSERT INTO billed_usage (usage_id, invoice_id) "
@@ -103,7 +105,9 @@ _WINDOWS_SQLITE = (
     + _PICKED.format(join="CROSS JOIN", before_all="''", seller="?", fence="")
     + ") "
 )
-_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(ids="group_concat(id)")
+_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(
+    sums=_QUANTITY.sqlite_sum("quantity"), ids="group_concat(id)"
+)
 _LINK_SQLITE = (
     "INSERT INTO billed_usage (usage_id, invoice_id) "  # noqa: S608 (constants)
     + _WINDOWS_SQLITE
@@ -180,7 +184,7 @@ def _on_postgresql(
 def _sum_on_sqlite(session: Session, seller_id: str, given: str) -> list[UsageGroup]:
     """The sum over the windows `given` as `_sqlite_windows` encodes them."""
     return [
-        (*group[:4], _sqlite_decimal(group[4]), group[5])
+        (*group[:4], _QUANTITY.sqlite_total(*group[4:7]), group[7])
         for group in session.connection().exec_driver_sql(_SUM_SQLITE, (given, seller_id))
     ]
 
@@ -199,8 +203,3 @@ def _sqlite_windows(windows: Sequence[UsageWindow]) -> str:
             for w in windows
         ]
     )
-
-
-def _sqlite_decimal(value: int) -> Decimal:
-    # What `ExactDecimal.process_result_value` returns on SQLite, without its dispatch.
-    return Decimal(value).scaleb(_USAGE_SCALE)

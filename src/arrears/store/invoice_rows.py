@@ -5,7 +5,7 @@ ingestion does) for one `executemany` or `COPY` per table."""
 from __future__ import annotations
 
 from dataclasses import replace
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from functools import partial
 from typing import Any
 
@@ -19,6 +19,7 @@ from arrears.domain.invoices import (
     InvoiceStatus,
     LineKind,
 )
+from arrears.domain.limits import DECIMAL_PRECISION
 from arrears.domain.money import currency
 from arrears.domain.pricing import TierCharge
 from arrears.store.tables import InvoiceLineRow, InvoiceRow
@@ -165,13 +166,22 @@ def invoice_from_row(row: InvoiceRow, lines: list[InvoiceLine]) -> Invoice:
             period_start=row.period_start,
             period_end=row.period_end,
             lines=tuple(lines),
-            subtotal=row.subtotal.quantize(money.quantum),
+            subtotal=_in_minor_unit(row.subtotal, money.quantum),
             tax_rate=row.tax_rate,
-            tax_amount=row.tax_amount.quantize(money.quantum),
-            total=row.total.quantize(money.quantum),
+            tax_amount=_in_minor_unit(row.tax_amount, money.quantum),
+            total=_in_minor_unit(row.total, money.quantum),
         ),
     )
 
 
 def in_minor_units(line: InvoiceLine, quantum: Decimal) -> InvoiceLine:
-    return replace(line, amount=line.amount.quantize(quantum))
+    return replace(line, amount=_in_minor_unit(line.amount, quantum))
+
+
+def _in_minor_unit(amount: Decimal, quantum: Decimal) -> Decimal:
+    # Wider than the default context, whose 28 digits fail on a large amount; and exact:
+    # a stored amount has its currency's places and zeros after them.
+    return amount.quantize(quantum, None, _AMOUNTS)
+
+
+_AMOUNTS = Context(prec=DECIMAL_PRECISION, traps=[Inexact, InvalidOperation])

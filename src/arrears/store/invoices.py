@@ -292,7 +292,8 @@ class InvoiceRepository(TenantRepository):
             entries.extend(
                 usage_entry(row, invoice_id) for row in self._session.execute(query).scalars()
             )
-        return sorted(entries, key=lambda entry: entry.id)
+        # By due date, then submission, then submission order (usage ids are random).
+        return sorted(entries, key=lambda entry: (entry.due_date, entry.task_id or "", entry.id))
 
     def _invoices(self, rows: list[InvoiceRow]) -> list[Invoice]:
         lines: dict[str, list[InvoiceLine]] = {row.id: [] for row in rows}

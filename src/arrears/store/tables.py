@@ -172,7 +172,9 @@ class ContractRow(TenantOwned, Base):
 
 
 class UsageEntryRow(Base):
-    """A metered usage record. The integer id keeps bulk inserts and invoice links cheap.
+    """A metered usage record. The integer id keeps bulk inserts and invoice links cheap;
+    it is drawn at random by `domain.ids.UsageIds`, not numbered by the database, so that
+    it tells no seller how many entries others have (migration 0010).
 
     No foreign keys: sellers, contracts and components are never deleted, and every
     insert resolves its contracts and components first, holding the contracts' row locks
@@ -189,7 +191,7 @@ class UsageEntryRow(Base):
     )
 
     id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
     )
     seller_id: Mapped[str] = mapped_column(String(32))
     contract_id: Mapped[str] = mapped_column(String(24))

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from arrears.domain.errors import NotFound
+from arrears.domain.paging import Page, PageRequest
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
 from arrears.store.database import driver_connection
 from arrears.store.tables import TaskBodyRow, TaskRow
@@ -62,6 +64,25 @@ class TaskRepository(TenantRepository):
         if row is None:
             raise NotFound(f"There is no task {task_id}.")
         return _task(row)
+
+    def page(self, status: TaskStatus | None, page: PageRequest) -> Page[Task]:
+        """The seller's tasks, newest first (with `status` only, if given), without their
+        errors: a failed task's errors may name every one of 100,000 records, and a
+        listing shows none of them, so they are not read."""
+        query = select(
+            *(column for column in TaskRow.__table__.c if column.name not in _UNLISTED)
+        ).where(TaskRow.seller_id == self.seller_id)
+        if status is not None:
+            query = query.where(TaskRow.status == status.value)
+        total = self._session.execute(
+            select(func.count()).select_from(query.subquery())
+        ).scalar_one()
+        rows = self._session.execute(
+            query.order_by(TaskRow.created_at.desc(), TaskRow.id.desc())
+            .offset(page.skip)
+            .limit(page.take)
+        )
+        return Page(items=[_task(row) for row in rows], total=total)
 
     def by_idempotency_key(self, key: str) -> tuple[Task, str] | None:
         """The task submitted with `key`, and the SHA-256 of its body."""
@@ -195,7 +216,12 @@ class TaskQueue:
         self._session.execute(delete(TaskBodyRow).where(TaskBodyRow.task_id == task_id))
 
 
-def _task(row: TaskRow) -> Task:
+# Columns a listing leaves out (see `TaskRepository.page`).
+_UNLISTED = frozenset({"errors", "body_sha256", "lease_owner", "lease_expires_at"})
+
+
+def _task(row: Any) -> Task:
+    """A task from a `TaskRow`, or from a row of its columns (without `errors`)."""
     return Task(
         id=row.id,
         seller_id=row.seller_id,
@@ -204,6 +230,6 @@ def _task(row: TaskRow) -> Task:
         created_at=row.created_at,
         saved_records=row.saved_records,
         duplicate_records=row.duplicate_records,
-        errors=tuple(RecordError(**error) for error in row.errors or ()),  # type: ignore[arg-type]
+        errors=tuple(RecordError(**error) for error in getattr(row, "errors", None) or ()),
         completed_at=row.completed_at,
     )

@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
 from arrears.domain.errors import Conflict, NotFound
+from arrears.domain.ids import UsageIds
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.usage import (
     ContractTerms,
@@ -59,21 +60,24 @@ _BILLED = BilledUsageRow.__table__
 _CONTRACTS = ContractRow.__table__
 _METERED = MeteredComponentRow.__table__
 # The columns an insert writes, in the order of the rows `_driver_rows` builds: those
-# that every entry of a submission shares, then each entry's own. A batch without
+# that every entry of a submission shares, then each entry's own (its id first, drawn by
+# `UsageIds`: the database numbers nothing, see docs/api-conventions.md, "Ids"). A batch without
 # override prices leaves out the last three (NULL by default): binding a None costs the
 # sqlite3 module more than binding a value.
 _SHARED = ("seller_id", "transferred_at", "submission_id")
-_OWN = ("contract_id", "component_id", "quantity", "due_date", "key", "memo")
+_OWN = ("id", "contract_id", "component_id", "quantity", "due_date", "key", "memo")
 _OVERRIDES = ("override_price", "override_name", "override_description")
 _INSERTED = (*_SHARED, *_OWN, *_OVERRIDES)
 _PLAIN = len(_INSERTED) - len(_OVERRIDES)
 _PLACEHOLDERS = {"sqlite": "?", "postgresql": "%s"}
 # The statements name only the constants above: nothing of a request is formatted in.
-# By (dialect, with overrides).
+# By (dialect, with overrides). `ON CONFLICT` names no constraint: a stored key is
+# skipped, and so is an id that another submission's run of random ids holds already
+# (rare: the caller sees the shortfall, as for a stored key, and tries again with new ids).
 _INSERT_SKIPPING_STORED = {
     (dialect, overrides): f"INSERT INTO {_USAGE.name} ({', '.join(columns)}) "  # noqa: S608
     f"VALUES ({', '.join(placeholder for _ in columns)}) "
-    "ON CONFLICT (contract_id, key) DO NOTHING"
+    "ON CONFLICT DO NOTHING"
     for dialect, placeholder in _PLACEHOLDERS.items()
     for overrides, columns in ((True, _INSERTED), (False, _INSERTED[:_PLAIN]))
 }
@@ -91,7 +95,7 @@ _COPY = f"COPY {_USAGE.name} ({', '.join(_INSERTED)}) FROM STDIN BINARY"
 # COPY's binary format needs the PostgreSQL type of every column (in `_INSERTED` order).
 _COPY_TYPES = (
     "varchar", "timestamptz", "varchar",
-    "varchar", "varchar", "numeric", "timestamptz", "varchar", "varchar",
+    "int8", "varchar", "varchar", "numeric", "timestamptz", "varchar", "varchar",
     "numeric", "varchar", "varchar",
 )  # fmt: skip
 # SQLite: a chunk of entries inserted by one statement that reads them from a JSON array
@@ -102,14 +106,14 @@ _INSERT_FROM_JSON = {
     overrides: f"INSERT INTO {_USAGE.name} ({', '.join(columns)}) "  # noqa: S608
     f"SELECT {', '.join('?' for _ in _SHARED)}, "
     + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns) - len(_SHARED)))
-    + " FROM json_each(?) WHERE true ON CONFLICT (contract_id, key) DO NOTHING"
+    + " FROM json_each(?) WHERE true ON CONFLICT DO NOTHING"
     for overrides, columns in ((True, _INSERTED), (False, _INSERTED[:_PLAIN]))
 }
 
 # One post of the contract usage API, the hot path of single writes. Driver-level SQL:
 # SQLAlchemy's statement machinery costs several times what SQLite takes to run these.
-# A stored key is skipped, and the new row's id comes back from the same statement
-# (both databases have RETURNING).
+# A stored key (or a taken id) is skipped: the new row's id comes back from the same
+# statement only if it was inserted (both databases have RETURNING).
 _INSERT_ONE = {
     dialect: f"{_INSERT_SKIPPING_STORED[dialect, True]} RETURNING id" for dialect in _PLACEHOLDERS
 }
@@ -292,8 +296,11 @@ class UsageRepository(TenantRepository):
         self, candidate: UsageCandidate, *, submission_id: str, transferred_at: datetime
     ) -> UsageEntry | None:
         """Insert one entry and return it as stored; None, changing nothing, when the
-        contract already has an entry with the candidate's key."""
-        (row,) = self._driver_rows([candidate], submission_id, transferred_at, overrides=True)
+        contract already has an entry with the candidate's key, or (rarely) another entry
+        has the random id drawn for it."""
+        (row,) = self._driver_rows(
+            [candidate], UsageIds(), submission_id, transferred_at, overrides=True
+        )
         entry_id = (
             self._session.connection()
             .exec_driver_sql(_INSERT_ONE[self._dialect], row)
@@ -326,16 +333,18 @@ class UsageRepository(TenantRepository):
         submission_id: str,
         transferred_at: datetime,
     ) -> int:
-        """Insert the candidates; a (contract, key) that is already stored is skipped, not
-        overwritten. Returns how many rows were inserted."""
+        """Insert the candidates, their ids ascending in their order; a (contract, key) that
+        is already stored is skipped, not overwritten, and so is (rarely) a candidate whose
+        random id another entry has. Returns how many rows were inserted."""
         if not candidates:
             return 0
+        ids = UsageIds()
         if self._dialect == "postgresql" and len(candidates) >= _BULK_ROWS:
             return self._copy(
-                self._driver_rows(candidates, submission_id, transferred_at, overrides=True)
+                self._driver_rows(candidates, ids, submission_id, transferred_at, overrides=True)
             )
         with _larger_page_cache(self._session.connection(), len(candidates)):
-            return self._insert_skipping_stored(candidates, submission_id, transferred_at)
+            return self._insert_skipping_stored(candidates, ids, submission_id, transferred_at)
 
     @contextmanager
     def writer(self, *, submission_id: str, transferred_at: datetime) -> Iterator[UsageWriter]:
@@ -354,6 +363,7 @@ class UsageRepository(TenantRepository):
     def _driver_rows(
         self,
         candidates: Sequence[UsageCandidate],
+        ids: UsageIds,
         submission_id: str,
         transferred_at: datetime,
         *,
@@ -362,7 +372,7 @@ class UsageRepository(TenantRepository):
         """Rows in `_INSERTED` order, in the forms the driver takes; without the override
         columns unless `overrides`."""
         shared = self._shared_values(submission_id, transferred_at)
-        return [shared + own for own in self._own_rows(candidates, overrides=overrides)]
+        return [shared + own for own in self._own_rows(candidates, ids, overrides=overrides)]
 
     def _shared_values(self, submission_id: str, transferred_at: datetime) -> tuple[Any, ...]:
         """The `_SHARED` columns of a submission's entries, in the forms the driver takes."""
@@ -370,7 +380,7 @@ class UsageRepository(TenantRepository):
         return (self.seller_id, transferred, submission_id)
 
     def _own_rows(
-        self, candidates: Sequence[UsageCandidate], *, overrides: bool
+        self, candidates: Sequence[UsageCandidate], ids: UsageIds, *, overrides: bool
     ) -> list[tuple[Any, ...]]:
         """Each entry's own columns (`_OWN`, then `_OVERRIDES` if `overrides`) in the
         forms the driver takes. Converting here once per value, with the column types'
@@ -381,6 +391,7 @@ class UsageRepository(TenantRepository):
         instant = _USAGE.c.due_date.type.to_driver
         rows = [
             (
+                id_,
                 c.contract_id,
                 c.component_id,
                 quantity(c.quantity, dialect),
@@ -388,7 +399,7 @@ class UsageRepository(TenantRepository):
                 c.key,
                 c.memo,
             )
-            for c in candidates
+            for id_, c in zip(ids.take(len(candidates)), candidates, strict=True)
         ]
         if not overrides:
             return rows
@@ -400,11 +411,17 @@ class UsageRepository(TenantRepository):
         ]
 
     def _insert_skipping_stored(
-        self, candidates: Sequence[UsageCandidate], submission_id: str, transferred_at: datetime
+        self,
+        candidates: Sequence[UsageCandidate],
+        ids: UsageIds,
+        submission_id: str,
+        transferred_at: datetime,
     ) -> int:
         """One `executemany` of `INSERT ... ON CONFLICT DO NOTHING`; how many were inserted."""
         overrides = any(c.override is not None for c in candidates)
-        rows = self._driver_rows(candidates, submission_id, transferred_at, overrides=overrides)
+        rows = self._driver_rows(
+            candidates, ids, submission_id, transferred_at, overrides=overrides
+        )
         statement = _INSERT_SKIPPING_STORED[self._dialect, overrides]
         return int(self._session.connection().exec_driver_sql(statement, rows).rowcount)
 
@@ -491,7 +508,14 @@ class UsageRepository(TenantRepository):
             select(func.count()).select_from(query.order_by(None).subquery())
         ).scalar_one()
         rows = self._session.execute(
-            query.order_by(UsageEntryRow.due_date.desc(), UsageEntryRow.id.desc())
+            # Latest due date first; on one due date, the latest submission first (their
+            # ids are time-ordered), and within a submission the last entry first (ids
+            # ascend in submission order). Usage ids alone are not ordered in time.
+            query.order_by(
+                UsageEntryRow.due_date.desc(),
+                UsageEntryRow.submission_id.desc(),
+                UsageEntryRow.id.desc(),
+            )
             .offset(page.skip)
             .limit(page.take)
         )
@@ -572,6 +596,7 @@ class _SqliteWriter:
         self._usage = usage
         self._connection = usage._session.connection()
         self._shared = usage._shared_values(submission_id, transferred_at)
+        self._ids = UsageIds()
         self._held: list[tuple[Any, ...]] = []
         self._held_overrides = False
         # Each chunk handed over: how many rows its insert inserts, and how many it held.
@@ -584,7 +609,7 @@ class _SqliteWriter:
 
     def write(self, candidates: Sequence[UsageCandidate]) -> None:
         overrides = any(c.override is not None for c in candidates)
-        self._held.extend(self._usage._own_rows(candidates, overrides=overrides))
+        self._held.extend(self._usage._own_rows(candidates, self._ids, overrides=overrides))
         self._held_overrides |= overrides
         if len(self._held) >= _SQLITE_CHUNK:
             self._send()
@@ -644,6 +669,7 @@ class _CopyWriter:
 
     def __init__(self, usage: UsageRepository, submission_id: str, transferred_at: datetime):
         self._usage = usage
+        self._ids = UsageIds()
         self._submission = (submission_id, transferred_at)
         self._held: list[UsageCandidate] = []  # until there are enough for a COPY
         self._copying = ExitStack()
@@ -663,7 +689,8 @@ class _CopyWriter:
             self._copying.enter_context(driver_errors(_COPY))
             self._copy = self._copying.enter_context(cursor.copy(_COPY))
             self._copy.set_types(_COPY_TYPES)
-        for row in self._usage._driver_rows(candidates, *self._submission, overrides=True):
+        rows = self._usage._driver_rows(candidates, self._ids, *self._submission, overrides=True)
+        for row in rows:
             self._copy.write_row(row)
         self.written += len(candidates)
 
@@ -678,23 +705,26 @@ class _CopyWriter:
             raise
         if failure[0] is None and self._held:
             held, self._held = self._held, []
-            self.written += _insert_all_new(self._usage, held, self._submission)
+            self.written += _insert_all_new(self._usage, held, self._ids, self._submission)
 
 
 def _insert_all_new(
     usage: UsageRepository,
     candidates: Sequence[UsageCandidate],
+    ids: UsageIds,
     submission: tuple[str, datetime],
 ) -> int:
     """Insert the candidates, every one of them new, or raise `KeyStored`."""
-    inserted = usage._insert_skipping_stored(candidates, *submission)
+    inserted = usage._insert_skipping_stored(candidates, ids, *submission)
     if inserted != len(candidates):
         raise KeyStored
     return inserted
 
 
 def _key_taken(error: IntegrityError) -> bool:
-    """The unique (contract, key) index refused a row: its key is stored already."""
+    """A unique index refused a row: the (contract, key) index, its key being stored
+    already, or (rarely) the primary key, another submission's run of random ids holding
+    its id. Either way the submission is tried again, looking keys up first, with new ids."""
     return isinstance(error.orig, UniqueViolation)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
@@ -11,7 +10,7 @@ from pydantic import StringConstraints
 from arrears.api.auth import AdminAccess, forget_keys_of
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
-from arrears.api.models import CamelModel, CurrencyCode
+from arrears.api.models import CamelModel, CurrencyCode, Instant
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import TestClock
 from arrears.services import sellers
@@ -83,7 +82,8 @@ def revoke_key(seller_id: SellerIdPath, key_id: KeyIdPath, context: Context) -> 
 
 
 class ClockState(CamelModel):
-    now: datetime
+    # ISO 8601 only: a number would be read as Unix seconds (1 is 1970, a 409).
+    now: Instant
 
 
 def test_clock_router(clock: TestClock) -> APIRouter:

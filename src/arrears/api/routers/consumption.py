@@ -22,8 +22,10 @@ from arrears.api.models import (
     Instant,
     PlainDecimal,
     Quantity,
+    list_response,
 )
 from arrears.api.openapi import LOCATION_HEADER
+from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.task_waits import MAX_WAIT_SECONDS, RECHECK_SECONDS
 from arrears.domain.errors import Conflict, FieldError, Invalid
@@ -61,6 +63,18 @@ class TaskOut(CamelModel):
     duplicate_records: int
     errors: list[TaskError]
     created_at: datetime | None
+    completed_at: datetime | None
+
+
+class TaskSummary(CamelModel):
+    """A task as its `GET` answers it, without `errors` (SPEC §6)."""
+
+    task_id: str
+    message: TaskStatus
+    total_records: int
+    saved_records: int
+    duplicate_records: int
+    created_at: datetime
     completed_at: datetime | None
 
 
@@ -170,6 +184,26 @@ def _submit(
 
 
 @router.get(
+    "/bulkconsumptions",
+    response_model=list[TaskSummary],
+    operation_id="listBulkConsumptionTasks",
+)
+def list_bulk(
+    seller_id: SellerInPath,
+    context: Context,
+    paging: Paging,
+    message: Annotated[
+        TaskStatus | None, Query(description="Only the tasks in this state.")
+    ] = None,
+) -> Response:
+    """The seller's bulk submissions, newest first, each as its `GET` answers without
+    `errors`; `X-Total-Count` holds their number."""
+    with context.database.read() as session:
+        page = TaskRepository(session, seller_id).page(message, paging)
+    return list_response([_task_summary(task) for task in page.items], page.total)
+
+
+@router.get(
     "/bulkconsumptions/{taskId}", response_model=TaskOut, operation_id="getBulkConsumptionTask"
 )
 async def get_bulk(
@@ -216,6 +250,18 @@ def _task_out(task: Task) -> TaskOut:
         saved_records=task.saved_records,
         duplicate_records=task.duplicate_records,
         errors=[TaskError.model_validate(e, from_attributes=True) for e in task.errors],
+        created_at=task.created_at,
+        completed_at=task.completed_at,
+    )
+
+
+def _task_summary(task: Task) -> TaskSummary:
+    return TaskSummary(
+        task_id=task.id,
+        message=task.status,
+        total_records=task.total_records,
+        saved_records=task.saved_records,
+        duplicate_records=task.duplicate_records,
         created_at=task.created_at,
         completed_at=task.completed_at,
     )
@@ -404,17 +450,32 @@ def _apply_synchronously(
                 )
                 if outcome.errors:
                     raise Invalid([_field_error(e) for e in outcome.errors])
-                keys = {
-                    (subscription_id, r.key)
-                    for r in records
-                    if isinstance(r, ingest.SubmittedRecord) and r.key
-                }
-                repeated = usage.stored_by_key(keys).values()
-                by_id = {e.id: e for e in [*usage.entries_of_submission(submission_id), *repeated]}
-                return [by_id[id_] for id_ in sorted(by_id)]
+                return _in_record_order(usage, subscription_id, records, submission_id)
         except ingest.ApplyCarefully:
             careful = True
     raise Conflict("The submission kept racing concurrent submissions of the same keys; retry.")
+
+
+def _in_record_order(
+    usage: UsageRepository,
+    subscription_id: str,
+    records: list[ingest.SubmittedRecord | list[RecordError]],
+    submission_id: str,
+) -> list[UsageEntry]:
+    """The entries the records stand for, in the records' order: a keyed record's entry
+    (new, or stored before with its key), an unkeyed one's new entry (a submission's
+    entries have ascending ids in its order)."""
+    submitted = [r for r in records if isinstance(r, ingest.SubmittedRecord)]
+    keys = {(subscription_id, r.key) for r in submitted if r.key}
+    by_key = {key: entry for (_, key), entry in usage.stored_by_key(keys).items()}
+    unkeyed: list[UsageEntry] = []
+    for entry in usage.entries_of_submission(submission_id):
+        if entry.key:
+            by_key[entry.key] = entry
+        else:
+            unkeyed.append(entry)
+    in_order = iter(unkeyed)
+    return [by_key[r.key] if r.key else next(in_order) for r in submitted]
 
 
 # One trusting attempt, then careful ones while concurrent submissions store the same keys.

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
@@ -42,7 +42,11 @@ class ContractOut(PascalModel):
     start_date: datetime
     end_date: datetime | None
     last_billing_date: datetime
-    next_billing_date: datetime
+    next_billing_date: datetime | None = Field(
+        description="When the contract is next invoiced: the end of its current period, "
+        "or its EndDate when that comes first (the final invoice); null once the final "
+        "invoice is issued."
+    )
     status: ContractStatus
 
 
@@ -110,6 +114,6 @@ def _out(contract: Contract, context: Context) -> ContractOut:
         start_date=contract.start_date,
         end_date=contract.end_date,
         last_billing_date=contract.last_billing_date,
-        next_billing_date=contract.next_billing_date,
+        next_billing_date=contract.billed_next_on,
         status=contract.status(context.clock.now()),
     )

@@ -28,6 +28,7 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import Clock
 from arrears.domain.errors import NotFound
+from arrears.domain.ids import USAGE_ID_MAX
 from arrears.domain.usage import (
     MAX_KEY_LENGTH,
     UsageCandidate,
@@ -158,11 +159,17 @@ def delete_usage(
     context: Context,
 ) -> Response:
     """Delete an unbilled entry; a billed one answers 409."""
-    if not usage_id.isdigit() or len(usage_id) > 18:
+    if not _is_usage_id(usage_id):
         raise NotFound(f"Contract {contract_id} has no usage entry {usage_id}.")
     with context.database.write() as session:
         UsageRepository(session, seller_id).delete_unbilled(contract_id, int(usage_id))
     return Response(status_code=204)
+
+
+def _is_usage_id(text: str) -> bool:
+    """Whether `text` can name a usage entry: ASCII digits of a positive 64-bit integer
+    (`str.isdigit` alone takes other scripts' digits too)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) <= USAGE_ID_MAX
 
 
 def usage_out(entry: UsageEntry) -> UsageOut:

@@ -1,7 +1,7 @@
 """invoice amounts and line quantities wide enough for everything accepted
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04 19:00:00.000000
 
 A line's quantity is a period's sum, and its amount prices that sum: with quantities
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
