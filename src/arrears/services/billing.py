@@ -46,6 +46,7 @@ from arrears.domain.rating import (
     recurring_fee_line,
     sum_usage,
 )
+from arrears.services import billing_failures
 from arrears.store.billing import (
     BatchBillingRepository,
     BillingQueue,
@@ -54,6 +55,7 @@ from arrears.store.billing import (
     PendingRatedItem,
     UsageWindow,
 )
+from arrears.store.billing_failures import BillingFailures
 from arrears.store.catalog import CatalogRepository
 from arrears.store.contracts import ContractRepository
 from arrears.store.database import Database
@@ -359,8 +361,9 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
     first invoices commit at once, and no transaction holds SQLite's write lock (which
     usage submissions wait for) for long, whatever the contracts' usage.
 
-    A contract whose billing fails (e.g. its usage changed under it) is logged and left
-    for the next run; it never blocks the others."""
+    A contract whose billing fails is billed on its own, logged and left for the next
+    run; it never blocks the others, and a failure of its own is recorded against it
+    (`services.billing_failures`)."""
     contracts = invoices = failed = 0
     skip: set[tuple[str, str]] = set()
     size = min(batch, _FIRST_BATCH)
@@ -370,6 +373,7 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
                 c for c in BillingQueue(session).due(clock.now(), size + len(skip)) if c not in skip
             ][:size]
         if not due:
+            billing_failures.failing_contracts(database)  # the gauge, as of this run's end
             return BillingRun(contracts, invoices, failed)
         seller_id = due[0][0]
         # The leading run of one seller's contracts: one batch, one numbering sequence.
@@ -378,6 +382,7 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
         try:
             with database.write() as session:
                 billed = _bill_batch(session, clock, seller_id, batch_ids)
+                BillingFailures(session, seller_id).clear(billed.contracts)
         except Exception:  # e.g. usage changed meanwhile: each contract on its own path
             log.warning("billing a batch failed; billing its contracts one by one", exc_info=True)
             billed = _Batch(contracts=(), invoices=0, rest=tuple(batch_ids))
@@ -386,12 +391,10 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
         invoices += billed.invoices
         for contract_id in billed.rest:
             try:
-                invoices += len(bill_due(database, clock, seller_id, contract_id))
+                with billing_failures.attempt(database, clock, seller_id, contract_id):
+                    invoices += len(bill_due(database, clock, seller_id, contract_id))
                 contracts += 1
-            except Exception:  # one contract's failure must not stop the others
-                log.exception(
-                    "billing contract %s failed; it is retried on the next run", contract_id
-                )
+            except Exception:  # logged, and recorded if the contract's own; not the others'
                 failed += 1
                 skip.add((seller_id, contract_id))
 
