@@ -37,6 +37,8 @@ from arrears.domain.tasks import Outcome, TaskStatus
 
 __all__ = [
     "BILLING_CONTRACTS",
+    "BILLING_FAILING_CONTRACTS",
+    "BILLING_FAILURES",
     "BILLING_RUN_SECONDS",
     "HTTP_REQUESTS",
     "HTTP_REQUESTS_IN_PROGRESS",
@@ -124,6 +126,20 @@ BILLING_CONTRACTS = Counter(
     "Contracts handled by billing runs: billed, or failed (retried by the next run).",
     ["result"],
 )
+BILLING_FAILURES = Counter(
+    "arrears_billing_failures",
+    "Billing attempts that failed for a reason of the contract's own (not an outage) and "
+    "were recorded against it, by path: run (a billing run) or request (interim billing, "
+    "an order that bills, a preview).",
+    ["path"],
+)
+BILLING_FAILING_CONTRACTS = Gauge(
+    "arrears_billing_failing_contracts",
+    "Contracts whose last billing attempt failed and that no attempt has billed since, "
+    "as the database held them at this process's last billing run.",
+    # Every process reads the same count: the latest reading is the truth, not a sum.
+    multiprocess_mode="mostrecent",
+)
 WORKER_ERRORS = Counter(
     "arrears_worker_errors",
     "Worker loop iterations that failed and will be retried (e.g. database outage).",
@@ -141,6 +157,8 @@ for _result in ("stored", "duplicate", "rejected"):
     TASK_RECORDS.labels(_result)
 for _result in ("billed", "failed"):
     BILLING_CONTRACTS.labels(_result)
+for _path in ("run", "request"):
+    BILLING_FAILURES.labels(_path)
 for _loop in ("tasks", "billing"):
     WORKER_ERRORS.labels(_loop)
 

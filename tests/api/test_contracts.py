@@ -80,6 +80,7 @@ def test_a_new_contract_starts_its_first_billing_period_at_start_date(client: Te
         "LastBillingDate": "2026-01-15T00:00:00Z",
         "NextBillingDate": "2026-02-15T00:00:00Z",
         "Status": "Active",
+        "BillingError": None,
     }
     fetched = client.get(f"/api/v1/contracts/{body['Id']}", headers=seller.headers)
     assert fetched.status_code == 200

@@ -14,6 +14,7 @@ from arrears.api.openapi import install_openapi, operation_id
 from arrears.api.problems import install_problem_handlers
 from arrears.api.routers import (
     admin,
+    billing_failures,
     catalog,
     consumption,
     contracts,
@@ -90,6 +91,7 @@ def create_app(
         app.include_router(metrics.metrics_router(settings.metrics_token))
     if settings.admin_token is not None:
         app.include_router(admin.router)
+        app.include_router(billing_failures.router)
         if isinstance(clock, TestClock):
             app.include_router(admin.test_clock_router(clock))
     app.add_middleware(

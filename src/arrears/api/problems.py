@@ -127,7 +127,9 @@ async def _on_arrears_error(_request: Request, exc: Exception) -> Response:
     exc = cast(ArrearsError, exc)
     errors = exc.errors if isinstance(exc, Invalid) else ()
     headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem_response(exc.status, exc.detail, title=exc.title, errors=errors, headers=headers)
+    return problem_response(
+        exc.status, exc.detail, title=exc.title, errors=errors, headers=headers, slug=exc.slug
+    )
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:

@@ -38,6 +38,8 @@ class ArrearsError(Exception):
 
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Bad request"
+    slug: ClassVar[str | None] = None
+    """The end of the problem's `type` URI; by default the status's phrase."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)

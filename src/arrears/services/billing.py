@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
 from arrears.domain.periods import BillingPeriod, PeriodUnit, period_boundary
+from arrears.services import billing_failures
 from arrears.services.contract_billing import bill_due
 from arrears.services.invoicing import InvoiceWindow, issue, rate, regular_window
+from arrears.store.billing_failures import BillingFailures
 from arrears.store.billing_queue import BillingQueue, DueContracts, LockedContract
 from arrears.store.database import Database
 
@@ -50,8 +52,9 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
     first invoices commit at once, and no transaction holds SQLite's write lock (which
     usage submissions wait for) for long, whatever the contracts' usage.
 
-    A contract whose billing fails (e.g. its usage changed under it) is logged and left
-    for the next run; it never blocks the others."""
+    A contract whose billing fails is billed on its own, logged and left for the next
+    run; it never blocks the others, and a failure of its own is recorded against it
+    (`services.billing_failures`)."""
     contracts = invoices = failed = 0
     skip: set[tuple[str, str]] = set()
     size = min(batch, _FIRST_BATCH)
@@ -61,6 +64,7 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
                 c for c in BillingQueue(session).due(clock.now(), size + len(skip)) if c not in skip
             ][:size]
         if not due:
+            billing_failures.failing_contracts(database)  # the gauge, as of this run's end
             return BillingRun(contracts, invoices, failed)
         seller_id = due[0][0]
         # The leading run of one seller's contracts: one batch, one numbering sequence.
@@ -69,6 +73,7 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
         try:
             with database.write() as session:
                 billed = _bill_batch(session, clock, seller_id, batch_ids)
+                BillingFailures(session, seller_id).clear(billed.contracts)
         except Exception:  # e.g. usage changed meanwhile: each contract on its own
             log.warning("billing a batch failed; billing its contracts one by one", exc_info=True)
             billed = _Batch(contracts=(), invoices=0, rest=tuple(batch_ids))
@@ -88,11 +93,12 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
 def _bill_one(database: Database, clock: Clock, seller_id: str, contract_id: str) -> int | None:
     """Bill one contract on its own: the number of invoices issued, or None when its
     billing failed (logged; the next run retries it). The one place where a single
-    contract's billing is run and its failure kept from the others."""
+    contract's billing is run, its failure recorded (`billing_failures.attempt`) and
+    kept from the others."""
     try:
-        return len(bill_due(database, clock, seller_id, contract_id))
-    except Exception:  # one contract's failure must not stop the others
-        log.exception("billing contract %s failed; it is retried on the next run", contract_id)
+        with billing_failures.attempt(database, clock, seller_id, contract_id):
+            return len(bill_due(database, clock, seller_id, contract_id))
+    except Exception:  # logged, and recorded if the contract's own; not the others'
         return None
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "ApiKeyRow",
     "Base",
     "BilledUsageRow",
+    "BillingFailureRow",
     "ComponentRow",
     "ContractRow",
     "CustomerRow",
@@ -358,3 +359,21 @@ class RatedItemRow(TenantOwned, Base):
     quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
     price_per_unit: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
     invoice_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class BillingFailureRow(Base):
+    """A contract whose last billing attempt failed for a reason of its own (not an
+    outage), until an attempt bills it: one row per failing contract, so the table
+    stays as small as the number of contracts that cannot be billed."""
+
+    __tablename__ = "billing_failures"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(String(1000))
+    # The exception's type, for operators (never shown to the seller).
+    error: Mapped[str] = mapped_column(String(200))
+    first_failed_at: Mapped[datetime]
+    failed_at: Mapped[datetime]
+    attempts: Mapped[int]

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
@@ -295,6 +295,8 @@ class NewPlanVariant(PascalModel):
 
 
 class PlanVariantChanges(PascalModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"Name": "Monthly", "TaxRate": 19}]})
+
     name: Name = None  # type: ignore[assignment]
     currency: CurrencyCode = None  # type: ignore[assignment]
     billing_period: BillingPeriodIn = None  # type: ignore[assignment]

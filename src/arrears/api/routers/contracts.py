@@ -14,8 +14,10 @@ from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import Instant, PascalModel, list_response
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
+from arrears.domain.billing_failures import BillingFailure
 from arrears.domain.contracts import Contract, ContractStatus
 from arrears.services import contracts as service
+from arrears.store.billing_failures import BillingFailures
 from arrears.store.catalog import CatalogRepository
 from arrears.store.contracts import ContractRepository
 
@@ -34,6 +36,18 @@ class ContractEnd(PascalModel):
     end_date: Instant
 
 
+class BillingErrorOut(PascalModel):
+    """Why the contract cannot be billed; null while its billing is healthy."""
+
+    code: str = Field(
+        description="`amount_out_of_range`, `date_out_of_range`, `rejected` or `unexpected`."
+    )
+    message: str = Field(description="What is wrong, for the seller.")
+    failed_at: datetime = Field(description="When the last attempt failed.")
+    first_failed_at: datetime = Field(description="When it first failed since it was billed.")
+    attempts: int = Field(description="Failed attempts since it was last billed.")
+
+
 class ContractOut(PascalModel):
     id: str
     created_at: datetime
@@ -48,6 +62,10 @@ class ContractOut(PascalModel):
         "invoice is issued."
     )
     status: ContractStatus
+    billing_error: BillingErrorOut | None = Field(
+        description="Set while the contract cannot be billed (its last attempt failed); "
+        "cleared once an attempt bills it."
+    )
 
 
 ContractIdPath = Annotated[str, Path(alias="contractId")]
@@ -65,7 +83,7 @@ def create_contract(body: NewContract, seller_id: SellerId, context: Context) ->
             plan_variant_id=body.plan_variant_id,
             start_date=body.start_date,
         )
-    return json_response(_out(contract, context), 201)
+    return json_response(_out(contract, context, None), 201)
 
 
 @router.get("/contracts", response_model=list[ContractOut])
@@ -78,14 +96,16 @@ def list_contracts(
     """The seller's contracts, newest first, optionally of one customer."""
     with context.database.read() as session:
         page = ContractRepository(session, seller_id).page(paging, customer_id=customer_id)
-    return list_response([_out(c, context) for c in page.items], page.total)
+        failures = BillingFailures(session, seller_id).of([c.id for c in page.items])
+    return list_response([_out(c, context, failures.get(c.id)) for c in page.items], page.total)
 
 
 @router.get("/contracts/{contractId}", response_model=ContractOut)
 def get_contract(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
     with context.database.read() as session:
         contract = ContractRepository(session, seller_id).get(contract_id)
-    return json_response(_out(contract, context))
+        failure = BillingFailures(session, seller_id).of([contract_id]).get(contract_id)
+    return json_response(_out(contract, context, failure))
 
 
 @router.post(
@@ -102,10 +122,11 @@ def end_contract(
         contract = service.end_contract(
             ContractRepository(session, seller_id), contract_id, body.end_date
         )
-    return json_response(_out(contract, context))
+        failure = BillingFailures(session, seller_id).of([contract_id]).get(contract_id)
+    return json_response(_out(contract, context, failure))
 
 
-def _out(contract: Contract, context: Context) -> ContractOut:
+def _out(contract: Contract, context: Context, failure: BillingFailure | None) -> ContractOut:
     return ContractOut(
         id=contract.id,
         created_at=contract.created_at,
@@ -116,4 +137,15 @@ def _out(contract: Contract, context: Context) -> ContractOut:
         last_billing_date=contract.last_billing_date,
         next_billing_date=contract.billed_next_on,
         status=contract.status(context.clock.now()),
+        billing_error=None if failure is None else billing_error_out(failure),
+    )
+
+
+def billing_error_out(failure: BillingFailure) -> BillingErrorOut:
+    return BillingErrorOut(
+        code=failure.reason.code.value,
+        message=failure.reason.message,
+        failed_at=failure.failed_at,
+        first_failed_at=failure.first_failed_at,
+        attempts=failure.attempts,
     )

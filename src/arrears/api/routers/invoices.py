@@ -16,6 +16,7 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, LineKind
+from arrears.services.billing_failures import on_request
 from arrears.services.contract_billing import (
     after_billing_due,
     interim_invoice,
@@ -30,7 +31,10 @@ router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"]
 InvoiceIdPath = Annotated[str, Path(alias="invoiceId")]
 ContractIdPath = Annotated[str, Path(alias="contractId")]
 
-_CLOSED = {409: "The contract has its final invoice: nothing more is billed."}
+_CLOSED = {
+    409: "The contract has its final invoice: nothing more is billed. Or it cannot be "
+    "billed (`type` ending in `billing-failed`; the contract's `BillingError` says why)."
+}
 
 
 class InvoiceState(enum.StrEnum):
@@ -125,7 +129,10 @@ def preview_contract(
     """The invoice the contract would get if its current period closed now (its usage
     so far, the free quota left, the period's fee), with `Id` and `InvoiceNumber` null.
     Nothing is saved."""
-    with context.database.rehearsal() as session:
+    with (
+        on_request(context.database, context.clock, seller_id, contract_id, bills=False),
+        context.database.rehearsal() as session,
+    ):
         while issue_next_due(session, context.clock, seller_id, contract_id):
             pass  # a period that is due but not yet billed is billed first, in rehearsal
         draft = preview_period(session, context.clock, seller_id, contract_id)
@@ -145,13 +152,14 @@ def preview_contract(
 def bill_interim(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
     """Bill every unbilled usage entry due by now at once, on an interim invoice (after
     any regular invoice that is due). 204 when there is nothing to bill."""
-    invoice = after_billing_due(
-        context.database,
-        context.clock,
-        seller_id,
-        contract_id,
-        lambda session: interim_invoice(session, context.clock, seller_id, contract_id),
-    )
+    with on_request(context.database, context.clock, seller_id, contract_id):
+        invoice = after_billing_due(
+            context.database,
+            context.clock,
+            seller_id,
+            contract_id,
+            lambda session: interim_invoice(session, context.clock, seller_id, contract_id),
+        )
     if invoice is None:
         return Response(status_code=204)
     return json_response(invoice_out(invoice), 201)

@@ -18,13 +18,17 @@ from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH
+from arrears.services.billing_failures import on_request
 from arrears.services.contract_billing import after_billing_due, issue_next_due
 from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
 from arrears.store.contracts import ContractRepository
 
 router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["orders"])
 
-_CONFLICTS = {409: "The contract has its final invoice, or a Key was used with different values."}
+_CONFLICTS = {
+    409: "The contract has its final invoice, or a Key was used with different values, or "
+    "the contract cannot be billed (`type` ending in `billing-failed`)."
+}
 
 
 class MeteredUsageIn(PascalModel):
@@ -109,7 +113,10 @@ def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Respo
 def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
     """The interim invoice the order would produce, saving nothing (`Id` and
     `InvoiceNumber` are null); 204 when it would bill nothing."""
-    with context.database.rehearsal() as session:
+    with (
+        on_request(context.database, context.clock, seller_id, body.contract_id, bills=False),
+        context.database.rehearsal() as session,
+    ):
         _catch_up(session, context, seller_id, body.contract_id)
         order = _order_in(session, context, seller_id, body, trigger=True)
         customer_id = ContractRepository(session, seller_id).get(body.contract_id).customer_id
@@ -128,7 +135,10 @@ def _place(context: AppContext, seller_id: str, body: NewOrder) -> PlacedOrder:
     if not trigger:
         with context.database.write() as session:
             return place(session)
-    return after_billing_due(context.database, context.clock, seller_id, body.contract_id, place)
+    with on_request(context.database, context.clock, seller_id, body.contract_id):
+        return after_billing_due(
+            context.database, context.clock, seller_id, body.contract_id, place
+        )
 
 
 def _catch_up(session: Session, context: AppContext, seller_id: str, contract_id: str) -> None:
