@@ -8,16 +8,18 @@ new records are inserted in one transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
-from arrears.domain.clock import require_utc
+from arrears.domain.clock import EARLIEST
 from arrears.domain.errors import BadRequest, FieldError, Invalid, TooLarge
+from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
 from arrears.domain.tasks import Outcome, RecordError
 from arrears.domain.usage import (
     ContractTerms,
@@ -27,6 +29,7 @@ from arrears.domain.usage import (
     duplicate_keys,
     key_conflicts,
 )
+from arrears.services.json_bodies import TooDeep, read_json
 from arrears.store.usage import KeyStored, UsageRepository
 
 __all__ = [
@@ -41,16 +44,21 @@ __all__ = [
 
 
 class SubmittedRecord(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    """One consumption record of the seller consumption API, types checked."""
+    """One consumption record of the seller consumption API, its texts type-checked.
+
+    Decimals and the due date are held as sent, and read by the one grammar of each
+    (`domain.grammar`) while the record is checked: msgspec's own readers would take
+    `"1_000"`, Arabic-Indic digits, `"NaN"` and lower-case or space-separated instants.
+    A JSON number arrives as an `int` or an exact `Decimal`, a string as a `str`."""
 
     subscription_id: str
-    quantity: Decimal
+    quantity: Any
     product_id: str | None = None
     item_code: str | None = None
-    due_date: datetime | None = None
+    due_date: str | None = None
     key: str | None = None
     description: str | None = None
-    price: Decimal | None = None
+    price: Any = None
 
 
 class _Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,10 +70,10 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
     consumptions: list[msgspec.Raw]
 
 
-_body_decoder = msgspec.json.Decoder(_Body)
+# Numbers in `Any` fields with a fraction or exponent become exact Decimals.
+_body_decoder = msgspec.json.Decoder(_Body, float_hook=Decimal)
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
-_record_decoder = msgspec.json.Decoder(SubmittedRecord)
-_loose_decoder = msgspec.json.Decoder(float_hook=Decimal)
+_record_decoder = msgspec.json.Decoder(SubmittedRecord, float_hook=Decimal)
 
 # Field names of the seller consumption API, by the domain's names for them.
 _WIRE_NAMES = {
@@ -90,42 +98,111 @@ _CHUNK = 1_000
 
 
 def count_records(body: bytes, max_records: int) -> int:
-    """How many records a bulk body holds, checking only its outer shape."""
+    """How many records a bulk body holds, checking only its outer shape.
+
+    A body nested too deep for the decoder is `json_bodies.TooDeep` (400); a record
+    nested deeper than `json_bodies.MAX_DEPTH` but within the decoder's reach is that
+    record's own error (`too_deep`), found when the records are read."""
     try:
         envelope = _envelope_decoder.decode(body)
+    except RecursionError:
+        raise TooDeep() from None
     except msgspec.ValidationError as error:
         raise Invalid.one("consumptions", "invalid_body", _plain(error)) from None
     except msgspec.DecodeError as error:
         raise BadRequest(f"The body is not valid JSON: {error}.") from None
     if len(envelope.consumptions) > max_records:
         raise TooLarge(f"A submission holds at most {max_records} records.")
+    _refuse_repeated_envelope_keys(body)
     return len(envelope.consumptions)
+
+
+def _refuse_repeated_envelope_keys(body: bytes) -> None:
+    # The envelope has one key; a second "consumptions" would silently win.
+    if body.count(b'"consumptions"') > 1 and _repeats_an_envelope_key(body):
+        raise Invalid.one(
+            "consumptions",
+            "duplicate_key",
+            "The key 'consumptions' appears more than once in one object.",
+        )
 
 
 def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
     """Every record of a bulk body, or for a record that cannot be read, its errors.
 
-    Well-typed bodies decode in one pass; only when that fails is each record decoded
-    on its own, and a bad one examined field by field so that all its errors are named.
-    """
+    Well-typed bodies that repeat no key decode in one pass; otherwise each record is
+    decoded on its own, and a bad one examined field by field so that all its errors
+    are named (a repeated key among them)."""
     # A U+0000 in any string (which PostgreSQL cannot store) sends the body down the
     # per-record path, whose field-by-field check names it.
     nul = b"\\u0000" in body
-    if not nul:
+    if not nul and not _repeats_a_key(body):
         try:
             return list(_body_decoder.decode(body).consumptions)
-        except msgspec.ValidationError:
+        except (msgspec.ValidationError, RecursionError):
             pass
-    out: list[SubmittedRecord | list[RecordError]] = []
-    for index, raw in enumerate(_envelope_decoder.decode(body).consumptions):
-        if nul and b"\\u0000" in bytes(raw):
-            out.append(read_record(_loose_decoder.decode(raw), index))
-            continue
+    return [_decode_record(bytes(raw), index) for index, raw in enumerate(_raw_records(body))]
+
+
+def _raw_records(body: bytes) -> list[msgspec.Raw]:
+    return _envelope_decoder.decode(body).consumptions
+
+
+def _decode_record(raw: bytes, index: int) -> SubmittedRecord | list[RecordError]:
+    if b"\\u0000" not in raw:
         try:
-            out.append(_record_decoder.decode(raw))
-        except msgspec.ValidationError:
-            out.append(read_record(_loose_decoder.decode(raw), index))
-    return out
+            record = _record_decoder.decode(raw)
+        except (msgspec.ValidationError, RecursionError):
+            pass
+        else:
+            if not _repeats_a_key(raw):
+                return record
+    try:
+        read = read_json(raw)
+    except TooDeep as too_deep:
+        error = too_deep.errors[0]
+        return [RecordError(index, None, "", error.code, error.message)]
+    return read_record(read.value, index, repeated=tuple(str(p[-1]) for p in read.repeated))
+
+
+class _KeyRepeated(Exception):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise _KeyRepeated()
+    return value
+
+
+# Only to find repeated keys, at the C scanner's speed; values are not kept.
+_repeat_finder = json.JSONDecoder(object_pairs_hook=_no_repeats)
+
+
+def _repeats_a_key(body: bytes) -> bool:
+    """Whether any object of `body` repeats a key: JSON readers keep the last value
+    silently, and a record must not."""
+    try:
+        _repeat_finder.decode(body.decode("utf-8"))
+    except _KeyRepeated:
+        return True
+    except (ValueError, RecursionError):
+        return False  # not JSON (or too deep): the decoders name that
+    return False
+
+
+def _repeats_an_envelope_key(body: bytes) -> bool:
+    outermost: list[bool] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> None:
+        outermost.append(len({key for key, _ in items}) != len(items))
+
+    try:
+        json.JSONDecoder(object_pairs_hook=pairs).decode(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return False
+    return bool(outermost) and outermost[-1]  # the outermost object is read last
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,34 +351,29 @@ def _candidate(
 ) -> UsageCandidate | list[RecordError]:
     """The record as a candidate, or every error it has."""
     # Runs once per record: the common case (a known subscription, a product named by its
-    # id, no error) builds no error helpers and no lists.
+    # id, a quantity sent as a number, no error) builds no error helpers and no lists.
     subscription = record.subscription_id
     contract = terms.get(subscription)
-    if contract is None:
-        return [
-            _error_maker(index, subscription)(
-                "subscriptionId", "not_found", f"There is no subscription {subscription}."
-            )
-        ]
-    component_id = record.product_id if record.item_code is None else None
-    if not component_id:  # named by item code, or not (well) at all: resolve and check
-        resolved = _component(record, by_item_code, _error_maker(index, subscription))
-        if isinstance(resolved, list):
-            return resolved
-        component_id = resolved
-    due_date = record.due_date
-    if due_date is None:
-        due_date = submitted_at
-    elif due_date.tzinfo is not UTC:  # "Z" decodes to UTC itself: nothing to convert
-        try:
-            due_date = require_utc(due_date)
-        except ValueError as outside:
-            return [_error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))]
+    quantity = record.quantity
+    if type(quantity) is int:
+        quantity = Decimal(quantity)
     price = record.price
+    if type(price) is int:
+        price = Decimal(price)
+    component_id = record.product_id if record.item_code is None else None
+    due_date = submitted_at if record.due_date is None else _instant(record.due_date)
+    if (
+        contract is None
+        or not component_id
+        or type(quantity) is not Decimal
+        or (price is not None and type(price) is not Decimal)
+        or due_date is None
+    ):
+        return _every_error(record, index, terms, by_item_code, submitted_at)
     candidate = UsageCandidate(
         subscription,
         component_id,
-        record.quantity,
+        quantity,
         due_date,
         record.key or None,  # an empty key is no key
         record.description,
@@ -311,8 +383,87 @@ def _candidate(
     broken = check_usage(candidate, contract, index=index)
     if not broken:
         return candidate
-    component_field = "productId" if record.product_id is not None else "itemCode"
-    return [_record_error(e, subscription, component_field) for e in broken]
+    return [_record_error(e, subscription, _component_field(record)) for e in broken]
+
+
+def _instant(text: str) -> datetime | None:
+    try:
+        return parse_instant(text)
+    except NotInGrammar:
+        return None
+
+
+def _component_field(record: SubmittedRecord) -> str:
+    return "productId" if record.product_id is not None else "itemCode"
+
+
+def _every_error(
+    record: SubmittedRecord,
+    index: int,
+    terms: dict[str, ContractTerms],
+    by_item_code: dict[str, str],
+    submitted_at: datetime,
+) -> UsageCandidate | list[RecordError]:
+    """The record's candidate, the long way: every value read by its grammar and every
+    rule checked, so that no fault hides another (an unknown subscription does not hide
+    a quantity with seven decimals, nor an unknown item code a negative quantity)."""
+    subscription = record.subscription_id
+    error = _error_maker(index, subscription)
+    errors: list[RecordError] = []
+    faulty: set[str] = set()  # domain fields already named, not to be named twice
+
+    def value(read: Callable[[object], Any], raw: object, field: str, domain_name: str) -> Any:
+        try:
+            return read(raw)
+        except NotInGrammar as fault:
+            errors.append(error(field, fault.code, fault.message))
+            faulty.add(domain_name)
+            return None
+
+    if record.quantity is None:
+        errors.append(error("quantity", "required", "quantity is required."))
+        faulty.add("quantity")
+        quantity = None
+    else:
+        quantity = value(parse_decimal, record.quantity, "quantity", "quantity")
+    price = None if record.price is None else value(parse_decimal, record.price, "price", "price")
+    due_date = (
+        submitted_at
+        if record.due_date is None
+        else value(parse_instant, record.due_date, "dueDate", "due_date")
+    )
+    resolved = _component(record, by_item_code, error)
+    if isinstance(resolved, list):
+        errors.extend(resolved)
+        faulty.add("component")
+    contract = terms.get(subscription)
+    if contract is None:
+        errors.append(
+            error("subscriptionId", "not_found", f"There is no subscription {subscription}.")
+        )
+    component_id = resolved if isinstance(resolved, str) else ""
+    if contract is None or not component_id:
+        # Without a contract (or a product), only the record's own values can be judged:
+        # terms that every value passes leave just those rules.
+        faulty.add("component")
+        contract = ContractTerms(subscription, EARLIEST, None, frozenset({component_id}))
+    candidate = UsageCandidate(
+        subscription,
+        component_id,
+        Decimal(0) if quantity is None else quantity,
+        contract.start_date if due_date is None else due_date,
+        record.key or None,
+        record.description,
+        None if price is None else ProductOverride(price_per_unit=price),
+        record.due_date is None,
+    )
+    broken = check_usage(candidate, contract, index=index)
+    errors.extend(
+        _record_error(e, subscription, _component_field(record))
+        for e in broken
+        if e.field not in faulty
+    )
+    return errors or candidate
 
 
 def _component(
@@ -350,11 +501,14 @@ def _record_error(
     return RecordError(error.index, subscription_id, field, error.code, error.message)
 
 
-def read_record(value: Any, index: int) -> SubmittedRecord | list[RecordError]:
+def read_record(
+    value: Any, index: int, *, repeated: tuple[str, ...] = ()
+) -> SubmittedRecord | list[RecordError]:
     """A record from already-parsed JSON: every field error it has, or the record.
 
-    Bulk bodies come here only for records the strict decoder refused, e.g. for an
-    ISO 8601 date without a time, which is valid here."""
+    Bulk bodies come here only for records the strict decoder refused; `repeated` are
+    the keys the record's JSON object repeats (each is an error). Decimals and the due
+    date are checked by their grammar when the record is validated, with its rules."""
     if not isinstance(value, dict):
         return [RecordError(index, None, "", "not_an_object", "A record must be a JSON object.")]
     subscription = value.get("subscriptionId")
@@ -364,6 +518,10 @@ def read_record(value: Any, index: int) -> SubmittedRecord | list[RecordError]:
         return RecordError(index, subscription, field, code, message)
 
     errors = [
+        error(name, "duplicate_key", f"The key {name!r} appears more than once in the record.")
+        for name in repeated
+    ]
+    errors += [
         error(name, "unknown_field", f"{name} is not a field of a consumption record.")
         for name in value
         if name not in _RECORD_FIELDS
@@ -381,16 +539,15 @@ def read_record(value: Any, index: int) -> SubmittedRecord | list[RecordError]:
         errors.append(error("productId", "required", "Name the product by productId or itemCode."))
     if errors:
         return errors
-    due_date = value.get("dueDate")
     return SubmittedRecord(
         subscription_id=value["subscriptionId"],
-        quantity=Decimal(value["quantity"]),
+        quantity=value["quantity"],
         product_id=value.get("productId"),
         item_code=value.get("itemCode"),
-        due_date=datetime.fromisoformat(due_date) if due_date is not None else None,
+        due_date=value.get("dueDate"),
         key=value.get("key"),
         description=value.get("description"),
-        price=Decimal(value["price"]) if value.get("price") is not None else None,
+        price=value.get("price"),
     )
 
 
@@ -419,22 +576,18 @@ def _string_problem(value: Any) -> tuple[str, str] | None:
 
 
 def _decimal_problem(value: Any) -> tuple[str, str] | None:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        return ("not_a_decimal", "Expected a decimal number (JSON number or string).")
     try:
-        Decimal(value)
-    except ArithmeticError:
-        return ("not_a_decimal", f"{value!r} is not a decimal number.")
+        parse_decimal(value)
+    except NotInGrammar as fault:
+        return (fault.code, fault.message)
     return None
 
 
 def _datetime_problem(value: Any) -> tuple[str, str] | None:
-    if not isinstance(value, str):
-        return ("invalid_datetime", "Expected an ISO 8601 timestamp string.")
     try:
-        require_utc(datetime.fromisoformat(value))
-    except ValueError:
-        return ("invalid_datetime", f"{value!r} is not an ISO 8601 timestamp of years 1-9999.")
+        parse_instant(value)
+    except NotInGrammar as fault:
+        return (fault.code, fault.message)
     return None
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
@@ -53,6 +55,16 @@ _PRICING_EXAMPLES = [
 
 # -- customers -------------------------------------------------------------------------
 
+_EMAIL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email_address(text: str) -> str:
+    if not _EMAIL_ADDRESS.fullmatch(text):
+        raise PydanticCustomError(
+            "invalid_format", "EmailAddress must be an email address, e.g. billing@example.com."
+        )
+    return text
+
 
 class Address(PascalModel):
     address_line1: Line | None = Field(default=None, alias="AddressLine1")
@@ -72,8 +84,7 @@ class NewCustomer(PascalModel):
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     email_address: (
-        Annotated[str, StringConstraints(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-        | None
+        Annotated[str, StringConstraints(max_length=254), AfterValidator(_email_address)] | None
     ) = None
     external_customer_id: Code | None = Field(
         default=None, description="The seller's own id for the customer; unique per seller."
