@@ -96,6 +96,19 @@ def parse_instant(value: object) -> datetime:
             "Expected an ISO 8601 timestamp string such as 2026-01-20T09:30:00Z, "
             f"not {_kind(value)}.",
         )
+    if (
+        value[4:17:3] == "--T::"
+        and value[-1:] == "Z"
+        and (len(value) == 20 or (len(value) in (24, 27) and value[19] == "."))
+        and value.isascii()
+    ):
+        # The common shape (2026-01-20T09:30:00Z, with 3 or 6 places), as clients and the
+        # bulk path send it: Python's reader alone is exact for it, twice as fast as the
+        # grammar's expression (one per bulk record). Digits are still checked by it.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the grammar below names the fault
     match = _INSTANT.fullmatch(value)
     if match is None:
         raise NotInGrammar(
