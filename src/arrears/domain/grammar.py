@@ -25,12 +25,15 @@ __all__ = [
     "NotInGrammar",
     "parse_decimal",
     "parse_instant",
+    "read_number",
 ]
 
-DECIMAL_GRAMMAR: Final = r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
-"""A decimal in a JSON string: ASCII digits, an optional sign, an optional point with
-digits on both sides, an optional exponent. Nothing else: no `_`, no other digits, no
-whitespace, no NaN or Infinity. (A JSON number is already of this grammar.)"""
+DECIMAL_GRAMMAR: Final = r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]{1,9})?"
+"""A decimal, as a JSON number or in a JSON string: ASCII digits, an optional sign, an
+optional point with digits on both sides, an optional exponent of at most 9 digits.
+Nothing else: no `_`, no other digits, no whitespace, no NaN or Infinity. (Python's
+`Decimal` cannot even hold some exponents of 19 digits; none of 9 is near a value any
+field takes, and each field's rules then refuse it by name.)"""
 
 INSTANT_GRAMMAR: Final = (
     r"(?P<date>[0-9]{4}-[0-9]{2}-[0-9]{2})"
@@ -83,6 +86,16 @@ def parse_decimal(value: object) -> Decimal:
         "not_a_decimal",
         f'Expected a decimal (a JSON number or a string such as "12.5"), not {_kind(value)}.',
     )
+
+
+def read_number(text: str) -> Decimal | str:
+    """A JSON number's text with a fraction or exponent, as the JSON readers of Arrears
+    hand it over: its exact `Decimal`, or, for an exponent outside the grammar, the text
+    itself, which `parse_decimal` then refuses by name (a JSON reader must not fail on
+    it, nor answer a number sent as such differently from the same number as a string)."""
+    if ("e" in text or "E" in text) and not _DECIMAL.fullmatch(text):
+        return text
+    return Decimal(text)
 
 
 def parse_instant(value: object) -> datetime:

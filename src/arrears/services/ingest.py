@@ -19,7 +19,7 @@ import msgspec
 
 from arrears.domain.clock import EARLIEST
 from arrears.domain.errors import BadRequest, FieldError, Invalid, TooLarge
-from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
+from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant, read_number
 from arrears.domain.tasks import Outcome, RecordError
 from arrears.domain.usage import (
     ContractTerms,
@@ -71,9 +71,9 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
 
 
 # Numbers in `Any` fields with a fraction or exponent become exact Decimals.
-_body_decoder = msgspec.json.Decoder(_Body, float_hook=Decimal)
+_body_decoder = msgspec.json.Decoder(_Body, float_hook=read_number)
 _envelope_decoder = msgspec.json.Decoder(_Envelope)
-_record_decoder = msgspec.json.Decoder(SubmittedRecord, float_hook=Decimal)
+_record_decoder = msgspec.json.Decoder(SubmittedRecord, float_hook=read_number)
 
 # Field names of the seller consumption API, by the domain's names for them.
 _WIRE_NAMES = {

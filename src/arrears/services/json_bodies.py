@@ -24,6 +24,7 @@ from itertools import accumulate
 from typing import Any, Final
 
 from arrears.domain.errors import FieldError, Invalid
+from arrears.domain.grammar import read_number
 
 __all__ = [
     "MAX_DEPTH",
@@ -117,7 +118,7 @@ def read_json(body: bytes | str) -> JsonBody:
 
     decoder = json.JSONDecoder(
         object_pairs_hook=pairs,
-        parse_float=Decimal,
+        parse_float=read_number,
         parse_int=_integer,
         parse_constant=_no_constant,
     )
