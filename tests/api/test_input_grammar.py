@@ -428,3 +428,18 @@ def send_body(payload: object) -> bytes:
 
 def _post_raw(client: TestClient, metered: MeteredSeller, body: str) -> Response:
     return send(client, "POST", metered.usage_path(), metered, body)
+
+
+def test_the_older_put_names_seven_decimals_with_an_unknown_subscription(
+    client: TestClient,
+) -> None:
+    metered = new_metered_seller(client)
+    body = {
+        "subscriptionId": UNKNOWN_ID,
+        "consumptions": [{"productId": metered.component_id, "quantity": "1.1234567"}],
+    }
+    response = send(client, "PUT", metered.consumptions_path, metered, body)
+    assert _errors(response) == {
+        ("subscriptionId", "not_found"),
+        ("consumptions[0].quantity", "too_many_decimals"),
+    }
