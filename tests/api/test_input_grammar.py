@@ -443,3 +443,24 @@ def test_the_older_put_names_seven_decimals_with_an_unknown_subscription(
         ("subscriptionId", "not_found"),
         ("consumptions[0].quantity", "too_many_decimals"),
     }
+
+
+@pytest.mark.parametrize(
+    "repeat",
+    [
+        '"quantity": 1, "quantity": 1000',
+        '"quantity": 1, "quantity" : 1000',
+        '"quantity": 1, "q\\u0075antity": 1000',
+        '"quantity": 1, "price": null, "price": 2',
+    ],
+)
+def test_a_repeated_key_in_a_bulk_record_is_found_however_it_is_written(
+    client: TestClient, repeat: str
+) -> None:
+    metered = new_metered_seller(client)
+    body = (
+        f'{{"consumptions": [{{"subscriptionId": "{metered.contract_id}", '
+        f'"productId": "{metered.component_id}", {repeat}}}]}}'
+    )
+    result = _dry_run(client, metered, body)
+    assert {code for _, _, code in _record_errors(result)} == {"duplicate_key"}
