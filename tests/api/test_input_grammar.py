@@ -20,6 +20,7 @@ from tests.ingest_factories import (
     new_metered_seller,
     problem,
     record,
+    run_bulk,
     send,
     total_count,
     usage,
@@ -464,3 +465,27 @@ def test_a_repeated_key_in_a_bulk_record_is_found_however_it_is_written(
     )
     result = _dry_run(client, metered, body)
     assert {code for _, _, code in _record_errors(result)} == {"duplicate_key"}
+
+
+@pytest.mark.parametrize(
+    ("due_date", "stored"),
+    [
+        ("2026-01-20T00:00:00+05:30", "2026-01-19T18:30:00Z"),
+        ("2026-01-20T00:00:00.1234567Z", "2026-01-20T00:00:00.123456Z"),
+        ("2026-01-20", "2026-01-20T00:00:00Z"),
+    ],
+)
+def test_a_bulk_due_date_of_the_grammar_is_stored_as_the_usage_api_stores_it(
+    client: TestClient, due_date: str, stored: str
+) -> None:
+    metered = new_metered_seller(client)
+    posted = send(
+        client, "POST", metered.usage_path(), metered, usage(metered.component_id, DueDate=due_date)
+    )
+    assert posted.status_code == 201, posted.text
+    task = run_bulk(
+        client, metered, [record(metered.contract_id, metered.component_id, dueDate=due_date)]
+    )
+    assert task["message"] == "Successful", task
+    listed = client.get(metered.usage_path(), headers=metered.headers).json()
+    assert [entry["DueDate"] for entry in listed] == [stored, stored]

@@ -103,6 +103,10 @@ def parse_instant(value: object) -> datetime:
 
     Raises `NotInGrammar` with code `invalid_datetime` for anything else, including a
     string of the grammar that names no instant (`2026-02-30`, `24:00:00`, `+24:00`)."""
+    if isinstance(value, datetime):
+        # Read already from a text of the grammar (by msgspec, for a bulk body): only
+        # its conversion to UTC may fail.
+        return _utc(value, value.isoformat())
     if not isinstance(value, str):
         raise NotInGrammar(
             "invalid_datetime",
@@ -137,13 +141,25 @@ def parse_instant(value: object) -> datetime:
         text += offset
     try:
         instant = datetime.fromisoformat(text)
-        if instant.tzinfo is None:
-            return instant.replace(tzinfo=UTC)
+    except ValueError:
+        instant = None
+    if instant is not None:
+        return _utc(instant, value)
+    raise NotInGrammar(
+        "invalid_datetime",
+        f"{_shown(value)} names no instant (a day, hour or offset is out of range).",
+    )
+
+
+def _utc(instant: datetime, shown: str) -> datetime:
+    if instant.tzinfo is None:
+        return instant.replace(tzinfo=UTC)
+    try:
         return instant.astimezone(UTC)
-    except (ValueError, OverflowError):
+    except OverflowError:
         raise NotInGrammar(
             "invalid_datetime",
-            f"{_shown(value)} names no instant (a day, hour or offset is out of range).",
+            f"{_shown(shown)} names no instant in the years 1 to 9999 in UTC.",
         ) from None
 
 

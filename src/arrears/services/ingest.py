@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -223,7 +223,13 @@ def _candidate(
     if type(price) is int:
         price = Decimal(price)
     component_id = record.product_id if record.item_code is None else None
-    due_date = submitted_at if record.due_date is None else _instant(record.due_date)
+    due = record.due_date
+    if due is None:
+        due_date: datetime | None = submitted_at
+    elif type(due) is datetime and due.tzinfo is UTC:
+        due_date = due  # read by msgspec from a canonical text (consumption_records)
+    else:
+        due_date = _instant(due)
     if (
         contract is None
         or not component_id
@@ -248,7 +254,7 @@ def _candidate(
     return [_record_error(e, subscription, _component_field(record)) for e in broken]
 
 
-def _instant(text: str) -> datetime | None:
+def _instant(text: object) -> datetime | None:
     try:
         return parse_instant(text)
     except NotInGrammar:
