@@ -138,9 +138,11 @@ def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
 
 _OPTIONAL_FIELDS = ("product_id", "item_code", "due_date", "key", "description", "price")
 # A key in the body's text is `"name":` unless a backslash (an escaped name, or `\"`
-# in a string), whitespace before a colon, or a null (whose key msgspec cannot tell
-# from an absent one) makes the text harder to read: those bodies are scanned instead.
-_UNCOUNTABLE = (b"\\", b'":null', b'": null', b" :", b"\t:", b"\n:", b"\r:")
+# in a string) or whitespace before its colon hides it; and msgspec reads a null as an
+# absent field. Bodies with any of those are scanned instead. Single bytes are searched
+# first: a two-byte search of 17 MB costs as much as decoding it.
+_SPACE = (b" ", b"\n", b"\t", b"\r")
+_SPACED_KEY = re.compile(rb'"[ \t\n\r]+:')
 
 
 def _counted_keys_match(body: bytes, records: Sequence[SubmittedRecord]) -> bool:
@@ -148,7 +150,9 @@ def _counted_keys_match(body: bytes, records: Sequence[SubmittedRecord]) -> bool
     with (and `consumptions`): no key can be repeated. Counting costs a few passes of
     `bytes.count` and C-level maps, a third of `_repeats_a_key`'s scan; False sends the
     body to that scan, which decides."""
-    if any(pattern in body for pattern in _UNCOUNTABLE):
+    if b"\\" in body or b"null" in body:
+        return False
+    if any(space in body for space in _SPACE) and _SPACED_KEY.search(body):
         return False
     absent = sum(countOf(map(attrgetter(name), records), None) for name in _OPTIONAL_FIELDS)
     present = len(records) * (2 + len(_OPTIONAL_FIELDS)) - absent
