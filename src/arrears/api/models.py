@@ -194,17 +194,39 @@ def _percent(value: Decimal) -> Decimal:
 
 _PERCENT_PLACES = 4
 
-Quantity = Annotated[PlainDecimal, DecimalIn, _within(QUANTITY_PLACES)]
+
+class _Bounds:
+    """Declares in the OpenAPI the bounds that the domain's rules check (the checking is
+    theirs, so that a fault has the domain's code): a generator then sends values within
+    them, and a client learns them from the schema."""
+
+    def __init__(self, minimum: int = 0, maximum: int | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __get_pydantic_json_schema__(
+        self, core: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core)
+        if handler.mode == "validation":
+            for branch in schema.get("anyOf", ()):
+                if branch.get("type") == "number":
+                    branch["minimum"] = self.minimum
+                    if self.maximum is not None:
+                        branch["maximum"] = self.maximum
+        return schema
+
+
+Quantity = Annotated[PlainDecimal, DecimalIn, _within(QUANTITY_PLACES), _Bounds()]
 """A quantity ≥ 0 below 10^12 with at most 6 decimal places (JSON number or string)."""
 
 AnyDecimal = Annotated[PlainDecimal, DecimalIn]
 """A decimal whose rules (sign, places, size) the domain checks, together with the
 other rules of the same record, so that every broken rule is named at once."""
 
-Price = Annotated[PlainDecimal, DecimalIn, _within(PRICE_PLACES)]
+Price = Annotated[PlainDecimal, DecimalIn, _within(PRICE_PLACES), _Bounds()]
 """A price or fee ≥ 0 below 10^12 with at most 6 decimal places."""
 
-Percent = Annotated[PlainDecimal, DecimalIn, AfterValidator(_percent)]
+Percent = Annotated[PlainDecimal, DecimalIn, AfterValidator(_percent), _Bounds(0, 100)]
 """A tax rate in percent (19 means 19 %), from 0 to 100 with at most 4 decimal places."""
 
 
