@@ -10,12 +10,16 @@ answer exactly like ids that do not exist).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
+from hypothesis import strategies as st
 
+from arrears.domain.grammar import DECIMAL_GRAMMAR, NotInGrammar, parse_instant
 from tests.billing_factories import (
     Metered,
     PricedContract,
@@ -220,3 +224,100 @@ def _new_key(client: TestClient, seller_id: str) -> str:
     assert response.status_code == 201, response.text
     key_id: str = response.json()["keyId"]
     return key_id
+
+
+# -- the grammars of decimals and instants (SPEC §2, §5; docs/api-conventions.md) --------
+
+_DECIMAL = re.compile(DECIMAL_GRAMMAR, re.ASCII)
+_TEXT = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+
+
+def decimal_texts_in_grammar() -> st.SearchStrategy[str]:
+    """Strings every decimal field takes as a decimal (its rules may still refuse one)."""
+    return st.from_regex(_DECIMAL, fullmatch=True)
+
+
+def decimal_texts_outside_grammar() -> st.SearchStrategy[str]:
+    """Strings no decimal field takes: what Python's `Decimal()` reads but the API must
+    not (`1_000`, other scripts' digits, whitespace, NaN), and any other text."""
+    lenient = st.sampled_from(
+        ["1_000", "\u0661\u0662", "\uff11", " 1", "1 ", "\t1", "NaN", "-Infinity", "sNaN", "inf"]
+    )
+    malformed = st.sampled_from([".5", "5.", "1e", "+-1", "1.2.3", "0x10", "1,5", "", "--1"])
+    spliced = st.tuples(decimal_texts_in_grammar(), st.sampled_from(["_", " ", "\u0663", "e"])).map(
+        lambda parts: parts[0][:1] + parts[1] + parts[0][1:]
+    )
+    anything = st.text(_TEXT, max_size=12)
+    # The samples are refused whatever the grammar says: it must not take them.
+    made = st.one_of(spliced, anything).filter(lambda text: not _DECIMAL.fullmatch(text))
+    return st.one_of(lenient, malformed, made)
+
+
+def instant_texts_in_grammar() -> st.SearchStrategy[str]:
+    """ISO 8601 / RFC 3339 instants as the API takes them: a date, or a date and time
+    with up to 9 places and an offset `Z`, `+hh:mm`, `-hh:mm` or none (UTC)."""
+    return st.builds(
+        _instant_text,
+        st.datetimes(min_value=_naive(1900, 1, 2), max_value=_naive(7999, 12, 30)),
+        st.integers(0, 9),
+        st.sampled_from(["Z", "", "+00:00", "-00:00", "+05:30", "-08:00", "+14:00"]),
+        st.booleans(),
+    )
+
+
+def _naive(year: int, month: int, day: int) -> datetime:
+    # hypothesis bounds naive datetimes by naive bounds; the texts add their own offsets.
+    return datetime(year, month, day, tzinfo=UTC).replace(tzinfo=None)
+
+
+def _instant_text(moment: datetime, places: int, offset: str, date_only: bool) -> str:
+    if date_only:
+        return moment.strftime("%Y-%m-%d")
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if places:
+        text += "." + f"{moment.microsecond:06d}{'123'}"[:places]
+    return text + offset
+
+
+def instant_texts_outside_grammar() -> st.SearchStrategy[str]:
+    """Strings no timestamp field takes: what Python's `fromisoformat` reads but the
+    grammar does not (seconds in an offset, week and basic forms, a space separator,
+    lower-case designators), impossible instants, and any other text."""
+    lenient = st.sampled_from(
+        [
+            "2026-01-20T00:00:00+05:30:99",
+            "2026-01-20T00:00:00+0530",
+            "2026-01-20T00:00:00+05",
+            "2026-W03-2",
+            "20260120T000000Z",
+            "2026-01-20 00:00:00Z",
+            "2026-01-20t00:00:00z",
+            "2026-01-20T00:00Z",
+            "2026-01-20T24:00:00Z",
+            "2026-02-30T00:00:00Z",
+            "2026-01-20T00:00:00.1234567890Z",
+            "2026-01-20T00:00:00+24:00",
+            "\u0662\u0660\u0662\u0666-01-20",
+            "1700000000",
+            "nope",
+        ]
+    )
+    shifted = st.builds(
+        lambda moment, seconds: (
+            (moment.replace(tzinfo=UTC) + timedelta(seconds=seconds))
+            .astimezone(timezone(timedelta(hours=5, minutes=30, seconds=seconds % 59 + 1)))
+            .isoformat()
+        ),
+        st.datetimes(min_value=_naive(2000, 1, 1), max_value=_naive(2100, 1, 1)),
+        st.integers(0, 1000),
+    )
+    anything = st.text(_TEXT, max_size=25)
+    return st.one_of(lenient, shifted, anything.filter(lambda text: not _in_instant_grammar(text)))
+
+
+def _in_instant_grammar(text: str) -> bool:
+    try:
+        parse_instant(text)
+    except NotInGrammar:
+        return False
+    return True

@@ -35,6 +35,8 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import AuthContext, Case, CheckContext, HookContext, Response
 from schemathesis.core.failures import AcceptedNegativeData
@@ -49,7 +51,16 @@ from arrears.domain.clock import TestClock
 from arrears.store.database import Database
 from tests.billing_factories import app_without_worker
 from tests.conftest import ADMIN_TOKEN
-from tests.fuzz_world import VALID_VALUES, FuzzWorld, build_world
+from tests.fuzz_world import (
+    VALID_VALUES,
+    FuzzWorld,
+    build_world,
+    decimal_texts_in_grammar,
+    decimal_texts_outside_grammar,
+    instant_texts_in_grammar,
+    instant_texts_outside_grammar,
+)
+from tests.ingest_factories import new_metered_seller, record, send, usage
 
 EXAMPLES = int(os.environ.get("ARREARS_FUZZ_EXAMPLES", "25"))
 """Generated examples per operation in the fuzzing phase."""
@@ -440,3 +451,73 @@ def _instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return instant if instant.tzinfo is not None else None
+
+
+# -- the grammars, fuzzed on both surfaces -----------------------------------------------------
+
+_GRAMMAR_EXAMPLES = int(os.environ.get("ARREARS_FUZZ_EXAMPLES", "25"))
+
+
+@pytest.mark.parametrize("in_grammar", [True, False])
+def test_a_decimal_text_is_refused_as_not_a_decimal_exactly_when_outside_the_grammar(
+    client: TestClient, in_grammar: bool
+) -> None:
+    """SPEC §2: on the usage API and in bulk records alike, a quantity string is
+    `not_a_decimal` exactly when it is outside the one decimal grammar (its other rules,
+    sign, size and places, may still refuse a string of the grammar)."""
+    metered = new_metered_seller(client)
+    texts = decimal_texts_in_grammar() if in_grammar else decimal_texts_outside_grammar()
+
+    @hypothesis_settings(max_examples=_GRAMMAR_EXAMPLES, deadline=None, derandomize=True)
+    @given(texts)
+    def check(text: str) -> None:
+        posted = send(
+            client, "POST", metered.usage_path(), metered, usage(metered.component_id, text)
+        )
+        rec = record(metered.contract_id, metered.component_id, text)
+        dry = send(
+            client, "POST", metered.bulk_path + "?dryRun=true", metered, {"consumptions": [rec]}
+        )
+        assert posted.status_code in (201, 422), posted.text
+        assert dry.status_code == 200, dry.text
+        usage_codes = _codes(posted, "Quantity")
+        bulk_codes = {e["code"] for e in dry.json()["errors"] if e["field"] == "quantity"}
+        assert ("not_a_decimal" in usage_codes) is not in_grammar, (text, posted.text)
+        assert usage_codes == bulk_codes, (text, usage_codes, bulk_codes)
+
+    check()
+
+
+@pytest.mark.parametrize("in_grammar", [True, False])
+def test_a_timestamp_text_is_refused_as_invalid_datetime_exactly_when_outside_the_grammar(
+    client: TestClient, in_grammar: bool
+) -> None:
+    """SPEC §5: on the usage API and in bulk records alike, a due date is
+    `invalid_datetime` exactly when it is outside the one timestamp grammar (a due date
+    of the grammar may still lie outside the contract)."""
+    metered = new_metered_seller(client)
+    texts = instant_texts_in_grammar() if in_grammar else instant_texts_outside_grammar()
+
+    @hypothesis_settings(max_examples=_GRAMMAR_EXAMPLES, deadline=None, derandomize=True)
+    @given(texts)
+    def check(text: str) -> None:
+        body = usage(metered.component_id, DueDate=text)
+        posted = send(client, "POST", metered.usage_path(), metered, body)
+        rec = record(metered.contract_id, metered.component_id, dueDate=text)
+        dry = send(
+            client, "POST", metered.bulk_path + "?dryRun=true", metered, {"consumptions": [rec]}
+        )
+        assert posted.status_code in (201, 422), posted.text
+        assert dry.status_code == 200, dry.text
+        usage_codes = _codes(posted, "DueDate")
+        bulk_codes = {e["code"] for e in dry.json()["errors"] if e["field"] == "dueDate"}
+        assert ("invalid_datetime" in usage_codes) is not in_grammar, (text, posted.text)
+        assert usage_codes == bulk_codes, (text, usage_codes, bulk_codes)
+
+    check()
+
+
+def _codes(response: Any, field: str) -> set[str]:
+    if response.status_code != 422:
+        return set()
+    return {e["code"] for e in response.json()["errors"] if e["field"] == field}

@@ -102,7 +102,7 @@ def test_put_is_all_or_nothing_and_names_every_bad_record(client: TestClient) ->
         (1, "consumptions[1].quantity", "negative"),
         (2, "consumptions[2].productId", "required"),
         (3, "consumptions[3].dueDate", "before_contract_start"),
-        (4, "consumptions[4].quantity", "not_finite"),
+        (4, "consumptions[4].quantity", "not_a_decimal"),
         (5, "consumptions[5].colour", "unknown_field"),
         (6, "consumptions[6].itemCode", "not_found"),
         (8, "consumptions[8].key", "duplicate_in_submission"),

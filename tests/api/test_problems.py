@@ -41,9 +41,9 @@ def test_every_bad_field_is_named_at_once(client: TestClient) -> None:
     )
     errors = {(error["field"], error["code"]) for error in _errors(response, 422)}
     assert errors == {
-        ("name", "string_type"),
+        ("name", "not_a_string"),
         ("currency", "unknown_currency"),
-        ("invoicePrefix", "string_pattern_mismatch"),
+        ("invoicePrefix", "invalid_format"),
         ("colour", "unknown_field"),
     }
 

@@ -305,7 +305,7 @@ def test_a_float_price_is_rejected_because_floats_never_reach_money() -> None:
     assert "floating-point" in error.message
 
 
-@pytest.mark.parametrize("value", [True, "0.10", None, [1], {"Amount": 1}])
+@pytest.mark.parametrize("value", [True, "1_000", "0.1 ", None, [1], {"Amount": 1}])
 def test_a_price_that_is_not_a_decimal_or_int_is_rejected(value: object) -> None:
     assert _errors({"Model": "PerUnit", "PricePerUnit": value}) == [
         ("PricePerUnit", "not_a_decimal")
@@ -315,8 +315,15 @@ def test_a_price_that_is_not_a_decimal_or_int_is_rejected(value: object) -> None
 @pytest.mark.parametrize("value", ["NaN", "-Infinity", "Infinity", "sNaN"])
 def test_nan_and_infinity_are_rejected(value: str) -> None:
     assert _errors({"Model": "PerUnit", "PricePerUnit": D(value)}) == [
-        ("PricePerUnit", "not_finite")
+        ("PricePerUnit", "not_a_decimal")
     ]
+    assert _errors({"Model": "PerUnit", "PricePerUnit": value}) == [
+        ("PricePerUnit", "not_a_decimal")
+    ]
+
+
+def test_a_price_sent_as_a_string_of_the_decimal_grammar_is_taken_exactly() -> None:
+    assert parse_pricing({"Model": "PerUnit", "PricePerUnit": "0.10"}) == PerUnit(D("0.10"))
 
 
 def test_a_tier_list_with_two_problems_yields_both_errors() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from weakref import WeakKeyDictionary
 
-from fastapi import Depends, Path
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
@@ -94,7 +94,15 @@ def forget_keys_of(database: Database, seller_id: str) -> None:
     _cache(database).forget(seller_id)
 
 
-async def _seller_id(context: Context, credentials: Credentials) -> str:
+async def _seller_id(request: Request, context: Context, credentials: Credentials) -> str:
+    seller_id = await _authenticated(context, credentials)
+    # For a route's checks of a body that failed validation (encoding.on_invalid_body),
+    # which run after FastAPI has given up on the endpoint but not on the seller.
+    request.state.seller_id = seller_id
+    return seller_id
+
+
+async def _authenticated(context: Context, credentials: Credentials) -> str:
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
     cache = _cache(context.database)

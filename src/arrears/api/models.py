@@ -14,7 +14,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Field,
     GetJsonSchemaHandler,
     PlainSerializer,
     ValidationError,
@@ -28,17 +27,18 @@ from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.domain.clock import in_range, require_utc
 from arrears.domain.errors import Invalid
+from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
 from arrears.domain.limits import (
     DECIMAL_PRECISION,
     EARLIEST,
     LATEST,
-    MAX_INTEGER_DIGITS,
     MAX_TAX_RATE,
     PRICE_PLACES,
     QUANTITY_PLACES,
     TAX_RATE_PLACES,
 )
-from arrears.domain.money import currency, currency_codes
+from arrears.domain.money import currency, currency_codes, decimal_places
+from arrears.domain.usage import check_decimal
 
 __all__ = [
     "DECIMAL_NUMBER",
@@ -46,6 +46,7 @@ __all__ = [
     "AnyDecimal",
     "CamelModel",
     "CurrencyCode",
+    "DecimalIn",
     "ExactDecimal",
     "Instant",
     "PascalModel",
@@ -164,35 +165,96 @@ ExactDecimal = Annotated[Decimal, _DecimalSchema()]
 PlainDecimal = Annotated[Decimal, PlainSerializer(_plain, return_type=Decimal), _DecimalSchema()]
 """A decimal in responses: exact, without trailing zeros or exponent."""
 
-_DIGITS = MAX_INTEGER_DIGITS + QUANTITY_PLACES
 
-Quantity = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=QUANTITY_PLACES)]
-"""A quantity ≥ 0 with at most 6 decimal places (JSON number or string)."""
+def _decimal_grammar(value: object) -> Decimal:
+    try:
+        return parse_decimal(value)
+    except NotInGrammar as fault:
+        raise PydanticCustomError(fault.code, "{message}", {"message": fault.message}) from None
 
-AnyDecimal = Annotated[PlainDecimal, Field(allow_inf_nan=False)]
+
+DecimalIn = BeforeValidator(_decimal_grammar)
+"""What makes a field a decimal of a request: a JSON number or a JSON string of the one
+decimal grammar (`domain.grammar.parse_decimal`), nothing else. Every decimal request
+field is built on it, so that the grammar (and its schema) is declared once."""
+
+
+def _within(places: int) -> AfterValidator:
+    # The domain's own rule (≥ 0, below 10^12, at most `places` places), with its codes.
+    def check(value: Decimal) -> Decimal:
+        error = check_decimal(value, "The value", places)
+        if error is not None:
+            raise PydanticCustomError(error.code, "{message}", {"message": error.message})
+        return value
+
+    return AfterValidator(check)
+
+
+def _percent(value: Decimal) -> Decimal:
+    if value < 0:
+        raise PydanticCustomError("negative", "A percentage must not be negative.")
+    if value > MAX_TAX_RATE:
+        raise PydanticCustomError("too_large", f"A percentage is at most {MAX_TAX_RATE}.")
+    if decimal_places(value) > TAX_RATE_PLACES:
+        raise PydanticCustomError(
+            "too_many_decimals", f"A percentage has at most {TAX_RATE_PLACES} decimal places."
+        )
+    return value
+
+
+class _Bounds:
+    """Declares in the OpenAPI the bounds that the domain's rules check (the checking is
+    theirs, so that a fault has the domain's code): a generator then sends values within
+    them, and a client learns them from the schema."""
+
+    def __init__(self, minimum: int = 0, maximum: int | None = None) -> None:
+        self.minimum, self.maximum = minimum, maximum
+
+    def __get_pydantic_json_schema__(
+        self, core: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core)
+        if handler.mode == "validation":
+            for branch in schema.get("anyOf", ()):
+                if branch.get("type") == "number":
+                    branch["minimum"] = self.minimum
+                    if self.maximum is not None:
+                        branch["maximum"] = self.maximum
+        return schema
+
+
+Quantity = Annotated[PlainDecimal, DecimalIn, _within(QUANTITY_PLACES), _Bounds()]
+"""A quantity ≥ 0 below 10^12 with at most 6 decimal places (JSON number or string)."""
+
+AnyDecimal = Annotated[PlainDecimal, DecimalIn]
 """A decimal whose rules (sign, places, size) the domain checks, together with the
 other rules of the same record, so that every broken rule is named at once."""
 
-Price = Annotated[PlainDecimal, Field(ge=0, max_digits=_DIGITS, decimal_places=PRICE_PLACES)]
-"""A price or fee ≥ 0 with at most 6 decimal places."""
+Price = Annotated[PlainDecimal, DecimalIn, _within(PRICE_PLACES), _Bounds()]
+"""A price or fee ≥ 0 below 10^12 with at most 6 decimal places."""
 
-Percent = Annotated[PlainDecimal, Field(ge=0, le=MAX_TAX_RATE, decimal_places=TAX_RATE_PLACES)]
-"""A tax rate in percent (19 means 19 %), with at most 4 decimal places."""
+Percent = Annotated[PlainDecimal, DecimalIn, AfterValidator(_percent), _Bounds(0, MAX_TAX_RATE)]
+"""A tax rate in percent (19 means 19 %), from 0 to 100 with at most 4 decimal places."""
 
 
 def _iso_8601(value: object) -> object:
-    # pydantic would also take Unix times ("1700000000"); the spec says ISO 8601.
+    # The one timestamp grammar (domain.grammar.parse_instant); pydantic's own would
+    # also take Unix times ("1700000000") and offsets with seconds.
     if isinstance(value, datetime):
         return value
-    if not isinstance(value, str):
-        raise ValueError("expected an ISO 8601 timestamp string")
-    return datetime.fromisoformat(value)
+    try:
+        return parse_instant(value)
+    except NotInGrammar as fault:
+        raise PydanticCustomError(fault.code, "{message}", {"message": fault.message}) from None
 
 
 def _within_bounds(value: datetime) -> datetime:
     instant = require_utc(value)
     if not in_range(instant):
-        raise ValueError(f"must lie between the years {EARLIEST.year} and {LATEST.year - 1}")
+        raise PydanticCustomError(
+            "out_of_range",
+            f"An instant must lie between the years {EARLIEST.year} and {LATEST.year - 1}.",
+        )
     return instant
 
 

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from arrears.domain.errors import ArrearsError, FieldError, Invalid
@@ -31,7 +32,8 @@ log = logging.getLogger("arrears.api")
 PROBLEM_TYPE = "https://arrears.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
-# pydantic's error types, in the vocabulary of our own validation codes
+# pydantic's error types, in the vocabulary of our own validation codes: one fault has
+# one code on every surface (docs/api-conventions.md lists them).
 _CODES = {
     "missing": "required",
     "extra_forbidden": "unknown_field",
@@ -39,9 +41,34 @@ _CODES = {
     "decimal_parsing": "not_a_decimal",
     "decimal_type": "not_a_decimal",
     "decimal_max_places": "too_many_decimals",
-    "decimal_max_digits": "too_many_digits",
-    "decimal_whole_digits": "too_many_digits",
-    "finite_number": "not_finite",
+    "decimal_max_digits": "too_large",
+    "decimal_whole_digits": "too_large",
+    "finite_number": "not_a_decimal",
+    "string_type": "not_a_string",
+    "int_type": "not_an_integer",
+    "int_parsing": "not_an_integer",
+    "int_from_float": "not_an_integer",
+    "bool_type": "not_a_boolean",
+    "bool_parsing": "not_a_boolean",
+    "list_type": "not_a_list",
+    "model_type": "not_an_object",
+    "model_attributes_type": "not_an_object",
+    "dict_type": "not_an_object",
+    "datetime_type": "invalid_datetime",
+    "datetime_parsing": "invalid_datetime",
+    "datetime_from_date_parsing": "invalid_datetime",
+    "string_too_short": "too_short",
+    "string_too_long": "too_long",
+    "too_short": "too_short",
+    "too_long": "too_long",
+    "string_pattern_mismatch": "invalid_format",
+    "greater_than_equal": "too_small",
+    "greater_than": "too_small",
+    "less_than_equal": "too_large",
+    "less_than": "too_large",
+    "literal_error": "not_allowed",
+    "enum": "not_allowed",
+    "value_error": "invalid_value",
 }
 
 _encoder = msgspec.json.Encoder(decimal_format="number")
@@ -117,6 +144,9 @@ def _path(loc: list[Any]) -> str:
 def _message(error: Any) -> str:
     if error["type"] == "json_invalid":
         return f"The body is not valid JSON: {error.get('ctx', {}).get('error', '')}".strip()
+    if error["type"] == "string_pattern_mismatch":
+        # pydantic's message shows the regular expression: no help to a caller.
+        return "The text does not have the form this field takes; see the API reference."
     return str(error["msg"])
 
 
@@ -159,6 +189,15 @@ def _allowed_methods(request: Request) -> str:
         if route.methods and route.matches(request.scope)[0] is not Match.NONE:
             methods |= route.methods
     return ", ".join(sorted(methods))
+
+
+async def _on_client_disconnect(request: Request, _exc: Exception) -> Response:
+    # The client went away while sending its body (a cancelled upload): nothing was
+    # stored, nobody reads the answer, and it is no fault of the service.
+    log.info(
+        "client disconnected before sending its whole body: %s %s", request.method, request.url.path
+    )
+    return Response(status_code=400)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -227,6 +266,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(HTTPException, _on_http_exception)
     app.add_exception_handler(SQLAlchemyError, _on_database_error)
+    app.add_exception_handler(ClientDisconnect, _on_client_disconnect)
     app.add_exception_handler(Exception, _on_unexpected)
 
 

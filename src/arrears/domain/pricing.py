@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, 
 from typing import Final, TypeAlias, assert_never
 
 from arrears.domain.errors import FieldError, Invalid
+from arrears.domain.grammar import NotInGrammar, parse_decimal
 from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES, decimal_places
 
 __all__ = [
@@ -236,14 +237,15 @@ _TIER_FIELDS: Final = ("UpTo", "PricePerUnit")
 def parse_pricing(data: object, *, at: str = "") -> Pricing:
     """The `Pricing` described by the SPEC §3 JSON object `data`.
 
-    Numbers must already be `Decimal` or `int`; a `float` or `bool` is rejected, so
-    that binary floating point never reaches money. On any violation raises `Invalid`
+    Numbers must already be `Decimal` or `int`, or strings of the decimal grammar
+    (`grammar.parse_decimal`); a `float` or `bool` is rejected, so that binary floating
+    point never reaches money. On any violation raises `Invalid`
     naming every bad field at once, with paths relative to the pricing object
     (`Model`, `Tiers[1].UpTo`), each prefixed by `at` and a dot when `at` is given.
     A problem with `data` itself is reported on `at`.
 
     Codes: `not_an_object`, `required`, `unknown_field`, `unknown_model`,
-    `not_a_decimal`, `not_finite`, `negative`, `not_positive`, `too_large`,
+    `not_a_decimal`, `negative`, `not_positive`, `too_large`,
     `too_many_decimals`, `not_a_list`, `too_many`, `not_ascending`,
     `open_tier_not_last`, `missing_open_tier`.
 
@@ -355,10 +357,7 @@ def _decimal(
     name = field.rsplit(".", 1)[-1]
     number = _as_decimal(value)
     if isinstance(number, str):
-        errors.append(FieldError(field, "not_a_decimal", f"{name} {number}"))
-        return None
-    if not number.is_finite():
-        errors.append(FieldError(field, "not_finite", f"{name} must be a finite number."))
+        errors.append(FieldError(field, "not_a_decimal", f"{name}: {number}"))
         return None
     found: list[FieldError] = []
     if positive and number <= 0:
@@ -382,22 +381,12 @@ def _decimal(
 
 
 def _as_decimal(value: object) -> Decimal | str:
-    """The Decimal `value` stands for, or why it is not one (as a message tail)."""
-    # bool is an int subclass, and True is no price.
-    if isinstance(value, bool):
-        return "must be a number, not a boolean."
-    if isinstance(value, float):
-        return (
-            "arrived as a binary floating-point number, which cannot carry money "
-            "exactly; JSON numbers must be parsed as Decimal."
-        )
-    if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, Decimal):
-        return value
-    if value is None:
-        return "must be a number, not null."
-    return "must be a number."
+    """The Decimal `value` stands for (`grammar.parse_decimal`: a JSON number or a
+    string of the decimal grammar), or why it is not one."""
+    try:
+        return parse_decimal(value)
+    except NotInGrammar as fault:
+        return fault.message
 
 
 def _tiers(

@@ -30,6 +30,7 @@ __all__ = [
     "UsageEntry",
     "check_decimal",
     "check_usage",
+    "contract_rules",
     "duplicate_keys",
     "key_conflicts",
     "product_override",
@@ -175,16 +176,37 @@ def check_usage(
     due_date = candidate.due_date
     if not in_range(due_date):
         errors.append(FieldError("due_date", "out_of_range", _OUT_OF_RANGE, index))
-    if candidate.component_id not in terms.component_ids:
+    errors.extend(contract_rules(candidate.component_id, due_date, terms, index=index))
+    if candidate.key is not None and len(candidate.key) > MAX_KEY_LENGTH:
+        errors.append(FieldError("key", "too_long", f"key is longer than {MAX_KEY_LENGTH}.", index))
+    if candidate.memo is not None and len(candidate.memo) > MAX_TEXT_LENGTH:
+        errors.append(
+            FieldError("memo", "too_long", f"The text is longer than {MAX_TEXT_LENGTH}.", index)
+        )
+    return errors
+
+
+def contract_rules(
+    component_id: str | None,
+    due_date: datetime | None,
+    terms: ContractTerms,
+    *,
+    index: int | None = None,
+) -> list[FieldError]:
+    """The rules of `terms` that a component and a due date break (either may be None:
+    not known, not judged): metered by the plan variant, within the contract."""
+    errors: list[FieldError] = []
+    if component_id is not None and component_id not in terms.component_ids:
         errors.append(
             FieldError(
                 "component",
                 "not_in_plan",
-                f"Component {candidate.component_id} is not metered by the contract's "
-                "plan variant.",
+                f"Component {component_id} is not metered by the contract's plan variant.",
                 index,
             )
         )
+    if due_date is None:
+        return errors
     if due_date < terms.start_date:
         errors.append(
             FieldError(
@@ -202,12 +224,6 @@ def check_usage(
                 f"The due date lies after the contract's end ({_z(terms.end_date)}).",
                 index,
             )
-        )
-    if candidate.key is not None and len(candidate.key) > MAX_KEY_LENGTH:
-        errors.append(FieldError("key", "too_long", f"key is longer than {MAX_KEY_LENGTH}.", index))
-    if candidate.memo is not None and len(candidate.memo) > MAX_TEXT_LENGTH:
-        errors.append(
-            FieldError("memo", "too_long", f"The text is longer than {MAX_TEXT_LENGTH}.", index)
         )
     return errors
 

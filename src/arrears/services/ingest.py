@@ -1,6 +1,7 @@
 """Ingesting consumption: a whole submission validated set-based, then saved at once.
 
-One submission (a bulk task, or one synchronous request) is validated against the
+Records are read by `consumption_records` (re-exported here). One submission (a bulk
+task, or one synchronous request) is validated against the
 seller's stored contracts with a handful of queries, whatever its size. If any record
 breaks a rule, nothing is saved and every failing record is reported; otherwise all
 new records are inserted in one transaction.
@@ -14,10 +15,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import msgspec
-
-from arrears.domain.clock import require_utc
-from arrears.domain.errors import BadRequest, FieldError, Invalid, TooLarge
+from arrears.domain.clock import EARLIEST
+from arrears.domain.errors import FieldError
+from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
 from arrears.domain.tasks import Outcome, RecordError
 from arrears.domain.usage import (
     ContractTerms,
@@ -26,6 +26,12 @@ from arrears.domain.usage import (
     check_usage,
     duplicate_keys,
     key_conflicts,
+)
+from arrears.services.consumption_records import (
+    SubmittedRecord,
+    count_records,
+    decode_records,
+    read_record,
 )
 from arrears.store.usage import KeyStored, UsageRepository
 
@@ -40,34 +46,6 @@ __all__ = [
 ]
 
 
-class SubmittedRecord(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
-    """One consumption record of the seller consumption API, types checked."""
-
-    subscription_id: str
-    quantity: Decimal
-    product_id: str | None = None
-    item_code: str | None = None
-    due_date: datetime | None = None
-    key: str | None = None
-    description: str | None = None
-    price: Decimal | None = None
-
-
-class _Body(msgspec.Struct, forbid_unknown_fields=True):
-    consumptions: list[SubmittedRecord]
-
-
-class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    # Records stay raw: the envelope is read to count and check shape, cheaply.
-    consumptions: list[msgspec.Raw]
-
-
-_body_decoder = msgspec.json.Decoder(_Body)
-_envelope_decoder = msgspec.json.Decoder(_Envelope)
-_record_decoder = msgspec.json.Decoder(SubmittedRecord)
-_loose_decoder = msgspec.json.Decoder(float_hook=Decimal)
-
-# Field names of the seller consumption API, by the domain's names for them.
 _WIRE_NAMES = {
     "contract": "subscriptionId",
     "quantity": "quantity",
@@ -87,45 +65,6 @@ class ApplyCarefully(Exception):
 # Records validated, then written, at a time by the first, trusting way of applying a
 # submission: enough to make each write cheap, few enough to be freed and reused.
 _CHUNK = 1_000
-
-
-def count_records(body: bytes, max_records: int) -> int:
-    """How many records a bulk body holds, checking only its outer shape."""
-    try:
-        envelope = _envelope_decoder.decode(body)
-    except msgspec.ValidationError as error:
-        raise Invalid.one("consumptions", "invalid_body", _plain(error)) from None
-    except msgspec.DecodeError as error:
-        raise BadRequest(f"The body is not valid JSON: {error}.") from None
-    if len(envelope.consumptions) > max_records:
-        raise TooLarge(f"A submission holds at most {max_records} records.")
-    return len(envelope.consumptions)
-
-
-def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
-    """Every record of a bulk body, or for a record that cannot be read, its errors.
-
-    Well-typed bodies decode in one pass; only when that fails is each record decoded
-    on its own, and a bad one examined field by field so that all its errors are named.
-    """
-    # A U+0000 in any string (which PostgreSQL cannot store) sends the body down the
-    # per-record path, whose field-by-field check names it.
-    nul = b"\\u0000" in body
-    if not nul:
-        try:
-            return list(_body_decoder.decode(body).consumptions)
-        except msgspec.ValidationError:
-            pass
-    out: list[SubmittedRecord | list[RecordError]] = []
-    for index, raw in enumerate(_envelope_decoder.decode(body).consumptions):
-        if nul and b"\\u0000" in bytes(raw):
-            out.append(read_record(_loose_decoder.decode(raw), index))
-            continue
-        try:
-            out.append(_record_decoder.decode(raw))
-        except msgspec.ValidationError:
-            out.append(read_record(_loose_decoder.decode(raw), index))
-    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,34 +213,35 @@ def _candidate(
 ) -> UsageCandidate | list[RecordError]:
     """The record as a candidate, or every error it has."""
     # Runs once per record: the common case (a known subscription, a product named by its
-    # id, no error) builds no error helpers and no lists.
+    # id, a quantity sent as a number, no error) builds no error helpers and no lists.
     subscription = record.subscription_id
     contract = terms.get(subscription)
-    if contract is None:
-        return [
-            _error_maker(index, subscription)(
-                "subscriptionId", "not_found", f"There is no subscription {subscription}."
-            )
-        ]
-    component_id = record.product_id if record.item_code is None else None
-    if not component_id:  # named by item code, or not (well) at all: resolve and check
-        resolved = _component(record, by_item_code, _error_maker(index, subscription))
-        if isinstance(resolved, list):
-            return resolved
-        component_id = resolved
-    due_date = record.due_date
-    if due_date is None:
-        due_date = submitted_at
-    elif due_date.tzinfo is not UTC:  # "Z" decodes to UTC itself: nothing to convert
-        try:
-            due_date = require_utc(due_date)
-        except ValueError as outside:
-            return [_error_maker(index, subscription)("dueDate", "invalid_datetime", str(outside))]
+    quantity = record.quantity
+    if type(quantity) is int:
+        quantity = Decimal(quantity)
     price = record.price
+    if type(price) is int:
+        price = Decimal(price)
+    component_id = record.product_id if record.item_code is None else None
+    due = record.due_date
+    if due is None:
+        due_date: datetime | None = submitted_at
+    elif type(due) is datetime and due.tzinfo is UTC:
+        due_date = due  # read by msgspec from a canonical text (consumption_records)
+    else:
+        due_date = _instant(due)
+    if (
+        contract is None
+        or not component_id
+        or type(quantity) is not Decimal
+        or (price is not None and type(price) is not Decimal)
+        or due_date is None
+    ):
+        return _every_error(record, index, terms, by_item_code, submitted_at)
     candidate = UsageCandidate(
         subscription,
         component_id,
-        record.quantity,
+        quantity,
         due_date,
         record.key or None,  # an empty key is no key
         record.description,
@@ -311,8 +251,87 @@ def _candidate(
     broken = check_usage(candidate, contract, index=index)
     if not broken:
         return candidate
-    component_field = "productId" if record.product_id is not None else "itemCode"
-    return [_record_error(e, subscription, component_field) for e in broken]
+    return [_record_error(e, subscription, _component_field(record)) for e in broken]
+
+
+def _instant(text: object) -> datetime | None:
+    try:
+        return parse_instant(text)
+    except NotInGrammar:
+        return None
+
+
+def _component_field(record: SubmittedRecord) -> str:
+    return "productId" if record.product_id is not None else "itemCode"
+
+
+def _every_error(
+    record: SubmittedRecord,
+    index: int,
+    terms: dict[str, ContractTerms],
+    by_item_code: dict[str, str],
+    submitted_at: datetime,
+) -> UsageCandidate | list[RecordError]:
+    """The record's candidate, the long way: every value read by its grammar and every
+    rule checked, so that no fault hides another (an unknown subscription does not hide
+    a quantity with seven decimals, nor an unknown item code a negative quantity)."""
+    subscription = record.subscription_id
+    error = _error_maker(index, subscription)
+    errors: list[RecordError] = []
+    faulty: set[str] = set()  # domain fields already named, not to be named twice
+
+    def value(read: Callable[[object], Any], raw: object, field: str, domain_name: str) -> Any:
+        try:
+            return read(raw)
+        except NotInGrammar as fault:
+            errors.append(error(field, fault.code, fault.message))
+            faulty.add(domain_name)
+            return None
+
+    if record.quantity is None:
+        errors.append(error("quantity", "required", "quantity is required."))
+        faulty.add("quantity")
+        quantity = None
+    else:
+        quantity = value(parse_decimal, record.quantity, "quantity", "quantity")
+    price = None if record.price is None else value(parse_decimal, record.price, "price", "price")
+    due_date = (
+        submitted_at
+        if record.due_date is None
+        else value(parse_instant, record.due_date, "dueDate", "due_date")
+    )
+    resolved = _component(record, by_item_code, error)
+    if isinstance(resolved, list):
+        errors.extend(resolved)
+        faulty.add("component")
+    contract = terms.get(subscription)
+    if contract is None:
+        errors.append(
+            error("subscriptionId", "not_found", f"There is no subscription {subscription}.")
+        )
+    component_id = resolved if isinstance(resolved, str) else ""
+    if contract is None or not component_id:
+        # Without a contract (or a product), only the record's own values can be judged:
+        # terms that every value passes leave just those rules.
+        faulty.add("component")
+        contract = ContractTerms(subscription, EARLIEST, None, frozenset({component_id}))
+    candidate = UsageCandidate(
+        subscription,
+        component_id,
+        Decimal(0) if quantity is None else quantity,
+        contract.start_date if due_date is None else due_date,
+        record.key or None,
+        record.description,
+        None if price is None else ProductOverride(price_per_unit=price),
+        record.due_date is None,
+    )
+    broken = check_usage(candidate, contract, index=index)
+    errors.extend(
+        _record_error(e, subscription, _component_field(record))
+        for e in broken
+        if e.field not in faulty
+    )
+    return errors or candidate
 
 
 def _component(
@@ -348,102 +367,3 @@ def _record_error(
         component_field if error.field == "component" else _WIRE_NAMES.get(error.field, error.field)
     )
     return RecordError(error.index, subscription_id, field, error.code, error.message)
-
-
-def read_record(value: Any, index: int) -> SubmittedRecord | list[RecordError]:
-    """A record from already-parsed JSON: every field error it has, or the record.
-
-    Bulk bodies come here only for records the strict decoder refused, e.g. for an
-    ISO 8601 date without a time, which is valid here."""
-    if not isinstance(value, dict):
-        return [RecordError(index, None, "", "not_an_object", "A record must be a JSON object.")]
-    subscription = value.get("subscriptionId")
-    subscription = subscription if isinstance(subscription, str) else None
-
-    def error(field: str, code: str, message: str) -> RecordError:
-        return RecordError(index, subscription, field, code, message)
-
-    errors = [
-        error(name, "unknown_field", f"{name} is not a field of a consumption record.")
-        for name in value
-        if name not in _RECORD_FIELDS
-    ]
-    for name, kind in _RECORD_FIELDS.items():
-        present = name in value and value[name] is not None
-        if not present:
-            if name in ("subscriptionId", "quantity"):
-                errors.append(error(name, "required", f"{name} is required."))
-            continue
-        problem = _type_problem(value[name], kind)
-        if problem is not None:
-            errors.append(error(name, *problem))
-    if not value.get("productId") and value.get("itemCode") is None:
-        errors.append(error("productId", "required", "Name the product by productId or itemCode."))
-    if errors:
-        return errors
-    due_date = value.get("dueDate")
-    return SubmittedRecord(
-        subscription_id=value["subscriptionId"],
-        quantity=Decimal(value["quantity"]),
-        product_id=value.get("productId"),
-        item_code=value.get("itemCode"),
-        due_date=datetime.fromisoformat(due_date) if due_date is not None else None,
-        key=value.get("key"),
-        description=value.get("description"),
-        price=Decimal(value["price"]) if value.get("price") is not None else None,
-    )
-
-
-_RECORD_FIELDS = {
-    "subscriptionId": "string",
-    "productId": "string",
-    "itemCode": "string",
-    "quantity": "decimal",
-    "dueDate": "datetime",
-    "key": "string",
-    "description": "string",
-    "price": "decimal",
-}
-
-
-def _type_problem(value: Any, kind: str) -> tuple[str, str] | None:
-    return _TYPE_CHECKS[kind](value)
-
-
-def _string_problem(value: Any) -> tuple[str, str] | None:
-    if not isinstance(value, str):
-        return ("not_a_string", "Expected a string.")
-    if "\x00" in value:
-        return ("nul_character", "Text must not contain the character U+0000.")
-    return None
-
-
-def _decimal_problem(value: Any) -> tuple[str, str] | None:
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        return ("not_a_decimal", "Expected a decimal number (JSON number or string).")
-    try:
-        Decimal(value)
-    except ArithmeticError:
-        return ("not_a_decimal", f"{value!r} is not a decimal number.")
-    return None
-
-
-def _datetime_problem(value: Any) -> tuple[str, str] | None:
-    if not isinstance(value, str):
-        return ("invalid_datetime", "Expected an ISO 8601 timestamp string.")
-    try:
-        require_utc(datetime.fromisoformat(value))
-    except ValueError:
-        return ("invalid_datetime", f"{value!r} is not an ISO 8601 timestamp of years 1-9999.")
-    return None
-
-
-_TYPE_CHECKS = {
-    "string": _string_problem,
-    "decimal": _decimal_problem,
-    "datetime": _datetime_problem,
-}
-
-
-def _plain(error: msgspec.ValidationError) -> str:
-    return str(error).replace("`", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
 from arrears.api.auth import AdminAccess, forget_keys_of
 from arrears.api.context import Context
@@ -86,6 +86,10 @@ class ClockState(CamelModel):
     now: Instant
 
 
+class ClockMove(CamelModel):
+    now: Instant = Field(description="ISO 8601; without an offset it is UTC.")
+
+
 def test_clock_router(clock: TestClock) -> APIRouter:
     """`GET`/`PUT /admin/clock`: they exist only when the app runs on a test clock."""
     router = APIRouter(
@@ -102,7 +106,7 @@ def test_clock_router(clock: TestClock) -> APIRouter:
         response_model=ClockState,
         responses=problem_responses({409: "The instant is before the clock's now."}),
     )
-    def move_clock(body: ClockState) -> Response:
+    def move_clock(body: ClockMove) -> Response:
         """Move the test clock forward (backwards answers 409)."""
         # Like every instant, the clock stays before 8000 (`domain.limits`): beyond, the
         # test clock refuses the move with 422.

@@ -435,11 +435,7 @@ def _apply_synchronously(
             with context.database.write() as session:
                 usage = UsageRepository(session, seller_id)
                 if not usage.contract_terms([subscription_id]):
-                    raise Invalid.one(
-                        "subscriptionId",
-                        "not_found",
-                        f"There is no subscription {subscription_id}.",
-                    )
+                    _refuse_unknown_subscription(usage, subscription_id, records, context)
                 outcome = ingest.apply_submission(
                     usage,
                     records,
@@ -480,6 +476,23 @@ def _in_record_order(
 
 # One trusting attempt, then careful ones while concurrent submissions store the same keys.
 _APPLY_TRIES = 4
+
+
+def _refuse_unknown_subscription(
+    usage: UsageRepository,
+    subscription_id: str,
+    records: list[ingest.SubmittedRecord | list[RecordError]],
+    context: AppContext,
+) -> None:
+    """The unknown subscription, named once, with every fault of the records that can
+    be judged without it (a quantity with seven places is not hidden behind it)."""
+    outcome = ingest.validate_submission(usage, records, submitted_at=context.clock.now()).outcome
+    unknown = FieldError(
+        "subscriptionId", "not_found", f"There is no subscription {subscription_id}."
+    )
+    raise Invalid(
+        [unknown, *(_field_error(e) for e in outcome.errors if e.field != "subscriptionId")]
+    )
 
 
 def _field_error(error: RecordError) -> FieldError:

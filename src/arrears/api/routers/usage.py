@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field, StringConstraints
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from arrears import metrics
 from arrears.api.auth import SellerId
-from arrears.api.context import Context
-from arrears.api.encoding import ArrearsRoute, json_response
+from arrears.api.context import AppContext, Context
+from arrears.api.encoding import ArrearsRoute, json_response, on_invalid_body
 from arrears.api.models import (
     AnyDecimal,
     Instant,
@@ -27,12 +28,17 @@ from arrears.api.models import (
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.domain.clock import Clock
-from arrears.domain.errors import NotFound
+from arrears.domain.errors import FieldError, NotFound
+from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
 from arrears.domain.ids import USAGE_ID_MAX
+from arrears.domain.money import QUANTITY_PLACES
 from arrears.domain.usage import (
     MAX_KEY_LENGTH,
+    ContractTerms,
     UsageCandidate,
     UsageEntry,
+    check_decimal,
+    contract_rules,
     product_override,
 )
 from arrears.services.usage import post_usage
@@ -82,6 +88,51 @@ class UsageOut(PascalModel):
     invoice_id: str | None
 
 
+async def _contract_rules_of_invalid_usage(request: Request, body: Any) -> list[FieldError]:
+    """The contract's rules on the parts of an invalid usage body that are valid, so that
+    an unknown field or a bad quantity does not hide a due date before the contract."""
+    seller_id = getattr(request.state, "seller_id", None)
+    if not isinstance(body, dict) or seller_id is None:
+        return []
+    errors = _quantity_rules(body.get("Quantity"))
+    component_id = body.get("ComponentId")
+    component_id = component_id if isinstance(component_id, str) and component_id else None
+    try:
+        due_date: datetime | None = parse_instant(body.get("DueDate"))
+    except NotInGrammar:
+        due_date = None
+    if component_id is None and due_date is None:
+        return errors
+    context: AppContext = request.app.state.context
+    contract_id = request.path_params["contractId"]
+    terms = await run_in_threadpool(_terms_of, context, seller_id, contract_id)
+    if terms is None:
+        return errors
+    return errors + [
+        FieldError(_WIRE_NAMES[e.field], e.code, e.message)
+        for e in contract_rules(component_id, due_date, terms)
+    ]
+
+
+def _quantity_rules(raw: object) -> list[FieldError]:
+    # The Quantity's own rules, which the domain checks when the body is valid (AnyDecimal
+    # leaves them to it, to name them with the contract's rules).
+    try:
+        quantity = parse_decimal(raw)
+    except NotInGrammar:
+        return []  # the body's validation names it
+    error = check_decimal(quantity, "Quantity", QUANTITY_PLACES)
+    return [] if error is None else [error]
+
+
+def _terms_of(context: AppContext, seller_id: str, contract_id: str) -> ContractTerms | None:
+    with context.database.read() as session:
+        return UsageRepository(session, seller_id).terms_of(contract_id)
+
+
+_WIRE_NAMES = {"component": "ComponentId", "due_date": "DueDate"}
+
+
 @router.post(
     "/{contractId}/usage",
     status_code=201,
@@ -93,6 +144,7 @@ class UsageOut(PascalModel):
         ),
     },
 )
+@on_invalid_body(_contract_rules_of_invalid_usage)
 async def create_usage(
     contract_id: ContractIdPath, body: NewUsage, seller_id: SellerId, context: Context
 ) -> Response:
