@@ -120,7 +120,7 @@ def build_world(client: TestClient) -> FuzzWorld:
                 "MeteredComponents": [{"ComponentId": spare_component, "Pricing": per_unit("1")}],
             },
         )["Id"]
-        for name, unit in (("Yearly", "Year"), ("Weekly", "Week"))
+        for name, unit in (("Yearly", "Year"), ("Weekly", "Week"), ("Changeable", "Day"))
     )
 
     post_usage(client, main, "12.5", "2026-01-05T00:00:00Z", Key="jan-storage")
@@ -148,7 +148,10 @@ def build_world(client: TestClient) -> FuzzWorld:
         "componentId": (*main.component_ids, ending.component_id, spare_component),
         "itemCode": (ITEM_CODE,),
         "planId": _ids(client, seller, "/api/v1/plans"),
-        "planVariantId": (main.plan_variant_id, ending.plan_variant_id, *spare_variants),
+        "planVariantId": (main.plan_variant_id, ending.plan_variant_id, *spare_variants[:2]),
+        # Never offered to a new contract: a variant in use is immutable (409), and the
+        # fuzzer's contracts soon use every variant it knows.
+        "changeablePlanVariantId": spare_variants[2:],
         "contractId": (main.contract_id, ending.contract_id),
         "usageId": usage,
         "invoiceId": invoices,

@@ -382,6 +382,8 @@ def _use_known_values(schema: OpenApiSchema, world: FuzzWorld, clock: TestClock)
             # Assigning a part makes schemathesis check it against the schema again.
             if ids and case.path_parameters and _generated_valid(case, ParameterLocation.PATH):
                 case.path_parameters = path_ids(case.path_parameters, rnd)
+                if case.method == "PATCH" and "planVariantId" in case.path_parameters:
+                    case.path_parameters = _changeable_variant(case.path_parameters, rnd)
             if case.query and _generated_valid(case, ParameterLocation.QUERY):
                 case.query = walk(case.query, rnd, ids)
             if isinstance(case.body, dict) and _generated_valid(case, ParameterLocation.BODY):
@@ -392,6 +394,11 @@ def _use_known_values(schema: OpenApiSchema, world: FuzzWorld, clock: TestClock)
             return case
 
         return st.randoms(use_true_random=False).map(with_known_values)
+
+    def _changeable_variant(path: dict[str, Any], rnd: random.Random) -> dict[str, Any]:
+        if rnd.random() >= _REAL:
+            return path
+        return {**path, "planVariantId": rnd.choice(world.known["changeablePlanVariantId"])}
 
     @schema.hook
     def filter_failure(_ctx: HookContext, failure: Any, case: Case, response: Response) -> bool:
