@@ -24,6 +24,7 @@ run: $(BIN)/.installed
 	@echo "Arrears is starting on http://$(HOST):$(PORT) (SQLite: ./arrears.db)."
 	@echo "Get an API key, in another terminal:   $(BIN)/arrears sellers create --name Acme"
 	@echo "Then try:  curl -H 'Authorization: Bearer <apiKey>' http://$(HOST):$(PORT)/readyz"
+	@echo "Or open http://$(HOST):$(PORT)/console and sign in with the key."
 	@echo
 	ARREARS_LOG_FORMAT=$${ARREARS_LOG_FORMAT:-text} $(BIN)/arrears serve --host $(HOST) --port $(PORT)
 
