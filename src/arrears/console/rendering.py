@@ -8,6 +8,7 @@ in their currency's minor unit.
 
 from __future__ import annotations
 
+from copy import copy
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
@@ -70,12 +71,15 @@ class Formats:
         return format_decimal(value, locale=self.locale, decimal_quantization=False)
 
     def money(self, value: Decimal | None, code: str) -> str:
-        """The amount in its ISO 4217 minor unit (CLDR's digits differ for some
-        currencies, and would round: they only set the least shown)."""
+        """The amount with exactly its currency's ISO 4217 minor digits (amounts are
+        stored in that unit). CLDR's digits differ for some currencies (IQD: 0, ISO: 3)
+        and would drop or round digits, so the locale's pattern gets ISO's."""
         if value is None:
             return ""
-        exact = value.quantize(currency(code).quantum)
-        return format_currency(exact, code, locale=self.locale, decimal_quantization=False)
+        iso = currency(code)
+        pattern = copy(self.locale.currency_formats["standard"])
+        pattern.frac_prec = (iso.minor_unit, iso.minor_unit)
+        return pattern.apply(value, self.locale, currency=code, currency_digits=False)
 
     def day(self, value: datetime | date | str | None) -> str:
         if value is None:
