@@ -292,3 +292,21 @@ def test_another_sellers_session_gets_404_for_every_object_of_the_first(
         text = manual_client.get(page).text
         assert "Globex" not in text, page
         assert world.task_id not in text, page
+
+
+def test_nul_bytes_in_ids_searches_and_keys_are_answered_not_a_server_error(
+    client: TestClient,
+) -> None:
+    sign_in(client, new_seller(client))
+    for url in ("/console/customers/%00", "/console/invoices/a%00b", "/console/submissions/%00"):
+        assert client.get(url).status_code == 404, url
+    for url in ("/console/customers?q=%00", "/console/invoices?customer=%00&number=a%00"):
+        assert client.get(url).status_code == 200, url
+    client.cookies.clear()
+    form = client.get("/console/sign-in")
+    refused = client.post(
+        "/console/sign-in",
+        data={"api_key": "arr_\x00_secret", "csrf_token": csrf_of(form.text)},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 401

@@ -78,6 +78,8 @@ def _mac(digest_hex: str, *parts: str) -> str:
 def sign_in(database: Database, api_key: str, now: datetime) -> tuple[str, datetime]:
     """The cookie value of a new session for `api_key`, and when it expires;
     `Unauthorized` for a key that is malformed, unknown or revoked."""
+    if "\x00" in api_key:  # PostgreSQL refuses NUL bytes in text; no key has one
+        raise Unauthorized("The API key is malformed.")
     with database.read() as session:
         authenticate(session, api_key)
         key_id = api_key.split("_")[1]
@@ -93,9 +95,13 @@ def sign_in(database: Database, api_key: str, now: datetime) -> tuple[str, datet
 
 def _session(database: Database, cookie: str, now: datetime) -> ConsoleSession:
     parts = cookie.split(".")
-    if len(parts) != 4 or not parts[1].isdigit():
+    # Key ids are letters and digits; anything else (a NUL byte, which PostgreSQL
+    # refuses to compare) cannot name a key.
+    if len(parts) != 4 or not parts[1].isdigit() or not parts[0].isascii():
         raise NoSession
     key_id, stamp, nonce, signature = parts
+    if not key_id.isalnum():
+        raise NoSession
     if int(stamp) <= now.timestamp():
         raise NoSession
     with database.read() as session:

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 
 from arrears.console.rendering import render
 from arrears.console.sessions import NoSession
-from arrears.domain.errors import ArrearsError
+from arrears.domain.errors import ArrearsError, NotFound
 
 __all__ = ["SIGN_IN", "console_router", "form_of", "see_other"]
 
@@ -27,7 +27,12 @@ class ConsoleRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            # PostgreSQL refuses text with NUL bytes (an error, not "no match"): a path
+            # id with one names nothing, and the pages' queries never see one.
+            request.scope["query_string"] = request.scope["query_string"].replace(b"%00", b"")
             try:
+                if any("\x00" in str(value) for value in request.path_params.values()):
+                    raise NotFound("There is no such page.")
                 return await handler(request)
             except NoSession:
                 back = request.url.path
