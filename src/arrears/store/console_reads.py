@@ -216,30 +216,38 @@ class ConsoleReads(TenantRepository):
     ) -> list[UsageSum]:
         """The quantity per UTC day and component due in `[due_from, due_to)`, of one
         contract or of all."""
+        # Grouped without the components joined in: the join's lookup per entry about
+        # doubled the time over a million entries; the few names come in a second query.
         day = self._text_of(UsageEntryRow.due_date, 10)
-        keys = [UsageEntryRow.component_id, ComponentRow.name, ComponentRow.unit, day]
         query = (
-            select(*keys, *self._sum(UsageEntryRow.quantity))
-            .join(ComponentRow, ComponentRow.id == UsageEntryRow.component_id)
+            select(UsageEntryRow.component_id, day, *self._sum(UsageEntryRow.quantity))
             .where(
                 UsageEntryRow.seller_id == self.seller_id,
-                ComponentRow.seller_id == self.seller_id,
                 UsageEntryRow.due_date >= due_from,
                 UsageEntryRow.due_date < due_to,
             )
-            .group_by(*keys)
+            .group_by(UsageEntryRow.component_id, day)
         )
         if contract_id is not None:
             query = query.where(UsageEntryRow.contract_id == contract_id)
+        rows = list(self._session.execute(query))
+        names = self._session.execute(
+            select(ComponentRow.id, ComponentRow.name, ComponentRow.unit).where(
+                ComponentRow.seller_id == self.seller_id,
+                ComponentRow.id.in_({row[0] for row in rows}),
+            )
+        )
+        components = {id_: (name, unit) for id_, name, unit in names}
         sums = [
             UsageSum(
                 component_id=component_id,
-                component_name=name,
-                unit=unit,
+                component_name=components[component_id][0],
+                unit=components[component_id][1],
                 day=day,
                 quantity=self._total(totals),
             )
-            for component_id, name, unit, day, *totals in self._session.execute(query)
+            for component_id, day, *totals in rows
+            if component_id in components
         ]
         return sorted(sums, key=lambda s: (s.day, s.component_name))
 
