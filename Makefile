@@ -25,6 +25,7 @@ run: $(BIN)/.installed
 	@echo "Get an API key, in another terminal:   $(BIN)/arrears sellers create --name Acme"
 	@echo "Then check it:  curl -i -H 'Authorization: Bearer <apiKey>' http://$(HOST):$(PORT)/api/v1/customers"
 	@echo "(200 and [] for a good key, 401 for a wrong one; another port: make run PORT=8080)"
+	@echo "Or open http://$(HOST):$(PORT)/console and sign in with the key."
 	@echo
 	ARREARS_LOG_FORMAT=$${ARREARS_LOG_FORMAT:-text} $(BIN)/arrears serve --host $(HOST) --port $(PORT)
 

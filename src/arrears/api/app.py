@@ -27,6 +27,7 @@ from arrears.api.routers import (
 )
 from arrears.api.task_waits import TaskWaits
 from arrears.config import Settings, clock_for, lease_terms_for
+from arrears.console import install_console
 from arrears.domain.clock import Clock, TestClock
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(orders.router)
     app.include_router(consumption.router)
     app.include_router(seller_profile.router)
+    install_console(app)
     if settings.metrics:
         app.include_router(metrics.metrics_router(settings.metrics_token))
     if settings.admin_token is not None:

@@ -1,0 +1,24 @@
+"""The console (SPEC §14): server-rendered pages for a seller's operators, at `/console`.
+
+One router module per page group under `console/pages`; templates and the stylesheet
+beside them. Every page reads through `services/console.py` with the session's seller,
+so a foreign id is a 404 exactly as in the API.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from arrears.console.pages import contracts, customers, invoices, overview, sign_in, submissions
+from arrears.console.rendering import HERE
+
+__all__ = ["install_console"]
+
+
+def install_console(app: FastAPI) -> None:
+    """Serve the console's pages under `/console` and its stylesheet under
+    `/console/static`."""
+    for module in (sign_in, overview, customers, contracts, invoices, submissions):
+        app.include_router(module.router)
+    app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -1,0 +1,266 @@
+"""Read use cases of the console (SPEC §14): what each page shows, for one seller.
+
+Every read goes through repositories built for the seller, so a foreign id is
+`NotFound` exactly as in the API. Nothing here writes; the contract page's preview runs
+in a `Database.rehearsal()` session that the caller rolls back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from arrears.domain.catalog import Customer, PlanVariant
+from arrears.domain.clock import Clock
+from arrears.domain.contracts import Contract
+from arrears.domain.errors import Conflict
+from arrears.domain.invoices import Invoice, InvoiceDraft, LineKind
+from arrears.domain.paging import Page, PageRequest
+from arrears.domain.tasks import Task, TaskStatus
+from arrears.domain.usage import UsageEntry
+from arrears.services.contract_billing import issue_next_due, preview_period
+from arrears.store.catalog import CatalogRepository
+from arrears.store.console_reads import (
+    ConsoleReads,
+    CustomerSummary,
+    InvoiceQuery,
+    InvoiceSummary,
+    Sort,
+    TaskSummary,
+    UsageSum,
+)
+from arrears.store.contracts import ContractRepository
+from arrears.store.invoices import InvoiceRepository
+
+__all__ = [
+    "USAGE_WINDOW",
+    "ContractView",
+    "CustomerView",
+    "FreeQuota",
+    "InvoiceView",
+    "Overview",
+    "contract_view",
+    "customer_view",
+    "find_customers",
+    "find_invoices",
+    "find_tasks",
+    "invoice_view",
+    "overview",
+    "task_view",
+]
+
+USAGE_WINDOW = timedelta(days=90)
+"""How far back the overview and the contract page chart usage."""
+REVENUE_MONTHS = 12
+FAILING_TASKS_SHOWN = 10
+_NEWEST = Sort("date", descending=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    months: list[str]
+    """The twelve months (`YYYY-MM`) of the revenue chart, oldest first."""
+    revenue: list[tuple[str, str, Decimal]]
+    """(month, currency, billed total), oldest first; months without invoices absent."""
+    usage: list[UsageSum]
+    usage_from: datetime
+    usage_to: datetime
+    failing_tasks: Page[TaskSummary]
+
+
+def overview(session: Session, clock: Clock, seller_id: str) -> Overview:
+    """Billed revenue per month over the last twelve months, usage per day and component
+    over the last 90 days, and the newest failed bulk submissions."""
+    reads = ConsoleReads(session, seller_id)
+    now = clock.now()
+    first_month = _month_start(now, back=REVENUE_MONTHS - 1)
+    return Overview(
+        months=[
+            _month_start(now, back=back).strftime("%Y-%m")
+            for back in range(REVENUE_MONTHS - 1, -1, -1)
+        ],
+        revenue=reads.revenue_by_month(first_month),
+        usage=reads.usage_by_day(now - USAGE_WINDOW, now),
+        usage_from=now - USAGE_WINDOW,
+        usage_to=now,
+        failing_tasks=reads.tasks(
+            TaskStatus.FAILED.value,
+            Sort("created", descending=True),
+            PageRequest(0, FAILING_TASKS_SHOWN),
+        ),
+    )
+
+
+def _month_start(now: datetime, *, back: int) -> datetime:
+    months = now.year * 12 + now.month - 1 - back
+    return now.replace(
+        year=months // 12, month=months % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0
+    )
+
+
+def find_customers(
+    session: Session, seller_id: str, search: str, sort: Sort, page: PageRequest
+) -> Page[CustomerSummary]:
+    return ConsoleReads(session, seller_id).customers(search.strip(), sort, page)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerView:
+    customer: Customer
+    name: str
+    contracts: Page[Contract]
+    invoices: Page[InvoiceSummary]
+
+
+def customer_view(
+    session: Session,
+    seller_id: str,
+    customer_id: str,
+    contracts: PageRequest,
+    invoices: PageRequest,
+) -> CustomerView:
+    """A customer with a page of its contracts and a page of its invoices, newest first."""
+    customer = CatalogRepository(session, seller_id).customer(customer_id)
+    reads = ConsoleReads(session, seller_id)
+    return CustomerView(
+        customer=customer,
+        name=reads.customer_names([customer_id])[customer_id],
+        contracts=ContractRepository(session, seller_id).page(contracts, customer_id=customer_id),
+        invoices=reads.invoices(InvoiceQuery(customer_id=customer_id), _NEWEST, invoices),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FreeQuota:
+    component_id: str
+    component_name: str
+    quota: Decimal
+    used: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.quota - self.used, Decimal(0))
+
+
+@dataclass(frozen=True, slots=True)
+class ContractView:
+    contract: Contract
+    customer_name: str
+    variant: PlanVariant
+    usage: list[UsageSum]
+    usage_from: datetime
+    usage_to: datetime
+    preview: InvoiceDraft | None
+    """None once the final invoice is issued: nothing more is billed."""
+    free_quotas: list[FreeQuota]
+    invoices: Page[InvoiceSummary]
+
+
+def contract_view(
+    session: Session, clock: Clock, seller_id: str, contract_id: str, invoices: PageRequest
+) -> ContractView:
+    """The contract, its usage per day and component over the last 90 days, the current
+    period's preview with each component's free quota left, and its invoices.
+
+    `session` must be a rehearsal: the preview bills due periods first and rolls back."""
+    contract = ContractRepository(session, seller_id).get(contract_id)
+    catalog = CatalogRepository(session, seller_id)
+    variant = catalog.plan_variant(contract.plan_variant_id)
+    reads = ConsoleReads(session, seller_id)
+    now = clock.now()
+    usage = reads.usage_by_day(now - USAGE_WINDOW, now, contract_id=contract_id)
+    listed = reads.invoices(InvoiceQuery(contract_id=contract_id), _NEWEST, invoices)
+    preview = _preview(session, clock, seller_id, contract_id)
+    names = catalog.component_names(m.component_id for m in variant.metered_components)
+    return ContractView(
+        contract=contract,
+        customer_name=reads.customer_names([contract.customer_id])[contract.customer_id],
+        variant=variant,
+        usage=usage,
+        usage_from=now - USAGE_WINDOW,
+        usage_to=now,
+        preview=preview,
+        free_quotas=_free_quotas(variant, preview, names),
+        invoices=listed,
+    )
+
+
+def _preview(
+    session: Session, clock: Clock, seller_id: str, contract_id: str
+) -> InvoiceDraft | None:
+    while issue_next_due(session, clock, seller_id, contract_id):
+        pass  # as the API's preview does: a due period is billed first, in rehearsal
+    try:
+        return preview_period(session, clock, seller_id, contract_id)
+    except Conflict:
+        return None
+
+
+def _free_quotas(
+    variant: PlanVariant, preview: InvoiceDraft | None, names: dict[str, str]
+) -> list[FreeQuota]:
+    used: dict[str, Decimal] = {}
+    for line in preview.lines if preview is not None else ():
+        if line.kind is LineKind.USAGE and line.component_id is not None:
+            used[line.component_id] = used.get(line.component_id, Decimal(0)) + line.free_quantity
+    return [
+        FreeQuota(
+            component_id=m.component_id,
+            component_name=names.get(m.component_id, m.component_id),
+            quota=m.free_quota,
+            used=used.get(m.component_id, Decimal(0)),
+        )
+        for m in variant.metered_components
+        if m.free_quota > 0
+    ]
+
+
+def find_invoices(
+    session: Session, seller_id: str, query: InvoiceQuery, sort: Sort, page: PageRequest
+) -> Page[InvoiceSummary]:
+    return ConsoleReads(session, seller_id).invoices(query, sort, page)
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceView:
+    invoice: Invoice
+    customer_name: str
+    component_names: dict[str, str]
+    usage: list[list[UsageEntry]]
+    """The usage entries each line billed, in the order of the lines."""
+
+
+def invoice_view(session: Session, seller_id: str, invoice_id: str) -> InvoiceView:
+    """The invoice, its lines, and the usage entries each line billed."""
+    billing = InvoiceRepository(session, seller_id)
+    invoice = billing.invoice(invoice_id)
+    entries = {entry.id: entry for entry in billing.invoice_usage(invoice_id)}
+    by_line = [
+        [entries[usage_id] for usage_id in line.usage_ids if usage_id in entries]
+        for line in invoice.draft.lines
+    ]
+    component_ids = {line.component_id for line in invoice.draft.lines if line.component_id}
+    names = CatalogRepository(session, seller_id).component_names(component_ids)
+    customer = ConsoleReads(session, seller_id).customer_names([invoice.customer_id])
+    return InvoiceView(
+        invoice=invoice,
+        customer_name=customer.get(invoice.customer_id, invoice.customer_id),
+        component_names=names,
+        usage=by_line,
+    )
+
+
+def find_tasks(
+    session: Session, seller_id: str, status: TaskStatus | None, sort: Sort, page: PageRequest
+) -> Page[TaskSummary]:
+    return ConsoleReads(session, seller_id).tasks(
+        status.value if status is not None else None, sort, page
+    )
+
+
+def task_view(session: Session, seller_id: str, task_id: str) -> Task:
+    """The bulk submission with every record error."""
+    return ConsoleReads(session, seller_id).task_repository().get(task_id)

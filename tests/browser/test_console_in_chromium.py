@@ -1,0 +1,188 @@
+"""SPEC §14 in a real browser: Debian's Chromium, driven by Selenium, against a real
+`arrears serve` process on SQLite.
+
+An operator signs in, finds a customer, opens a contract and sees its chart, opens an
+invoice and a failed bulk submission; every page loads without a browser console error,
+the keyboard reaches the first link, and a phone-width screen needs no sideways scroll.
+Screenshots go to tests/browser/artifacts/ (ignored by git; docs/images/ holds copies).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+
+from tests.conftest import ADMIN_TOKEN
+from tests.console_factories import ConsoleWorld, console_world
+from tests.e2e.served import Launch, Served, served
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = shutil.which("chromium")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or CHROMEDRIVER is None,
+    reason="Debian's chromium and chromium-driver are not installed "
+    "(apt-get install -y chromium chromium-driver; .ci/run installs them)",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    directory = tmp_path_factory.mktemp("console")
+    with served(
+        f"sqlite:///{directory / 'arrears.db'}",
+        directory / "serve.log",
+        launch=Launch(env={"ARREARS_ADMIN_TOKEN": ADMIN_TOKEN}),
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def world(server: Served) -> ConsoleWorld:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        world = console_world(client)
+        # The embedded worker fails the submission (its one record has quantity -1).
+        task_path = f"/api/sellers/{world.seller.seller_id}/services/bulkconsumptions"
+        deadline = time.monotonic() + 60
+        task_url = f"{task_path}/{world.task_id}"
+        while client.get(task_url, headers=world.seller.headers).json()["message"] != "Failed":
+            assert time.monotonic() < deadline, "the worker did not fail the submission"
+            time.sleep(0.1)
+    return world
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--lang=en-US",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+    ):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.implicitly_wait(5)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _errors(browser: WebDriver) -> list[str]:
+    """Browser console messages of level SEVERE since the last call."""
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def _shot(browser: WebDriver, name: str, status: int = 200) -> None:
+    errors = _errors(browser)
+    if status != 200:  # Chromium reports the page's own status; nothing else may fail
+        own = f"{browser.current_url} - Failed to load resource: the server responded with a "
+        own += f"status of {status}"
+        errors = [e for e in errors if not e.startswith(own)]
+    assert errors == [], f"console errors on {browser.current_url}"
+    browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+
+
+def _signed_in(browser: WebDriver, server: Served, world: ConsoleWorld) -> None:
+    """Sign in unless a test before (in whatever order they run) already has."""
+    browser.get(f"{server.url}/console")
+    if browser.current_url.startswith(f"{server.url}/console/sign-in"):
+        browser.find_element(By.ID, "api_key").send_keys(world.seller.api_key, Keys.ENTER)
+
+
+def test_an_operator_signs_in_finds_a_customer_and_opens_contract_and_invoice(
+    browser: WebDriver, server: Served, world: ConsoleWorld
+) -> None:
+    browser.get(f"{server.url}/console/sign-in")
+    browser.delete_all_cookies()
+    browser.get(f"{server.url}/console")
+    assert browser.current_url.startswith(f"{server.url}/console/sign-in")
+    _shot(browser, "sign-in")
+    browser.find_element(By.ID, "api_key").send_keys(world.seller.api_key, Keys.ENTER)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Overview"
+    assert "Storage: 32 GB" in browser.find_element(By.ID, "main").text
+    _shot(browser, "overview")
+
+    browser.find_element(By.LINK_TEXT, "Customers").click()
+    browser.find_element(By.ID, "q").send_keys("glob", Keys.ENTER)
+    assert "q=glob" in browser.current_url
+    _shot(browser, "customers")
+    browser.find_element(By.LINK_TEXT, "Globex").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Globex"
+    _shot(browser, "customer")
+
+    browser.find_element(By.LINK_TEXT, world.contract.contract_id).click()
+    chart = browser.find_element(By.CSS_SELECTOR, "figure.chart svg")
+    assert chart.size["height"] > 50
+    assert len(chart.find_elements(By.CSS_SELECTOR, "rect.bar")) == 91  # one per day
+    _shot(browser, "contract")
+
+    browser.find_element(By.LINK_TEXT, world.invoice["InvoiceNumber"]).click()
+    assert (
+        browser.find_element(By.TAG_NAME, "h1").text == f"Invoice {world.invoice['InvoiceNumber']}"
+    )
+    browser.find_element(By.CSS_SELECTOR, "section.line summary").click()
+    assert "january-backup" in browser.find_element(By.CSS_SELECTOR, "section.line").text
+    _shot(browser, "invoice")
+
+
+def test_the_other_pages_load_without_console_errors(
+    browser: WebDriver, server: Served, world: ConsoleWorld
+) -> None:
+    for path, name, status in (
+        ("/console/invoices", "invoices", 200),
+        ("/console/submissions", "submissions", 200),
+        (f"/console/submissions/{world.task_id}", "submission", 200),
+        ("/console/customers/not-a-customer", "not-found", 404),
+    ):
+        _signed_in(browser, server, world)
+        browser.get(f"{server.url}{path}")
+        assert browser.find_element(By.TAG_NAME, "h1").text
+        _shot(browser, name, status)
+
+
+def test_the_keyboard_reaches_the_skip_link_first(
+    browser: WebDriver, server: Served, world: ConsoleWorld
+) -> None:
+    _signed_in(browser, server, world)
+    browser.get(f"{server.url}/console/customers")
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+
+
+def test_a_phone_width_screen_needs_no_sideways_scrolling(
+    browser: WebDriver, server: Served, world: ConsoleWorld
+) -> None:
+    _signed_in(browser, server, world)
+    browser.set_window_size(390, 844)
+    try:
+        for path in ("/console", f"/console/contracts/{world.contract.contract_id}"):
+            browser.get(f"{server.url}{path}")
+            overflow = browser.execute_script(
+                "return document.documentElement.scrollWidth - window.innerWidth"
+            )
+            assert overflow <= 0, path
+        _shot(browser, "contract-phone")
+    finally:
+        browser.set_window_size(1280, 1000)
