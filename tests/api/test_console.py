@@ -16,6 +16,14 @@ from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
+from tests.billing_factories import (
+    Metered,
+    bill_interim_at,
+    new_billing_seller,
+    new_priced_contract,
+    per_unit,
+    post_usage,
+)
 from tests.console_factories import ConsoleWorld, console_world, csrf_of, sign_in
 from tests.factories import ADMIN, new_seller
 
@@ -310,3 +318,18 @@ def test_nul_bytes_in_ids_searches_and_keys_are_answered_not_a_server_error(
         follow_redirects=False,
     )
     assert refused.status_code == 401
+
+
+def test_invoices_sorted_by_total_follow_the_amounts_not_their_text(
+    manual_client: TestClient,
+) -> None:
+    # Totals 9.00, 10.00 and 100.00 EUR: as text "10.000000" < "100.000000" < "9.000000",
+    # which is how SQLite would order its exact decimal text.
+    seller = new_billing_seller(manual_client, "Sorted")
+    contract = new_priced_contract(manual_client, seller, Metered(pricing=per_unit("1")))
+    for day, quantity in ((2, "10"), (4, "100"), (6, "9")):
+        post_usage(manual_client, contract, quantity, f"2026-01-0{day}T00:00:00Z")
+        bill_interim_at(manual_client, contract, f"2026-01-0{day + 1}T00:00:00Z")
+    sign_in(manual_client, seller)
+    text = _text(manual_client.get("/console/invoices", params={"sort": "total"}).text)
+    assert text.index("€9.00") < text.index("€10.00") < text.index("€100.00")

@@ -1,8 +1,10 @@
 """What the console reads: searches, sorted pages and sums, each one query, scoped by seller.
 
-Sums run in SQL (`GROUP BY`), never by loading rows into Python. Decimal columns are
-exact on both databases: on SQLite they hold integers scaled by 10**6 (`store/types.py`),
-summed as whole units and millionths apart so that a large total cannot overflow.
+Sums run in SQL (`GROUP BY`), never by loading rows into Python, but for one: invoice
+amounts on SQLite are exact decimal text (`WideDecimal`, wide enough for any amount the
+service accepts), which SQL cannot sum, so the month's invoice totals are summed here.
+Quantities on SQLite are integers scaled by 10**6, summed in three parts
+(`ExactDecimal.sqlite_sums`) so that no number of entries can overflow.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, Select, func, or_, select, type_coerce
+from sqlalchemy import ColumnElement, Numeric, Select, cast, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from arrears.domain.paging import Page, PageRequest
@@ -36,8 +38,6 @@ __all__ = [
     "TaskSummary",
     "UsageSum",
 ]
-
-_MICROS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,13 +201,23 @@ class ConsoleReads(TenantRepository):
         """(month `YYYY-MM`, currency, billed total) for invoices dated from `since`,
         oldest month first."""
         month = self._text_of(InvoiceRow.document_date, 7)
-        query = (
-            select(month, InvoiceRow.currency, *self._sum(InvoiceRow.total))
-            .where(InvoiceRow.seller_id == self.seller_id, InvoiceRow.document_date >= since)
-            .group_by(month, InvoiceRow.currency)
-            .order_by(month, InvoiceRow.currency)
-        )
-        return [(m, c, self._total(sums)) for m, c, *sums in self._session.execute(query)]
+        where = (InvoiceRow.seller_id == self.seller_id, InvoiceRow.document_date >= since)
+        if self._dialect != "sqlite":
+            query = (
+                select(month, InvoiceRow.currency, func.sum(InvoiceRow.total))
+                .where(*where)
+                .group_by(month, InvoiceRow.currency)
+                .order_by(month, InvoiceRow.currency)
+            )
+            return [(m, c, Decimal(total)) for m, c, total in self._session.execute(query)]
+        # SQLite keeps invoice amounts as exact decimal text (`WideDecimal`), which SQL
+        # cannot sum: the totals are read and summed here, one row per invoice.
+        sums: dict[tuple[str, str], Decimal] = {}
+        for m, c, total in self._session.execute(
+            select(month, InvoiceRow.currency, InvoiceRow.total).where(*where)
+        ):
+            sums[m, c] = sums.get((m, c), Decimal(0)) + total
+        return [(m, c, total) for (m, c), total in sorted(sums.items())]
 
     # -- usage ---------------------------------------------------------------------------
 
@@ -287,6 +297,10 @@ class ConsoleReads(TenantRepository):
             select(func.count()).select_from(query.order_by(None).subquery())
         ).scalar_one()
         column = sorts[sort.key]
+        if column is InvoiceRow.total and self._dialect == "sqlite":
+            # Exact decimal text there (`WideDecimal`), which would sort as text; the
+            # number SQLite reads from it orders the page (it is never shown or summed).
+            column = cast(column, Numeric)
         order = [column.desc(), tie.desc()] if sort.descending else [column.asc(), tie.asc()]
         rows = self._session.execute(query.order_by(*order).offset(page.skip).limit(page.take))
         return Page(items=[tuple(row) for row in rows], total=total)
@@ -302,14 +316,15 @@ class ConsoleReads(TenantRepository):
     def _sum(self, column: InstrumentedAttribute[Decimal]) -> list[ColumnElement[Any]]:
         if self._dialect != "sqlite":
             return [func.sum(column)]
-        scaled = type_coerce(column, BigInteger)
-        return [func.sum(scaled // _MICROS), func.sum(scaled % _MICROS)]
+        return _QUANTITY.sqlite_sums(column)  # in parts: any number of entries fits
 
     def _total(self, sums: list[Any]) -> Decimal:
         if self._dialect != "sqlite":
             return Decimal(sums[0])
-        whole, millionths = sums
-        return Decimal(whole) + Decimal(millionths).scaleb(-6)
+        return _QUANTITY.sqlite_total(*sums)
+
+
+_QUANTITY = UsageEntryRow.__table__.c.quantity.type
 
 
 def _escape_like(text: str) -> str:
