@@ -21,6 +21,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.conftest import ADMIN_TOKEN
 from tests.console_factories import ConsoleWorld, console_world
@@ -104,6 +105,12 @@ def _shot(browser: WebDriver, name: str, status: int = 200) -> None:
     browser.save_screenshot(str(ARTIFACTS / f"{name}.png"))
 
 
+def _arrive(browser: WebDriver, heading: str) -> None:
+    """Wait for the page a click or Enter navigates to: its h1 reads `heading` (the old
+    page's elements stay readable until the new one replaces them)."""
+    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == heading)
+
+
 def _signed_in(browser: WebDriver, server: Served, world: ConsoleWorld) -> None:
     """Sign in unless a test before (in whatever order they run) already has."""
     browser.get(f"{server.url}/console")
@@ -120,16 +127,16 @@ def test_an_operator_signs_in_finds_a_customer_and_opens_contract_and_invoice(
     assert browser.current_url.startswith(f"{server.url}/console/sign-in")
     _shot(browser, "sign-in")
     browser.find_element(By.ID, "api_key").send_keys(world.seller.api_key, Keys.ENTER)
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Overview"
+    _arrive(browser, "Overview")
     assert "Storage: 32 GB" in browser.find_element(By.ID, "main").text
     _shot(browser, "overview")
 
     browser.find_element(By.LINK_TEXT, "Customers").click()
     browser.find_element(By.ID, "q").send_keys("glob", Keys.ENTER)
-    assert "q=glob" in browser.current_url
+    WebDriverWait(browser, 10).until(lambda b: "q=glob" in b.current_url)
     _shot(browser, "customers")
     browser.find_element(By.LINK_TEXT, "Globex").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Globex"
+    _arrive(browser, "Globex")
     _shot(browser, "customer")
 
     browser.find_element(By.LINK_TEXT, world.contract.contract_id).click()
@@ -139,9 +146,7 @@ def test_an_operator_signs_in_finds_a_customer_and_opens_contract_and_invoice(
     _shot(browser, "contract")
 
     browser.find_element(By.LINK_TEXT, world.invoice["InvoiceNumber"]).click()
-    assert (
-        browser.find_element(By.TAG_NAME, "h1").text == f"Invoice {world.invoice['InvoiceNumber']}"
-    )
+    _arrive(browser, f"Invoice {world.invoice['InvoiceNumber']}")
     browser.find_element(By.CSS_SELECTOR, "section.line summary").click()
     assert "january-backup" in browser.find_element(By.CSS_SELECTOR, "section.line").text
     _shot(browser, "invoice")
