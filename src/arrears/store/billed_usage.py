@@ -16,7 +16,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from arrears.domain.errors import Conflict
@@ -105,7 +105,11 @@ _WINDOWS_SQLITE = (
     + _PICKED.format(join="CROSS JOIN", before_all="''", seller="?", fence="")
     + ") "
 )
-_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(
+# One SUM first, as the three sums `sqlite_total` adds up (0, 0, the sum): SQLite raises
+# "integer overflow" rather than wrap, and only then are the three parts summed (they
+# cost billing about half its speed on SQLite when always used).
+_SUM_SQLITE = _WINDOWS_SQLITE + _SUMMED.format(sums="0, 0, SUM(quantity)", ids="group_concat(id)")
+_SUM_SQLITE_IN_PARTS = _WINDOWS_SQLITE + _SUMMED.format(
     sums=_QUANTITY.sqlite_sum("quantity"), ids="group_concat(id)"
 )
 _LINK_SQLITE = (
@@ -183,10 +187,14 @@ def _on_postgresql(
 
 def _sum_on_sqlite(session: Session, seller_id: str, given: str) -> list[UsageGroup]:
     """The sum over the windows `given` as `_sqlite_windows` encodes them."""
-    return [
-        (*group[:4], _QUANTITY.sqlite_total(*group[4:7]), group[7])
-        for group in session.connection().exec_driver_sql(_SUM_SQLITE, (given, seller_id))
-    ]
+    connection = session.connection()
+    try:
+        groups = connection.exec_driver_sql(_SUM_SQLITE, (given, seller_id)).all()
+    except OperationalError as error:
+        if "integer overflow" not in str(error.orig):
+            raise
+        groups = connection.exec_driver_sql(_SUM_SQLITE_IN_PARTS, (given, seller_id)).all()
+    return [(*group[:4], _QUANTITY.sqlite_total(*group[4:7]), group[7]) for group in groups]
 
 
 def _sqlite_windows(windows: Sequence[UsageWindow]) -> str:
