@@ -102,30 +102,21 @@ def test_catalog_decimals_take_strings_of_the_decimal_grammar(client: TestClient
     seller = new_seller(client)
     component = new_component(client, seller)
     plan = new_plan(client, seller)
-    response = client.post(
-        "/api/v1/planvariants",
-        json={
-            "PlanId": plan["Id"],
-            "Name": "Strings",
-            "Currency": "EUR",
-            "BillingPeriod": {"Unit": "Month", "Quantity": 1},
-            "RecurringFee": "9.99",
-            "TaxRate": "19.5",
-            "MeteredComponents": [
-                {
-                    "ComponentId": component["Id"],
-                    "Pricing": {
-                        "Model": "Graduated",
-                        "Tiers": [
-                            {"UpTo": "1000", "PricePerUnit": "0.10"},
-                            {"UpTo": None, "PricePerUnit": "0.05"},
-                        ],
-                    },
-                    "FreeQuota": "5",
-                }
+    response = _post_variant(
+        client,
+        seller,
+        plan["Id"],
+        component["Id"],
+        pricing={
+            "Model": "Graduated",
+            "Tiers": [
+                {"UpTo": "1000", "PricePerUnit": "0.10"},
+                {"UpTo": None, "PricePerUnit": "0.05"},
             ],
         },
-        headers=seller.headers,
+        RecurringFee="9.99",
+        TaxRate="19.5",
+        free_quota="5",
     )
     assert response.status_code == 201, response.text
     variant = exact(response)
@@ -162,22 +153,13 @@ def test_a_price_string_outside_the_grammar_is_refused_in_the_catalog(client: Te
     seller = new_seller(client)
     component = new_component(client, seller)
     plan = new_plan(client, seller)
-    response = client.post(
-        "/api/v1/planvariants",
-        json={
-            "PlanId": plan["Id"],
-            "Name": "Bad",
-            "Currency": "EUR",
-            "BillingPeriod": {"Unit": "Month", "Quantity": 1},
-            "RecurringFee": "1_000",
-            "MeteredComponents": [
-                {
-                    "ComponentId": component["Id"],
-                    "Pricing": {"Model": "PerUnit", "PricePerUnit": "\u0661"},
-                }
-            ],
-        },
-        headers=seller.headers,
+    response = _post_variant(
+        client,
+        seller,
+        plan["Id"],
+        component["Id"],
+        pricing={"Model": "PerUnit", "PricePerUnit": "\u0661"},
+        RecurringFee="1_000",
     )
     assert _errors(response) == {
         ("RecurringFee", "not_a_decimal"),
@@ -489,3 +471,29 @@ def test_a_bulk_due_date_of_the_grammar_is_stored_as_the_usage_api_stores_it(
     assert task["message"] == "Successful", task
     listed = client.get(metered.usage_path(), headers=metered.headers).json()
     assert [entry["DueDate"] for entry in listed] == [stored, stored]
+
+
+def _post_variant(
+    client: TestClient,
+    seller: Any,
+    plan_id: str,
+    component_id: str,
+    *,
+    pricing: dict[str, Any],
+    free_quota: str | None = None,
+    **fields: Any,
+) -> Response:
+    """POST a monthly EUR plan variant metering `component_id` at `pricing`, with the
+    variant's other `fields` as sent."""
+    metered: dict[str, Any] = {"ComponentId": component_id, "Pricing": pricing}
+    if free_quota is not None:
+        metered["FreeQuota"] = free_quota
+    body = {
+        "PlanId": plan_id,
+        "Name": "Strings",
+        "Currency": "EUR",
+        "BillingPeriod": {"Unit": "Month", "Quantity": 1},
+        "MeteredComponents": [metered],
+        **fields,
+    }
+    return client.post("/api/v1/planvariants", json=body, headers=seller.headers)
