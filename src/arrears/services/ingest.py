@@ -27,6 +27,7 @@ from arrears.domain.usage import (
     duplicate_keys,
     key_conflicts,
 )
+from arrears.domain.wire import RECORD_FIELDS as _WIRE_NAMES
 from arrears.services.consumption_records import (
     SubmittedRecord,
     count_records,
@@ -44,16 +45,6 @@ __all__ = [
     "read_record",
     "validate_submission",
 ]
-
-
-_WIRE_NAMES = {
-    "contract": "subscriptionId",
-    "quantity": "quantity",
-    "due_date": "dueDate",
-    "key": "key",
-    "memo": "description",
-    "price": "price",
-}
 
 
 class ApplyCarefully(Exception):

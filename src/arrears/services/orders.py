@@ -9,25 +9,19 @@ from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
+from arrears.domain import wire
 from arrears.domain.clock import Clock
-from arrears.domain.errors import Conflict, FieldError, Invalid, NotFound
+from arrears.domain.errors import Conflict, Invalid, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import Invoice
 from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage, duplicate_keys
+from arrears.services import submissions
 from arrears.services.contract_billing import interim_invoice
 from arrears.store.contracts import ContractRepository
 from arrears.store.orders import OrderRepository
 from arrears.store.usage import UsageRepository
 
 __all__ = ["OrderedUsage", "PlacedOrder", "RatedItem", "place_order"]
-
-_USAGES = "Cart.MeteredUsages"
-_WIRE_NAMES = {
-    "component": "ComponentId",
-    "quantity": "Quantity",
-    "due_date": "DueDate",
-    "key": "Key",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,54 +66,17 @@ def place_order(
     `Cart.MeteredUsages[i].<field>`); a key already stored with other values is a
     `Conflict`, with the same values it names the stored entry. An unknown contract is
     `Invalid` (`ContractId`), a closed one a `Conflict`. Raises `BillingDue` (from the
-    interim invoice) while a regular invoice is due: bill it, then place the order."""
+    interim invoice) while a regular invoice is due: bill it, then place the order;
+    `ApplyCarefully` when a concurrent order stored one of its keys: place it again
+    (`submissions.settled`)."""
     usage = UsageRepository(session, seller_id)
     now = clock.now()
-    try:
-        # Lock the contract before writing rows that refer to it: their foreign keys
-        # take a share lock on it, which would deadlock with a concurrent order's
-        # interim invoice taking the same lock for update.
-        contract = ContractRepository(session, seller_id).get(contract_id, for_update=True)
-    except NotFound:
-        raise Invalid.one(
-            "ContractId", "not_found", f"There is no contract {contract_id}."
-        ) from None
-    if contract.closed:
-        raise Conflict(f"Contract {contract_id} has its final invoice; it takes no more usage.")
-    terms = usage.contract_terms([contract_id])[contract_id]
-    candidates = [
-        UsageCandidate(
-            contract_id=contract_id,
-            component_id=u.component_id,
-            quantity=u.quantity,
-            due_date=u.due_date or now,
-            key=u.key or None,
-        )
-        for u in usages
-    ]
-    errors = [e for i, c in enumerate(candidates) for e in check_usage(c, terms, index=i)]
-    errors += duplicate_keys((i, c.contract_id, c.key) for i, c in enumerate(candidates) if c.key)
-    if errors:
-        raise Invalid([_wire(error) for error in errors])
-    stored = usage.stored_by_key((c.contract_id, c.key) for c in candidates if c.key)
-    repeated: list[UsageEntry] = []
-    new: list[UsageCandidate] = []
-    for candidate in candidates:
-        entry = stored.get((contract_id, candidate.key)) if candidate.key else None
-        if entry is None:
-            new.append(candidate)
-        elif candidate.same_values(entry):
-            repeated.append(entry)
-        else:
-            raise Conflict(
-                f"Key {candidate.key!r} was already used on this contract for entry "
-                f"{entry.id} with different values."
-            )
+    candidates = _checked_usage(session, usage, seller_id, contract_id, usages, now=now)
+    new, repeated = submissions.split_by_key(usage, candidates)
     order_id = new_id()
     orders = OrderRepository(session, seller_id)
     orders.add_order(order_id, contract_id, now)
-    if usage.insert_new(new, submission_id=order_id, transferred_at=now) != len(new):
-        raise Conflict("Some of the order's keys were stored meanwhile; place the order again.")
+    submissions.insert_new(usage, new, submission_id=order_id, transferred_at=now)
     orders.add_rated_items(
         order_id,
         contract_id,
@@ -138,8 +95,40 @@ def place_order(
     return PlacedOrder(order_id, contract_id, now, entries, invoice)
 
 
-def _wire(error: FieldError) -> FieldError:
-    name = _WIRE_NAMES.get(error.field, error.field)
-    if error.index is None:
-        return FieldError(name, error.code, error.message)
-    return FieldError(f"{_USAGES}[{error.index}].{name}", error.code, error.message, error.index)
+def _checked_usage(
+    session: Session,
+    usage: UsageRepository,
+    seller_id: str,
+    contract_id: str,
+    usages: list[OrderedUsage],
+    *,
+    now: datetime,
+) -> list[UsageCandidate]:
+    """The order's usages on its contract, each meeting the rules (or `Invalid`)."""
+    try:
+        # Lock the contract before writing rows that refer to it: their foreign keys
+        # take a share lock on it, which would deadlock with a concurrent order's
+        # interim invoice taking the same lock for update.
+        contract = ContractRepository(session, seller_id).get(contract_id, for_update=True)
+    except NotFound:
+        raise Invalid.one(
+            wire.CONTRACT_ID, "not_found", f"There is no contract {contract_id}."
+        ) from None
+    if contract.closed:
+        raise Conflict(f"Contract {contract_id} has its final invoice; it takes no more usage.")
+    terms = usage.contract_terms([contract_id])[contract_id]
+    candidates = [
+        UsageCandidate(
+            contract_id=contract_id,
+            component_id=u.component_id,
+            quantity=u.quantity,
+            due_date=u.due_date or now,
+            key=u.key or None,
+        )
+        for u in usages
+    ]
+    errors = [e for i, c in enumerate(candidates) for e in check_usage(c, terms, index=i)]
+    errors += duplicate_keys((i, c.contract_id, c.key) for i, c in enumerate(candidates) if c.key)
+    if errors:
+        raise Invalid([wire.usage_error(error, wire.ORDER_USAGES) for error in errors])
+    return candidates

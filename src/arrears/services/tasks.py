@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from arrears import metrics
@@ -17,8 +16,9 @@ from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict
 from arrears.domain.ids import new_id
 from arrears.domain.tasks import Outcome, RecordError, Task
-from arrears.services import ingest
+from arrears.services import ingest, submissions
 from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
+from arrears.services.submissions import Applied, KeptRacing, Submission
 from arrears.store.database import Database
 from arrears.store.outages import outage_of
 from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue, TaskRepository
@@ -30,8 +30,6 @@ log = logging.getLogger("arrears.tasks")
 
 MAX_ATTEMPTS = 5
 """A task whose application was cut off this many times is failed, not retried forever."""
-# One trusting attempt, then careful ones while concurrent submissions store the same keys.
-_APPLY_TRIES = 4
 
 
 def submit(
@@ -149,54 +147,38 @@ def _apply(
 ) -> None:
     claimed = holder.claimed
     records = ingest.decode_records(claimed.body)
-    careful = False  # at first, trust the records to be valid and new (see apply_submission)
-    for _ in range(_APPLY_TRIES):
-        try:
-            # The attempt's instant, read before its transaction holds the task.
-            transferred_at = clock.now()
-            with (
-                holder.heartbeat.holding(),
-                database.write(bulk=True, committed=finished) as session,
-            ):
-                holder.hold(session)
-                outcome = ingest.apply_submission(
-                    UsageRepository(session, claimed.seller_id),
-                    records,
-                    submission_id=claimed.id,
-                    submitted_at=claimed.created_at,
-                    transferred_at=transferred_at,
-                    careful=careful,
-                )
-                TaskQueue(session).finish(claimed.id, holder.owner, outcome, clock.now())
-            metrics.task_finished(outcome, waited=clock.now() - claimed.created_at)
-            log.info(
-                "task %s %s: %d saved, %d duplicates, %d errors",
-                claimed.id,
-                outcome.status,
-                outcome.saved_records,
-                outcome.duplicate_records,
-                len(outcome.errors),
-            )
-            return
-        except ingest.ApplyCarefully:
-            careful = True  # rolled back; validate every record and look keys up first
-        except DBAPIError as error:
-            if not _is_transient(error):
-                raise
-            log.warning("task %s: %s; retrying", claimed.id, type(error.orig).__name__)
-        except LeaseLost:
-            log.warning("task %s: lease lost to another worker; rolled back", claimed.id)
-            return
-    log.warning("task %s: keys kept racing; left for the next claim", claimed.id)
+    submission = Submission(claimed.seller_id, claimed.id, records, claimed.created_at)
 
+    @contextmanager
+    def held() -> Iterator[Session]:
+        with (
+            holder.heartbeat.holding(),
+            database.write(bulk=True, committed=finished) as session,
+        ):
+            holder.hold(session)
+            yield session
 
-# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled
-# back whole and may simply run again.
-_TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+    def finish(applied: Applied) -> Outcome:
+        TaskQueue(applied.session).finish(claimed.id, holder.owner, applied.outcome, clock.now())
+        return applied.outcome
 
-
-def _is_transient(error: DBAPIError) -> bool:
-    return getattr(error.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+    try:
+        outcome = submissions.apply(submission, clock, held, finish)
+    except LeaseLost:
+        log.warning("task %s: lease lost to another worker; rolled back", claimed.id)
+        return
+    except KeptRacing:
+        log.warning("task %s: keys kept racing; left for the next claim", claimed.id)
+        return
+    metrics.task_finished(outcome, waited=clock.now() - claimed.created_at)
+    log.info(
+        "task %s %s: %d saved, %d duplicates, %d errors",
+        claimed.id,
+        outcome.status,
+        outcome.saved_records,
+        outcome.duplicate_records,
+        len(outcome.errors),
+    )
 
 
 @contextmanager

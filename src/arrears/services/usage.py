@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from arrears.domain import wire
 from arrears.domain.clock import Clock
-from arrears.domain.errors import Conflict, FieldError, Invalid, NotFound
+from arrears.domain.errors import Conflict, Invalid, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage
+from arrears.services.submissions import KeyReused
 from arrears.store.usage import UsageRepository
 
 __all__ = ["post_usage"]
@@ -13,16 +15,6 @@ __all__ = ["post_usage"]
 # Tries at a free random id before giving up; one nearly always suffices (a usage id is
 # taken with a chance of about one in 10**10 per billion stored entries).
 _ID_DRAWS = 3
-
-# Field names of the contract usage API, by the domain's names for them.
-_WIRE_NAMES = {
-    "component": "ComponentId",
-    "quantity": "Quantity",
-    "due_date": "DueDate",
-    "key": "Key",
-    "memo": "Memo",
-    "price": "ProductOverride.PricePerUnit",
-}
 
 
 def post_usage(
@@ -42,7 +34,7 @@ def post_usage(
         )
     errors = check_usage(candidate, terms)
     if errors:
-        raise Invalid([_wire(error) for error in errors])
+        raise Invalid([wire.usage_error(error) for error in errors])
     # Insert first: a new key (the common case) costs one statement, a replay two.
     submission_id = new_id()
     for _ in range(_ID_DRAWS):
@@ -66,12 +58,5 @@ def _stored(usage: UsageRepository, candidate: UsageCandidate) -> UsageEntry | N
     if entry is None:
         return None
     if not candidate.same_values(entry):
-        raise Conflict(
-            f"Key {candidate.key!r} was already used on this contract for entry {entry.id} "
-            "with different values."
-        )
+        raise KeyReused(candidate.key, entry.id)
     return entry
-
-
-def _wire(error: FieldError) -> FieldError:
-    return FieldError(_WIRE_NAMES.get(error.field, error.field), error.code, error.message)

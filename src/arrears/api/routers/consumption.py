@@ -28,11 +28,9 @@ from arrears.api.openapi import LOCATION_HEADER
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.task_waits import MAX_WAIT_SECONDS, RECHECK_SECONDS
-from arrears.domain.errors import Conflict, FieldError, Invalid
-from arrears.domain.ids import new_id
-from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
-from arrears.domain.usage import UsageEntry
-from arrears.services import ingest, tasks
+from arrears.domain import wire
+from arrears.domain.tasks import Outcome, Task, TaskStatus
+from arrears.services import submissions, tasks
 from arrears.services.reports import consumption_report
 from arrears.store.catalog import CatalogRepository
 from arrears.store.contracts import ContractRepository
@@ -104,9 +102,9 @@ SCHEMAS = {
     "BulkRecord": {
         "title": "BulkRecord",
         "type": "object",
-        "required": ["subscriptionId", "quantity"],
+        "required": [wire.SUBSCRIPTION_ID, "quantity"],
         "additionalProperties": False,
-        "properties": {"subscriptionId": {"type": "string"}, **_RECORD_PROPERTIES},
+        "properties": {wire.SUBSCRIPTION_ID: {"type": "string"}, **_RECORD_PROPERTIES},
     },
     # A record of one subscription's submission: the body names the subscription.
     "SubscriptionRecord": {
@@ -345,7 +343,7 @@ def report_consumption(
 
 class SubscriptionSubmission(CamelModel):
     subscription_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    # Records are checked one by one (ingest.read_record), so that a record that is not
+    # Records are checked one by one (submissions.apply_now), so that a record that is not
     # even an object does not hide the errors of the others.
     consumptions: list[Any] = Field(
         max_length=10_000,
@@ -379,11 +377,9 @@ def submit_consumption(
 ) -> Response:
     """Submit the consumption of one subscription synchronously, all or nothing: 200 with
     the saved entries, or 422 naming every failing record. Deprecated: use bulk."""
-    records = [
-        _subscription_record(record, index, body.subscription_id)
-        for index, record in enumerate(body.consumptions)
-    ]
-    saved = _apply_synchronously(context, seller_id, body.subscription_id, records)
+    saved = submissions.apply_now(
+        context.database, context.clock, seller_id, body.subscription_id, body.consumptions
+    )
     return json_response(
         SubmissionResult(
             subscription_id=body.subscription_id,
@@ -399,102 +395,3 @@ def submit_consumption(
             ],
         )
     )
-
-
-def _subscription_record(
-    record: Any, index: int, subscription_id: str
-) -> ingest.SubmittedRecord | list[RecordError]:
-    if isinstance(record, dict) and "subscriptionId" in record:
-        return [
-            RecordError(
-                index,
-                subscription_id,
-                "subscriptionId",
-                "unknown_field",
-                "A record here names no subscription: the body's subscriptionId is theirs.",
-            )
-        ]
-    if isinstance(record, dict):
-        record = {**record, "subscriptionId": subscription_id}
-    return ingest.read_record(record, index)
-
-
-def _apply_synchronously(
-    context: AppContext,
-    seller_id: str,
-    subscription_id: str,
-    records: list[ingest.SubmittedRecord | list[RecordError]],
-) -> list[UsageEntry]:
-    """Apply the records now, all or nothing, and answer the entries they stand for
-    (new ones, and stored ones whose key they repeat). Validated again if a concurrent
-    request stored some of the same keys meanwhile (they then count as duplicates)."""
-    careful = False  # at first, trust the records to be valid and new
-    for _ in range(_APPLY_TRIES):
-        submission_id = new_id()
-        try:
-            with context.database.write() as session:
-                usage = UsageRepository(session, seller_id)
-                if not usage.contract_terms([subscription_id]):
-                    _refuse_unknown_subscription(usage, subscription_id, records, context)
-                outcome = ingest.apply_submission(
-                    usage,
-                    records,
-                    submission_id=submission_id,
-                    submitted_at=context.clock.now(),
-                    transferred_at=context.clock.now(),
-                    careful=careful,
-                )
-                if outcome.errors:
-                    raise Invalid([_field_error(e) for e in outcome.errors])
-                return _in_record_order(usage, subscription_id, records, submission_id)
-        except ingest.ApplyCarefully:
-            careful = True
-    raise Conflict("The submission kept racing concurrent submissions of the same keys; retry.")
-
-
-def _in_record_order(
-    usage: UsageRepository,
-    subscription_id: str,
-    records: list[ingest.SubmittedRecord | list[RecordError]],
-    submission_id: str,
-) -> list[UsageEntry]:
-    """The entries the records stand for, in the records' order: a keyed record's entry
-    (new, or stored before with its key), an unkeyed one's new entry (a submission's
-    entries have ascending ids in its order)."""
-    submitted = [r for r in records if isinstance(r, ingest.SubmittedRecord)]
-    keys = {(subscription_id, r.key) for r in submitted if r.key}
-    by_key = {key: entry for (_, key), entry in usage.stored_by_key(keys).items()}
-    unkeyed: list[UsageEntry] = []
-    for entry in usage.entries_of_submission(submission_id):
-        if entry.key:
-            by_key[entry.key] = entry
-        else:
-            unkeyed.append(entry)
-    in_order = iter(unkeyed)
-    return [by_key[r.key] if r.key else next(in_order) for r in submitted]
-
-
-# One trusting attempt, then careful ones while concurrent submissions store the same keys.
-_APPLY_TRIES = 4
-
-
-def _refuse_unknown_subscription(
-    usage: UsageRepository,
-    subscription_id: str,
-    records: list[ingest.SubmittedRecord | list[RecordError]],
-    context: AppContext,
-) -> None:
-    """The unknown subscription, named once, with every fault of the records that can
-    be judged without it (a quantity with seven places is not hidden behind it)."""
-    outcome = ingest.validate_submission(usage, records, submitted_at=context.clock.now()).outcome
-    unknown = FieldError(
-        "subscriptionId", "not_found", f"There is no subscription {subscription_id}."
-    )
-    raise Invalid(
-        [unknown, *(_field_error(e) for e in outcome.errors if e.field != "subscriptionId")]
-    )
-
-
-def _field_error(error: RecordError) -> FieldError:
-    field = f"consumptions[{error.index}].{error.field}" if error.index is not None else error.field
-    return FieldError(field, error.code, error.message, error.index)

@@ -18,6 +18,7 @@ from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH
+from arrears.services import submissions
 from arrears.services.billing_failures import on_request
 from arrears.services.contract_billing import after_billing_due, issue_next_due
 from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
@@ -89,7 +90,9 @@ class OrderOut(PascalModel):
 def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
     """Add metered usages and one-off rated items to a contract, all or nothing; with
     `TriggerInterimBilling` bill them (and all unbilled usage due by now) at once."""
-    order = _place(context, seller_id, body)
+    order = submissions.settled(
+        lambda _careful: _place(context, seller_id, body), label=f"order on {body.contract_id}"
+    )
     return json_response(
         OrderOut(
             id=order.id,
@@ -113,13 +116,10 @@ def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Respo
 def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Response:
     """The interim invoice the order would produce, saving nothing (`Id` and
     `InvoiceNumber` are null); 204 when it would bill nothing."""
-    with (
-        on_request(context.database, context.clock, seller_id, body.contract_id, bills=False),
-        context.database.rehearsal() as session,
-    ):
-        _catch_up(session, context, seller_id, body.contract_id)
-        order = _order_in(session, context, seller_id, body, trigger=True)
-        customer_id = ContractRepository(session, seller_id).get(body.contract_id).customer_id
+    order, customer_id = submissions.settled(
+        lambda _careful: _rehearse(context, seller_id, body),
+        label=f"order preview on {body.contract_id}",
+    )
     if order.invoice is None:
         return Response(status_code=204)
     return json_response(preview_out(order.invoice.draft, body.contract_id, customer_id, context))
@@ -139,6 +139,17 @@ def _place(context: AppContext, seller_id: str, body: NewOrder) -> PlacedOrder:
         return after_billing_due(
             context.database, context.clock, seller_id, body.contract_id, place
         )
+
+
+def _rehearse(context: AppContext, seller_id: str, body: NewOrder) -> tuple[PlacedOrder, str]:
+    """The order placed in a transaction rolled back at the end, and its customer."""
+    with (
+        on_request(context.database, context.clock, seller_id, body.contract_id, bills=False),
+        context.database.rehearsal() as session,
+    ):
+        _catch_up(session, context, seller_id, body.contract_id)
+        order = _order_in(session, context, seller_id, body, trigger=True)
+        return order, ContractRepository(session, seller_id).get(body.contract_id).customer_id
 
 
 def _catch_up(session: Session, context: AppContext, seller_id: str, contract_id: str) -> None:

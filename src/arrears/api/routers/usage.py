@@ -27,6 +27,7 @@ from arrears.api.models import (
 )
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
+from arrears.domain import wire
 from arrears.domain.clock import Clock
 from arrears.domain.errors import FieldError, NotFound
 from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
@@ -109,7 +110,7 @@ async def _contract_rules_of_invalid_usage(request: Request, body: Any) -> list[
     if terms is None:
         return errors
     return errors + [
-        FieldError(_WIRE_NAMES[e.field], e.code, e.message)
+        FieldError(wire.USAGE_FIELDS[e.field], e.code, e.message)
         for e in contract_rules(component_id, due_date, terms)
     ]
 
@@ -128,9 +129,6 @@ def _quantity_rules(raw: object) -> list[FieldError]:
 def _terms_of(context: AppContext, seller_id: str, contract_id: str) -> ContractTerms | None:
     with context.database.read() as session:
         return UsageRepository(session, seller_id).terms_of(contract_id)
-
-
-_WIRE_NAMES = {"component": "ComponentId", "due_date": "DueDate"}
 
 
 @router.post(
