@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from arrears.domain.catalog import MeteredComponent
 from arrears.domain.clock import TestClock
 from arrears.domain.errors import Invalid
+from arrears.domain.fees import prorated_fee_line, rated_item_line, recurring_fee_line
 from arrears.domain.invoices import InvoiceDraft, InvoiceKind, InvoiceLine, draft_invoice
 from arrears.domain.limits import (
     EARLIEST,
@@ -37,11 +38,8 @@ from arrears.domain.rating import (
     InvoiceUsage,
     PeriodCharges,
     UsageTotal,
-    prorated_fee_line,
     rate_totals,
     rate_usage,
-    rated_item_line,
-    recurring_fee_line,
 )
 from arrears.domain.usage import ProductOverride, UsageEntry
 from tests.limit_values import MICRO, MOST, accepted, millionths, pricings, tax_rates

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from arrears.domain.catalog import MeteredComponent
+from arrears.domain.fees import prorated_fee_line, rated_item_line, recurring_fee_line
 from arrears.domain.invoices import (
     InvoiceKind,
     InvoiceLine,
@@ -25,11 +26,8 @@ from arrears.domain.rating import (
     InvoiceUsage,
     PeriodCharges,
     UsageTotal,
-    prorated_fee_line,
     rate_totals,
     rate_usage,
-    rated_item_line,
-    recurring_fee_line,
     select_for_invoice,
     split_late,
     sum_usage,

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from arrears.domain.catalog import MeteredComponent
+from arrears.domain.fees import recurring_fee_line
 from arrears.domain.invoices import InvoiceDraft, InvoiceKind, InvoiceLine, draft_invoice
 from arrears.domain.money import Currency, currency, round_amount
 from arrears.domain.pricing import (
@@ -29,7 +30,6 @@ from arrears.domain.pricing import (
 from arrears.domain.rating import (
     PeriodCharges,
     rate_usage,
-    recurring_fee_line,
     select_for_invoice,
 )
 from arrears.domain.usage import ProductOverride, UsageEntry

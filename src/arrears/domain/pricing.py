@@ -255,6 +255,33 @@ def parse_pricing(data: object, *, at: str = "") -> Pricing:
         raise Invalid.one(at, "not_an_object", "Pricing must be a JSON object.")
     errors: list[FieldError] = []
 
+    model = _model(data, at, errors)
+
+    # Every known field present is checked on its own, whatever the model, so that a
+    # request with a bad Model still learns about its other mistakes in one round trip.
+    price_per_unit = _price(data, "PricePerUnit", at, errors)
+    price_per_package = _price(data, "PricePerPackage", at, errors)
+    package_size = _quantity(data, "PackageSize", at, errors, positive=True)
+    tiers = _tiers(data, at, errors) if "Tiers" in data else None
+
+    if errors:
+        raise Invalid(errors)
+    # With no errors, the model and its required fields are present and valid.
+    match model:
+        case "PerUnit" if price_per_unit is not None:
+            return PerUnit(price_per_unit)
+        case "Graduated" if tiers is not None:
+            return Graduated(tiers)
+        case "Volume" if tiers is not None:
+            return Volume(tiers)
+        case "Package" if package_size is not None and price_per_package is not None:
+            return Package(package_size, price_per_package)
+    raise AssertionError(f"validated pricing without a model: {model!r}")
+
+
+def _model(data: Mapping[str, object], at: str, errors: list[FieldError]) -> str | None:
+    """The pricing's valid `Model` (None if missing or unknown); appends an error for
+    a missing or unknown model, each unknown field, and each field the model needs."""
     model = data.get("Model")
     if "Model" not in data:
         errors.append(FieldError(_join(at, "Model"), "required", "Model is required."))
@@ -287,27 +314,7 @@ def parse_pricing(data: object, *, at: str = "") -> Pricing:
             for name in _MODEL_FIELDS[model]
             if name not in data
         )
-
-    # Every known field present is checked on its own, whatever the model, so that a
-    # request with a bad Model still learns about its other mistakes in one round trip.
-    price_per_unit = _price(data, "PricePerUnit", at, errors)
-    price_per_package = _price(data, "PricePerPackage", at, errors)
-    package_size = _quantity(data, "PackageSize", at, errors, positive=True)
-    tiers = _tiers(data, at, errors) if "Tiers" in data else None
-
-    if errors:
-        raise Invalid(errors)
-    # With no errors, the model and its required fields are present and valid.
-    match model:
-        case "PerUnit" if price_per_unit is not None:
-            return PerUnit(price_per_unit)
-        case "Graduated" if tiers is not None:
-            return Graduated(tiers)
-        case "Volume" if tiers is not None:
-            return Volume(tiers)
-        case "Package" if package_size is not None and price_per_package is not None:
-            return Package(package_size, price_per_package)
-    raise AssertionError(f"validated pricing without a model: {model!r}")
+    return model if isinstance(model, str) else None
 
 
 def pricing_to_json(pricing: Pricing) -> dict[str, object]:

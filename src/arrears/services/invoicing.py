@@ -28,6 +28,7 @@ from arrears import metrics
 from arrears.domain.catalog import PlanVariant
 from arrears.domain.contracts import Contract
 from arrears.domain.errors import NotFound
+from arrears.domain.fees import prorated_fee_line, rated_item_line, recurring_fee_line
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import (
     Invoice,
@@ -41,10 +42,7 @@ from arrears.domain.money import Currency, currency
 from arrears.domain.rating import (
     InvoiceUsage,
     PeriodCharges,
-    prorated_fee_line,
     rate_totals,
-    rated_item_line,
-    recurring_fee_line,
 )
 from arrears.store.catalog import CatalogRepository
 from arrears.store.invoices import InvoiceRepository, PendingRatedItem, UsageWindow
