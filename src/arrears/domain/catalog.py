@@ -57,6 +57,9 @@ class MeteredComponent:
     pricing: Pricing
     free_quota: Decimal = Decimal(0)
     """Quantity per billing period that is not charged."""
+    maximum_amount: Decimal | None = None
+    """The spend cap (SPEC §11 `MaximumAmount`): the most a period's current usage of
+    the component is charged, over all the period's invoices; None for no cap."""
 
 
 @dataclass(frozen=True, slots=True)

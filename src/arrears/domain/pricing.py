@@ -3,6 +3,14 @@
 Rating is exact `Decimal` arithmetic and never rounds: a `Charge` is rounded once, per
 invoice line, by `arrears.domain.money.round_amount`. Free quota is applied by the
 caller before rating (`billable_quantity`), because late usage is rated without it.
+
+A graduated or volume tier may carry a flat fee (SPEC §11), charged once when the
+quantity reaches the tier: for Graduated every tier reached, for Volume the tier the
+quantity falls in. A quantity of 0 reaches the first tier, so a first tier's flat fee
+is the price of no usage at all. With tiers up to 5 (flat 100), up to 10 (flat 50),
+up to 15 (10.00 each) and above (5.00 each), graduated 0 -> 100, 5 -> 100, 7 -> 150,
+12 -> 170, 22 -> 235; volume with 150 as the second flat fee 0 -> 100, 14 -> 140,
+16 -> 80, 100 -> 500.
 """
 
 from __future__ import annotations
@@ -12,9 +20,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Final, TypeAlias, assert_never
 
+from arrears.domain.decimal_fields import join, price_field, quantity_field
 from arrears.domain.errors import FieldError, Invalid
-from arrears.domain.grammar import NotInGrammar, parse_decimal
-from arrears.domain.money import MAX_INTEGER_DIGITS, PRICE_PLACES, QUANTITY_PLACES, decimal_places
 
 __all__ = [
     "MAX_TIERS",
@@ -31,6 +38,7 @@ __all__ = [
     "parse_pricing",
     "price",
     "pricing_to_json",
+    "without_flat_fees",
 ]
 
 MAX_TIERS: Final = 100
@@ -40,18 +48,19 @@ MAX_TIERS: Final = 100
 # 80 before a product stopped being exact at this precision; trapping Inexact turns
 # such an impossible operand into an error instead of silently rounded money.
 _EXACT = Context(prec=100, rounding=ROUND_HALF_UP, traps=[InvalidOperation, Inexact])
-_UPPER_BOUND = Decimal(10) ** MAX_INTEGER_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
 class Tier:
     """Units up to and including `up_to` (the previous tier's `up_to` excluded).
 
-    `up_to` is None for the open-ended last tier.
+    `up_to` is None for the open-ended last tier. `flat_fee`, when set, is charged
+    once per period when the period's quantity reaches the tier (see the module doc).
     """
 
     up_to: Decimal | None
     price_per_unit: Decimal
+    flat_fee: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,14 +113,16 @@ Pricing: TypeAlias = PerUnit | Graduated | Volume | Package
 
 @dataclass(frozen=True, slots=True)
 class TierCharge:
-    """One part of a charge: `quantity` x `unit_price` = `amount`, exactly.
+    """One part of a charge: `quantity` x `unit_price` + `flat_fee` = `amount`, exactly.
 
     For `Package`, `quantity` counts packages and `unit_price` is the package price.
+    `flat_fee` is the tier's flat fee when the charge reaches the tier, else 0.
     """
 
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal
+    flat_fee: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +130,9 @@ class Charge:
     """The exact, unrounded price of a quantity.
 
     `amount` equals the sum of the `tiers` amounts exactly. `tiers` lists only the
-    parts with a quantity above zero, in tier order: none for a quantity of 0, one
-    for `PerUnit`, `Volume` and `Package`, one or more for `Graduated`.
+    parts with a quantity or a flat fee above zero, in tier order: none for a quantity
+    of 0 without a first-tier flat fee, at most one for `PerUnit`, `Volume` and
+    `Package`, one or more for `Graduated`.
     """
 
     amount: Decimal
@@ -132,19 +144,18 @@ def price(pricing: Pricing, quantity: Decimal) -> Charge:
 
     `quantity` must be a finite decimal >= 0 (`ValueError` otherwise: quantities are
     validated before they get here). The amount is >= 0, and for `Graduated` it never
-    decreases as the quantity grows.
+    decreases as the quantity grows. Without flat fees, a quantity of 0 costs 0.
     """
     if not quantity.is_finite() or quantity < 0:
         raise ValueError(f"a quantity to price must be finite and >= 0, not {quantity}")
-    if quantity == 0:
-        return Charge(amount=Decimal(0), tiers=())
     with localcontext(_EXACT):
         if isinstance(pricing, PerUnit):
             parts = [_part(quantity, pricing.price_per_unit)]
         elif isinstance(pricing, Graduated):
             parts = _graduated(pricing.tiers, quantity)
         elif isinstance(pricing, Volume):
-            parts = [_part(quantity, _volume_tier(pricing.tiers, quantity).price_per_unit)]
+            tier = _volume_tier(pricing.tiers, quantity)
+            parts = [_part(quantity, tier.price_per_unit, tier.flat_fee)]
         elif isinstance(pricing, Package):
             packages, rest = divmod(quantity, pricing.package_size)
             if rest:
@@ -152,7 +163,8 @@ def price(pricing: Pricing, quantity: Decimal) -> Charge:
             parts = [_part(packages, pricing.price_per_package)]
         else:
             assert_never(pricing)
-        return Charge(amount=sum((p.amount for p in parts), Decimal(0)), tiers=tuple(parts))
+        kept = tuple(p for p in parts if p.quantity or p.flat_fee)
+        return Charge(amount=sum((p.amount for p in kept), Decimal(0)), tiers=kept)
 
 
 def billable_quantity(quantity: Decimal, free_quota: Decimal) -> Decimal:
@@ -167,17 +179,20 @@ def billable_quantity(quantity: Decimal, free_quota: Decimal) -> Decimal:
         return max(Decimal(0), quantity - free_quota)
 
 
-def _part(quantity: Decimal, unit_price: Decimal) -> TierCharge:
-    return TierCharge(quantity=quantity, unit_price=unit_price, amount=quantity * unit_price)
+def _part(quantity: Decimal, unit_price: Decimal, flat_fee: Decimal | None = None) -> TierCharge:
+    flat = flat_fee or Decimal(0)
+    amount = quantity * unit_price + flat
+    return TierCharge(quantity=quantity, unit_price=unit_price, amount=amount, flat_fee=flat)
 
 
 def _graduated(tiers: tuple[Tier, ...], quantity: Decimal) -> list[TierCharge]:
     parts: list[TierCharge] = []
     lower = Decimal(0)
-    for tier in tiers:
+    for index, tier in enumerate(tiers):
         upper = quantity if tier.up_to is None else min(quantity, tier.up_to)
-        if upper > lower:
-            parts.append(_part(upper - lower, tier.price_per_unit))
+        # A tier is reached by a unit in it; the first tier also by a quantity of 0.
+        if upper > lower or index == 0:
+            parts.append(_part(upper - lower, tier.price_per_unit, tier.flat_fee))
         if tier.up_to is None or quantity <= tier.up_to:
             break
         lower = tier.up_to
@@ -188,12 +203,21 @@ def line_unit_price(pricing: Pricing, quantity: Decimal) -> Decimal | None:
     """The one price per unit that an invoice line of `quantity` (the total that decides
     the tier) is charged at: PerUnit's price, or the Volume tier `quantity` falls in.
     None where no single unit price exists (Graduated: several tiers; Package: a price
-    per package); the line's tiers then show the parts."""
+    per package; a Volume tier with a flat fee); the line's tiers then show the parts."""
     if isinstance(pricing, PerUnit):
         return pricing.price_per_unit
     if isinstance(pricing, Volume):
-        return _volume_tier(pricing.tiers, quantity).price_per_unit
+        tier = _volume_tier(pricing.tiers, quantity)
+        return tier.price_per_unit if tier.flat_fee is None else None
     return None
+
+
+def without_flat_fees(pricing: Pricing) -> Pricing:
+    """`pricing` with no tier's flat fee: the same pricing when it has none."""
+    if isinstance(pricing, Graduated | Volume) and any(t.flat_fee for t in pricing.tiers):
+        tiers = tuple(Tier(t.up_to, t.price_per_unit) for t in pricing.tiers)
+        return type(pricing)(tiers)
+    return pricing
 
 
 def _volume_tier(tiers: tuple[Tier, ...], quantity: Decimal) -> Tier:
@@ -220,6 +244,8 @@ def _require_tiers(tiers: tuple[Tier, ...]) -> None:
         previous = tier.up_to
     for tier in tiers:
         _require_price(tier.price_per_unit)
+        if tier.flat_fee is not None:
+            _require_price(tier.flat_fee)
 
 
 # ---------------------------------------------------------------- wire format (SPEC §3)
@@ -231,7 +257,7 @@ _MODEL_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
     "Package": ("PackageSize", "PricePerPackage"),
 }
 _PRICING_FIELDS: Final = frozenset({"Model"}.union(*_MODEL_FIELDS.values()))
-_TIER_FIELDS: Final = ("UpTo", "PricePerUnit")
+_TIER_FIELDS: Final = ("UpTo", "PricePerUnit", "FlatFee")
 
 
 def parse_pricing(data: object, *, at: str = "") -> Pricing:
@@ -247,7 +273,8 @@ def parse_pricing(data: object, *, at: str = "") -> Pricing:
     Codes: `not_an_object`, `required`, `unknown_field`, `unknown_model`,
     `not_a_decimal`, `negative`, `not_positive`, `too_large`,
     `too_many_decimals`, `not_a_list`, `too_many`, `not_ascending`,
-    `open_tier_not_last`, `missing_open_tier`.
+    `open_tier_not_last`, `missing_open_tier`. A tier's `FlatFee` is optional (null
+    is none) and follows the rules of a price.
 
     The result satisfies `parse_pricing(pricing_to_json(p)) == p`.
     """
@@ -259,9 +286,9 @@ def parse_pricing(data: object, *, at: str = "") -> Pricing:
 
     # Every known field present is checked on its own, whatever the model, so that a
     # request with a bad Model still learns about its other mistakes in one round trip.
-    price_per_unit = _price(data, "PricePerUnit", at, errors)
-    price_per_package = _price(data, "PricePerPackage", at, errors)
-    package_size = _quantity(data, "PackageSize", at, errors, positive=True)
+    price_per_unit = price_field(data, "PricePerUnit", at, errors)
+    price_per_package = price_field(data, "PricePerPackage", at, errors)
+    package_size = quantity_field(data, "PackageSize", at, errors, positive=True)
     tiers = _tiers(data, at, errors) if "Tiers" in data else None
 
     if errors:
@@ -284,11 +311,11 @@ def _model(data: Mapping[str, object], at: str, errors: list[FieldError]) -> str
     a missing or unknown model, each unknown field, and each field the model needs."""
     model = data.get("Model")
     if "Model" not in data:
-        errors.append(FieldError(_join(at, "Model"), "required", "Model is required."))
+        errors.append(FieldError(join(at, "Model"), "required", "Model is required."))
     elif not isinstance(model, str) or model not in _MODEL_FIELDS:
         errors.append(
             FieldError(
-                _join(at, "Model"),
+                join(at, "Model"),
                 "unknown_model",
                 f"Model must be one of {', '.join(_MODEL_FIELDS)}.",
             )
@@ -297,20 +324,18 @@ def _model(data: Mapping[str, object], at: str, errors: list[FieldError]) -> str
 
     for key in data:
         if key not in _PRICING_FIELDS:
-            errors.append(
-                FieldError(_join(at, str(key)), "unknown_field", f"{key} is not a field.")
-            )
+            errors.append(FieldError(join(at, str(key)), "unknown_field", f"{key} is not a field."))
         elif isinstance(model, str) and key != "Model" and key not in _MODEL_FIELDS[model]:
             errors.append(
                 FieldError(
-                    _join(at, key),
+                    join(at, key),
                     "unknown_field",
                     f"{key} is not a field of the {model} model.",
                 )
             )
     if isinstance(model, str):
         errors.extend(
-            FieldError(_join(at, name), "required", f"{name} is required for {model}.")
+            FieldError(join(at, name), "required", f"{name} is required for {model}.")
             for name in _MODEL_FIELDS[model]
             if name not in data
         )
@@ -330,76 +355,21 @@ def pricing_to_json(pricing: Pricing) -> dict[str, object]:
     if isinstance(pricing, Graduated | Volume):
         return {
             "Model": type(pricing).__name__,
-            "Tiers": [
-                {"UpTo": tier.up_to, "PricePerUnit": tier.price_per_unit} for tier in pricing.tiers
-            ],
+            "Tiers": [_tier_to_json(tier) for tier in pricing.tiers],
         }
     assert_never(pricing)
 
 
-def _join(at: str, name: str) -> str:
-    return f"{at}.{name}" if at else name
-
-
-def _price(
-    data: Mapping[str, object], name: str, at: str, errors: list[FieldError]
-) -> Decimal | None:
-    if name not in data:
-        return None
-    return _decimal(data[name], _join(at, name), errors, places=PRICE_PLACES, positive=False)
-
-
-def _quantity(
-    data: Mapping[str, object], name: str, at: str, errors: list[FieldError], *, positive: bool
-) -> Decimal | None:
-    if name not in data:
-        return None
-    return _decimal(data[name], _join(at, name), errors, places=QUANTITY_PLACES, positive=positive)
-
-
-def _decimal(
-    value: object, field: str, errors: list[FieldError], *, places: int, positive: bool
-) -> Decimal | None:
-    """`value` as a Decimal if it passes every rule; each broken rule is one error."""
-    name = field.rsplit(".", 1)[-1]
-    number = _as_decimal(value)
-    if isinstance(number, str):
-        errors.append(FieldError(field, "not_a_decimal", f"{name}: {number}"))
-        return None
-    found: list[FieldError] = []
-    if positive and number <= 0:
-        found.append(FieldError(field, "not_positive", f"{name} must be greater than 0."))
-    elif number < 0:
-        found.append(FieldError(field, "negative", f"{name} must not be negative."))
-    if abs(number) >= _UPPER_BOUND:
-        found.append(
-            FieldError(field, "too_large", f"{name} must be less than 10^{MAX_INTEGER_DIGITS}.")
-        )
-    if decimal_places(number) > places:
-        found.append(
-            FieldError(
-                field,
-                "too_many_decimals",
-                f"{name} must have at most {places} decimal places.",
-            )
-        )
-    errors.extend(found)
-    return None if found else number
-
-
-def _as_decimal(value: object) -> Decimal | str:
-    """The Decimal `value` stands for (`grammar.parse_decimal`: a JSON number or a
-    string of the decimal grammar), or why it is not one."""
-    try:
-        return parse_decimal(value)
-    except NotInGrammar as fault:
-        return fault.message
+def _tier_to_json(tier: Tier) -> dict[str, object]:
+    # FlatFee only where set, so that tiers without one read as they always have.
+    flat = {} if tier.flat_fee is None else {"FlatFee": tier.flat_fee}
+    return {"UpTo": tier.up_to, "PricePerUnit": tier.price_per_unit, **flat}
 
 
 def _tiers(
     data: Mapping[str, object], at: str, errors: list[FieldError]
 ) -> tuple[Tier, ...] | None:
-    field = _join(at, "Tiers")
+    field = join(at, "Tiers")
     raw = data["Tiers"]
     if isinstance(raw, str | bytes) or not isinstance(raw, Sequence):
         errors.append(FieldError(field, "not_a_list", "Tiers must be a list of tiers."))
@@ -426,6 +396,10 @@ def _tiers(
             errors.append(FieldError(path, "not_an_object", "A tier must be a JSON object."))
             continue
         up_to, tier_price = _tier(item, path, errors, is_last=index == len(raw) - 1)
+        # A null FlatFee is no flat fee, like a tier without the field.
+        flat_fee = (
+            None if item.get("FlatFee") is None else price_field(item, "FlatFee", path, errors)
+        )
         if up_to is not None:
             if highest is not None and up_to <= highest:
                 errors.append(
@@ -437,7 +411,7 @@ def _tiers(
                 )
             highest = up_to if highest is None else max(highest, up_to)
         if tier_price is not None:
-            tiers.append(Tier(up_to=up_to, price_per_unit=tier_price))
+            tiers.append(Tier(up_to=up_to, price_per_unit=tier_price, flat_fee=flat_fee))
     last = raw[-1]
     if isinstance(last, Mapping) and last.get("UpTo") is not None:
         errors.append(
@@ -464,7 +438,7 @@ def _tier(
     )
     if "PricePerUnit" not in item:
         errors.append(FieldError(f"{path}.PricePerUnit", "required", "PricePerUnit is required."))
-    tier_price = _price(item, "PricePerUnit", path, errors)
+    tier_price = price_field(item, "PricePerUnit", path, errors)
 
     if "UpTo" not in item:
         errors.append(
@@ -483,4 +457,4 @@ def _tier(
                 )
             )
         return None, tier_price
-    return _quantity(item, "UpTo", path, errors, positive=True), tier_price
+    return quantity_field(item, "UpTo", path, errors, positive=True), tier_price

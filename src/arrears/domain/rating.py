@@ -60,7 +60,14 @@ from typing import Final
 from arrears.domain.catalog import MeteredComponent
 from arrears.domain.invoices import InvoiceLine, LineKind
 from arrears.domain.money import Currency, round_amount
-from arrears.domain.pricing import Graduated, Pricing, TierCharge, line_unit_price, price
+from arrears.domain.pricing import (
+    Graduated,
+    Pricing,
+    TierCharge,
+    line_unit_price,
+    price,
+    without_flat_fees,
+)
 from arrears.domain.usage import UsageEntry
 
 __all__ = [
@@ -89,6 +96,9 @@ class ComponentCharges:
 
     quantity: Decimal = _ZERO
     charged: Decimal = _ZERO
+    billed: bool = False
+    """Whether an earlier invoice of the period has a line for the component: only
+    then were the flat fees of `quantity`'s tiers already charged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +127,7 @@ class PeriodCharges:
                 totals[line.component_id] = ComponentCharges(
                     quantity=before.quantity + line.quantity,
                     charged=before.charged + line.amount,
+                    billed=True,
                 )
         return PeriodCharges(MappingProxyType(totals))
 
@@ -205,6 +216,7 @@ def rate_usage(
     earlier: PeriodCharges,
     entries: Iterable[UsageEntry],
     descriptions: Mapping[str, str] | None = None,
+    closing: bool = False,
 ) -> tuple[InvoiceLine, ...]:
     """The usage lines of an invoice of the period `[period_start, period_end]` that
     bills `entries` now, after the period's `earlier` invoices (see the module doc).
@@ -214,7 +226,9 @@ def rate_usage(
     - Every entry is billed on exactly one returned line (`usage_ids`). Lines come in
       the order of `components`: for each, its current-period line, its late line,
       then its override lines by due date and id. A component without entries now
-      gets no line.
+      gets no line, except on a `closing` invoice (the period's regular or final one)
+      when the period still owes it something: a first tier's flat fee that no
+      earlier invoice charged (SPEC §11: a quantity of 0 reaches the first tier).
     - Summed over all invoices of a period, a component's current-period amounts are
       exactly `round(price(max(0, total - free_quota)))`, provided `earlier` holds the
       lines this function made for the period's earlier invoices.
@@ -237,6 +251,7 @@ def rate_usage(
         earlier=earlier,
         usage=sum_usage(chosen, period_start),
         descriptions=descriptions,
+        closing=closing,
     )
 
 
@@ -248,6 +263,7 @@ def rate_totals(
     earlier: PeriodCharges,
     usage: InvoiceUsage,
     descriptions: Mapping[str, str] | None = None,
+    closing: bool = False,
 ) -> tuple[InvoiceLine, ...]:
     """`rate_usage` for usage already summed (`InvoiceUsage`): the same lines, in the
     same order. Raises `ValueError` for a total or override of a component not in
@@ -272,10 +288,15 @@ def rate_totals(
     for component in components:
         cid = component.component_id
         text = texts.get(cid, cid)
+        before = earlier.for_component(cid)
         if cid in current:
-            lines.append(
-                _current_line(component, text, current[cid], earlier.for_component(cid), currency)
-            )
+            lines.append(_current_line(component, text, current[cid], before, currency))
+        elif closing:
+            # Nothing used now, but the period may still owe a first tier's flat fee.
+            nothing = UsageTotal(cid, late=False, quantity=_ZERO, usage_ids=())
+            owed = _current_line(component, text, nothing, before, currency)
+            if owed.amount or owed.tiers:
+                lines.append(owed)
         if cid in late:
             lines.append(_late_line(component, text, late[cid], currency))
         for entry in sorted(overrides.get(cid, ()), key=lambda e: (e.due_date, e.id)):
@@ -302,9 +323,10 @@ def _current_line(
         billable_before = before.quantity - free_before
         billable_total = total - free_before - free_now
         # Rounding the running total, then taking off what was charged (itself rounded),
-        # is what keeps a period's amounts adding up to one rounding of its total.
-        amount = round_amount(price(component.pricing, billable_total).amount, currency)
-        amount -= before.charged
+        # is what keeps a period's amounts adding up to one rounding of its total; the
+        # cap applies to that total, so it too is shared by all invoices of the period.
+        charge = _capped(price(component.pricing, billable_total).amount, component)
+        amount = round_amount(charge, currency) - before.charged
         billable_now = quantity - free_now
     return InvoiceLine(
         kind=LineKind.USAGE,
@@ -314,7 +336,7 @@ def _current_line(
         free_quantity=free_now,
         billable_quantity=billable_now,
         unit_price=line_unit_price(component.pricing, billable_total),
-        tiers=_increment(component.pricing, billable_before, billable_total),
+        tiers=_increment(component.pricing, billable_before, billable_total, before.billed),
         amount=amount,
         usage_ids=usage.usage_ids,
     )
@@ -324,7 +346,8 @@ def _late_line(
     component: MeteredComponent, text: str, usage: UsageTotal, currency: Currency
 ) -> InvoiceLine:
     quantity = usage.quantity
-    charge = price(component.pricing, quantity)
+    # The period late usage belongs to had its flat fees charged when it closed.
+    charge = price(without_flat_fees(component.pricing), quantity)
     return InvoiceLine(
         kind=LineKind.USAGE,
         component_id=component.component_id,
@@ -335,7 +358,7 @@ def _late_line(
         late=True,
         unit_price=line_unit_price(component.pricing, quantity),
         tiers=charge.tiers,
-        amount=round_amount(charge.amount, currency),
+        amount=round_amount(_capped(charge.amount, component), currency),
         usage_ids=usage.usage_ids,
     )
 
@@ -364,32 +387,50 @@ def _override_line(
     )
 
 
-def _increment(pricing: Pricing, before: Decimal, after: Decimal) -> tuple[TierCharge, ...]:
-    """The breakdown of `price(after)` less that of `price(before)`, exactly: tier by
-    tier for graduated pricing, else price by price (see the module doc)."""
-    old = price(pricing, before).tiers
+def _increment(
+    pricing: Pricing, before: Decimal, after: Decimal, billed: bool
+) -> tuple[TierCharge, ...]:
+    """The breakdown of `price(after)` less that of `price(before)` (nothing when no
+    earlier line was `billed`), exactly: tier by tier for graduated pricing, else
+    price by price (see the module doc)."""
+    old = price(pricing, before).tiers if billed else ()
     new = price(pricing, after).tiers
     with localcontext(_EXACT):
         if isinstance(pricing, Graduated):
             # A graduated breakdown is contiguous from the first tier, so position i
-            # is tier i in both; the later quantity fills each tier at least as far.
+            # is tier i in both; the later quantity fills each tier at least as far,
+            # and a tier's flat fee is owed only where the earlier breakdown lacks it.
             parts = [
-                _part(part.quantity - (old[i].quantity if i < len(old) else _ZERO), part.unit_price)
+                _part(part.quantity - old[i].quantity, part.unit_price, _ZERO)
+                if i < len(old)
+                else part
                 for i, part in enumerate(new)
             ]
-        elif old and new and old[0].unit_price == new[0].unit_price:
-            parts = [_part(new[0].quantity - old[0].quantity, new[0].unit_price)]
+        elif old and new and _same_tier(old[0], new[0]):
+            parts = [_part(new[0].quantity - old[0].quantity, new[0].unit_price, _ZERO)]
         else:
             # Every other model has one part at one price: a changed price means a
-            # volume tier crossed, which takes back the old units and re-prices them all.
-            parts = [_part(-p.quantity, p.unit_price) for p in old] + list(new)
-    return tuple(p for p in parts if p.quantity)
+            # volume tier crossed, which takes back the old units (and flat fee) and
+            # re-prices them all.
+            parts = [_part(-p.quantity, p.unit_price, -p.flat_fee) for p in old] + list(new)
+    return tuple(p for p in parts if p.quantity or p.flat_fee)
 
 
-def _part(quantity: Decimal, unit_price: Decimal) -> TierCharge:
-    amount = quantity * unit_price
+def _same_tier(old: TierCharge, new: TierCharge) -> bool:
+    return old.unit_price == new.unit_price and old.flat_fee == new.flat_fee
+
+
+def _part(quantity: Decimal, unit_price: Decimal, flat_fee: Decimal) -> TierCharge:
+    amount = quantity * unit_price + flat_fee
     # -90 units taken back at a price of 0 are -0, which would render as "-0".
-    return TierCharge(quantity, unit_price, amount.copy_abs() if amount.is_zero() else amount)
+    return TierCharge(
+        quantity, unit_price, amount.copy_abs() if amount.is_zero() else amount, flat_fee
+    )
+
+
+def _capped(charge: Decimal, component: MeteredComponent) -> Decimal:
+    cap = component.maximum_amount
+    return charge if cap is None else min(charge, cap)
 
 
 # ---------------------------------------------------------------- small rules
