@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -9,7 +10,16 @@ from decimal import Decimal
 from arrears.domain.periods import BillingPeriod
 from arrears.domain.pricing import Pricing
 
-__all__ = ["Address", "Component", "Customer", "MeteredComponent", "Plan", "PlanVariant"]
+__all__ = [
+    "Address",
+    "Component",
+    "ComponentKind",
+    "Customer",
+    "MeteredComponent",
+    "Plan",
+    "PlanVariant",
+    "QuantityComponent",
+]
 
 Address = dict[str, str]
 
@@ -29,6 +39,15 @@ class Customer:
     address: Address | None = None
 
 
+class ComponentKind(enum.StrEnum):
+    """How a component is counted (SPEC §11); the values are the wire names."""
+
+    METERED = "Metered"
+    """Usage reported as it happens, billed by quantity used."""
+    QUANTITY = "Quantity"
+    """A quantity held over time (seats, licences), billed per unit and period."""
+
+
 @dataclass(frozen=True, slots=True)
 class Component:
     """Something metered, in a unit (e.g. storage in GB); a "product" on the seller API."""
@@ -39,6 +58,7 @@ class Component:
     unit: str
     item_code: str | None = None
     description: str | None = None
+    kind: ComponentKind = ComponentKind.METERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +83,15 @@ class MeteredComponent:
 
 
 @dataclass(frozen=True, slots=True)
+class QuantityComponent:
+    """How one quantity component is charged on a plan variant: `price_per_unit` per
+    unit held for a whole billing period (SPEC §11 `QuantityComponents`)."""
+
+    component_id: str
+    price_per_unit: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class PlanVariant:
     """A concrete price list. Immutable once a contract uses it, so that every past
     invoice stays explainable: a new price is a new variant."""
@@ -78,6 +107,20 @@ class PlanVariant:
     metered_components: tuple[MeteredComponent, ...]
     recurring_fee: Decimal | None = None
     """Amount charged per billing period, if any."""
+    minimum_commitment: Decimal | None = None
+    """The least a period's usage and fee charges come to; a `Commitment` line on the
+    period's closing invoice makes up the difference (SPEC §11)."""
+    quantity_components: tuple[QuantityComponent, ...] = ()
+    notice_period: BillingPeriod | None = None
+    """How long before its end a contract must be ended (SPEC §11), if at all."""
 
     def metered_component(self, component_id: str) -> MeteredComponent | None:
         return next((m for m in self.metered_components if m.component_id == component_id), None)
+
+    def quantity_price(self, component_id: str) -> Decimal | None:
+        """The price per unit and period of quantity component `component_id`; None
+        when the variant does not price it."""
+        return next(
+            (q.price_per_unit for q in self.quantity_components if q.component_id == component_id),
+            None,
+        )

@@ -50,6 +50,9 @@ class LineKind(enum.StrEnum):
     USAGE = "Usage"
     RECURRING_FEE = "RecurringFee"
     RATED_ITEM = "RatedItem"
+    QUANTITY = "Quantity"
+    COMMITMENT = "Commitment"
+    DISCOUNT = "Discount"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,9 @@ class InvoiceLine:
       `override` marks a line priced by the entry's `ProductOverride`. Neither kind
       of line counts toward the period's free quota and tier position.
     - `usage_ids` are the usage entries the line bills, ascending.
+    - `phase_from` is the `From` of the plan phase whose variant rated the line, on a
+      contract that changed plans (SPEC §11); None otherwise.
+    - `discount_id` is the discount a `Discount` line grants.
     """
 
     kind: LineKind
@@ -82,6 +88,8 @@ class InvoiceLine:
     unit_price: Decimal | None = None
     tiers: tuple[TierCharge, ...] = ()
     usage_ids: tuple[int, ...] = ()
+    phase_from: datetime | None = None
+    discount_id: str | None = None
 
     @property
     def counts_toward_period(self) -> bool:
