@@ -37,6 +37,16 @@ How `rate_usage` rates them, and the choices made where SPEC §7 is silent:
   override without a price changes nothing: that entry is rated as ordinary usage.
 - **Free quota on a final invoice** is the whole period's: SPEC §7 prorates only the
   recurring fee.
+- **Tier flat fees** (SPEC §11) are part of `price`, so the running total above shares
+  them like tiers: a flat fee is charged by the invoice whose quantity first reaches
+  its tier. Since a quantity of 0 reaches the first tier, a period's closing invoice
+  (`closing`: the regular or final one) charges a first tier's flat fee that no
+  earlier invoice did, also without usage. Late usage pays no flat fee: the period it
+  was due in charged them when it closed.
+- **Spend cap** (`MaximumAmount`): the running total is capped before it is rounded,
+  `round(min(cap, price(...))) - charged`, so the period is charged at most the cap
+  over all its invoices; a late line is capped on its own. A capped line's tiers show
+  the uncapped breakdown, so its amount is below their sum.
 
 Rating needs only each component's summed quantity (current and late apart) and the
 override entries one by one (`InvoiceUsage`): `rate_usage` sums entries in memory
