@@ -40,7 +40,9 @@ class Customer:
 
 
 class ComponentKind(enum.StrEnum):
-    """How a component is counted (SPEC §11); the values are the wire names."""
+    """How a component is counted (SPEC §11 `Kind`, default `Metered`); the values are
+    the wire names. (`Component` gains its `kind` with the column that stores it: the
+    catalog repository maps every field of a `Component` to a column.)"""
 
     METERED = "Metered"
     """Usage reported as it happens, billed by quantity used."""
@@ -58,7 +60,6 @@ class Component:
     unit: str
     item_code: str | None = None
     description: str | None = None
-    kind: ComponentKind = ComponentKind.METERED
 
 
 @dataclass(frozen=True, slots=True)
