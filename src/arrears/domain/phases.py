@@ -37,6 +37,7 @@ from arrears.domain.money import QUANTITY_PLACES, Currency, round_amount
 from arrears.domain.periods import prorate
 from arrears.domain.rating import PeriodCharges, rate_usage
 from arrears.domain.usage import UsageEntry
+from arrears.domain.wire import CHANGE_DATE, ORDER_PLAN_VARIANT_ID
 
 __all__ = [
     "Phase",
@@ -227,7 +228,7 @@ def check_plan_change(
     if new.currency != current.currency:
         errors.append(
             FieldError(
-                "Cart.PlanVariantId",
+                ORDER_PLAN_VARIANT_ID,
                 "other_currency",
                 f"The plan variant bills in {new.currency}, the contract in {current.currency}.",
             )
@@ -235,7 +236,7 @@ def check_plan_change(
     if new.billing_period != current.billing_period:
         errors.append(
             FieldError(
-                "Cart.PlanVariantId",
+                ORDER_PLAN_VARIANT_ID,
                 "other_billing_period",
                 "The plan variant's BillingPeriod differs from the contract's.",
             )
@@ -243,7 +244,7 @@ def check_plan_change(
     if change_date < last_billing_date:
         errors.append(
             FieldError(
-                "ChangeDate",
+                CHANGE_DATE,
                 "before_last_billing_date",
                 f"ChangeDate must not be before LastBillingDate ({last_billing_date.isoformat()}).",
             )

@@ -31,6 +31,7 @@ from arrears.domain.invoices import InvoiceLine, LineKind
 from arrears.domain.money import Currency, round_amount
 from arrears.domain.periods import prorate
 from arrears.domain.phases import Phase, PhaseWindow, phase_windows
+from arrears.domain.wire import ORDER_COMPONENT_SUBSCRIPTIONS
 
 __all__ = [
     "ComponentSubscription",
@@ -133,7 +134,7 @@ def _held_at(held: Sequence[ComponentSubscription], instant: datetime) -> Decima
 
 
 def parse_component_subscriptions(
-    data: object, *, starts: datetime, at: str = "Cart.ComponentSubscriptions"
+    data: object, *, starts: datetime, at: str = ORDER_COMPONENT_SUBSCRIPTIONS
 ) -> tuple[ComponentSubscription, ...]:
     """The subscriptions an order's `Cart.ComponentSubscriptions` list
     (`[{"ComponentId", "Quantity"}]`) sets, each from `starts` (the order's
@@ -171,7 +172,7 @@ def check_component_subscriptions(
     variant: PlanVariant,
     kinds: Mapping[str, ComponentKind],
     *,
-    at: str = "Cart.ComponentSubscriptions",
+    at: str = ORDER_COMPONENT_SUBSCRIPTIONS,
 ) -> None:
     """Raises `Invalid` naming each subscription whose component is not a `Quantity`
     component (`kinds` maps the seller's component ids to their kind; an id not in it

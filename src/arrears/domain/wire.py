@@ -12,7 +12,10 @@ from collections.abc import Mapping
 from arrears.domain.errors import FieldError
 
 __all__ = [
+    "CHANGE_DATE",
     "CONTRACT_ID",
+    "ORDER_COMPONENT_SUBSCRIPTIONS",
+    "ORDER_PLAN_VARIANT_ID",
     "ORDER_USAGES",
     "RECORDS",
     "RECORD_FIELDS",
@@ -50,6 +53,12 @@ CONTRACT_ID = "ContractId"
 """The contract an order is placed on."""
 ORDER_USAGES = "Cart.MeteredUsages"
 """The metered usages of an order."""
+ORDER_PLAN_VARIANT_ID = "Cart.PlanVariantId"
+"""The plan variant an order moves its contract to (SPEC §11)."""
+ORDER_COMPONENT_SUBSCRIPTIONS = "Cart.ComponentSubscriptions"
+"""The quantities an order sets (SPEC §11)."""
+CHANGE_DATE = "ChangeDate"
+"""When an order's plan change, quantities and discounts take effect (SPEC §11)."""
 
 
 def item_path(items: str, index: int | None, field: str) -> str:
