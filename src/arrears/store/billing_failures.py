@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from arrears.domain.billing_failures import BillingFailure, FailureCode, FailureReason
 from arrears.domain.paging import Page, PageRequest
+from arrears.store.dialect import dialect_of
 from arrears.store.tables import BillingFailureRow, ContractRow, SellerRow
-from arrears.store.tenancy import TenantRepository
-from arrears.store.usage import batched
+from arrears.store.tenancy import TenantRepository, batched
 
 __all__ = ["BillingFailureLog", "BillingFailures", "ListedFailure"]
 
@@ -38,8 +36,6 @@ class BillingFailures(TenantRepository):
         )
         if self._session.execute(owned).scalar_one_or_none() is None:
             return None
-        dialect = self._session.get_bind().dialect.name
-        make = pg_insert if dialect == "postgresql" else sqlite_insert
         values = {
             "code": reason.code.value,
             "message": reason.message,
@@ -48,12 +44,16 @@ class BillingFailures(TenantRepository):
         }
         # One statement whatever came first: two processes failing the same contract at
         # once count two attempts, and neither breaks the primary key.
-        statement = make(BillingFailureRow).values(
-            contract_id=contract_id,
-            seller_id=self.seller_id,
-            first_failed_at=now,
-            attempts=1,
-            **values,
+        statement = (
+            dialect_of(self._session)
+            .insert(BillingFailureRow)
+            .values(
+                contract_id=contract_id,
+                seller_id=self.seller_id,
+                first_failed_at=now,
+                attempts=1,
+                **values,
+            )
         )
         self._session.execute(
             statement.on_conflict_do_update(

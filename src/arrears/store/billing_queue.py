@@ -7,11 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from arrears.store.dialect import dialect_of
 from arrears.store.tables import ContractRow, PlanVariantRow
 from arrears.store.tenancy import TenantRepository
 
@@ -93,38 +93,13 @@ class DueContracts(TenantRepository):
             .join(PlanVariantRow, PlanVariantRow.id == ContractRow.plan_variant_id)
             .where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(contract_ids))
         )
-        if self._session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(of=ContractRow, skip_locked=True)
+        query = dialect_of(self._session).skip_locked(query, of=ContractRow)
         return {row.id: LockedContract(*row) for row in self._session.execute(query)}
 
     def save_billed_periods(self, contracts: Sequence[tuple[str, int, datetime, datetime]]) -> None:
         """Store (contract id, billed periods, last and next billing date) for each."""
         if not contracts:
             return
-        connection = self._session.connection()
-        if self._session.get_bind().dialect.name == "postgresql":
-            ids, billed, last, following = (list(column) for column in zip(*contracts, strict=True))
-            connection.exec_driver_sql(
-                _SAVE_PERIODS_POSTGRESQL, (ids, billed, last, following, self.seller_id)
-            )
-            return
-        instant = partial(_CONTRACTS.c.next_billing_date.type.to_driver, dialect_name="sqlite")
-        connection.exec_driver_sql(
-            _SAVE_PERIODS_SQLITE,
-            [
-                (billed, instant(last), instant(following), id_, self.seller_id)
-                for id_, billed, last, following in contracts
-            ],
+        dialect_of(self._session).save_billed_periods(
+            self._session.connection(), self.seller_id, contracts
         )
-
-
-_SAVE_PERIODS_SQLITE = (
-    "UPDATE contracts SET billed_periods = ?, last_billing_date = ?, "
-    "next_billing_date = ? WHERE id = ? AND seller_id = ?"
-)
-# One statement per batch: psycopg's executemany runs one statement per row.
-_SAVE_PERIODS_POSTGRESQL = (
-    "UPDATE contracts AS c SET billed_periods = v.billed, last_billing_date = v.last, "
-    "next_billing_date = v.next FROM unnest(%s::varchar[], %s::int[], %s::timestamptz[], "
-    "%s::timestamptz[]) AS v(id, billed, last, next) WHERE c.id = v.id AND c.seller_id = %s"
-)

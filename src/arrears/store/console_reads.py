@@ -2,9 +2,10 @@
 
 Sums run in SQL (`GROUP BY`), never by loading rows into Python, but for one: invoice
 amounts on SQLite are exact decimal text (`WideDecimal`, wide enough for any amount the
-service accepts), which SQL cannot sum, so the month's invoice totals are summed here.
-Quantities on SQLite are integers scaled by 10**6, summed in three parts
-(`ExactDecimal.sqlite_sums`) so that no number of entries can overflow.
+service accepts), which SQL cannot sum, so the month's invoice totals are summed in
+Python there. Quantities on SQLite are integers scaled by 10**6, summed in three parts
+(`ExactDecimal.sqlite_sums`) so that no number of entries can overflow. How each
+database sums, sorts and formats is its dialect's (`store/dialect.py`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Numeric, Select, cast, func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from arrears.domain.paging import Page, PageRequest
+from arrears.store.dialect import StoreDialect, dialect_of
 from arrears.store.tables import (
     ComponentRow,
     CustomerRow,
@@ -137,8 +139,8 @@ TASK_SORTS: dict[str, Any] = {
 
 class ConsoleReads(TenantRepository):
     @property
-    def _dialect(self) -> str:
-        return self._session.get_bind().dialect.name
+    def _dialect(self) -> StoreDialect:
+        return dialect_of(self._session)
 
     # -- customers -----------------------------------------------------------------------
 
@@ -200,24 +202,13 @@ class ConsoleReads(TenantRepository):
     def revenue_by_month(self, since: datetime) -> list[tuple[str, str, Decimal]]:
         """(month `YYYY-MM`, currency, billed total) for invoices dated from `since`,
         oldest month first."""
-        month = self._text_of(InvoiceRow.document_date, 7)
+        dialect = self._dialect
+        month = dialect.instant_text(InvoiceRow.document_date, 7)
         where = (InvoiceRow.seller_id == self.seller_id, InvoiceRow.document_date >= since)
-        if self._dialect != "sqlite":
-            query = (
-                select(month, InvoiceRow.currency, func.sum(InvoiceRow.total))
-                .where(*where)
-                .group_by(month, InvoiceRow.currency)
-                .order_by(month, InvoiceRow.currency)
-            )
-            return [(m, c, Decimal(total)) for m, c, total in self._session.execute(query)]
-        # SQLite keeps invoice amounts as exact decimal text (`WideDecimal`), which SQL
-        # cannot sum: the totals are read and summed here, one row per invoice.
-        sums: dict[tuple[str, str], Decimal] = {}
-        for m, c, total in self._session.execute(
-            select(month, InvoiceRow.currency, InvoiceRow.total).where(*where)
-        ):
-            sums[m, c] = sums.get((m, c), Decimal(0)) + total
-        return [(m, c, total) for (m, c), total in sorted(sums.items())]
+        sums = dialect.amount_sums(
+            self._session, (month, InvoiceRow.currency), InvoiceRow.total, where
+        )
+        return [(m, c, total) for m, c, total in sums]
 
     # -- usage ---------------------------------------------------------------------------
 
@@ -228,9 +219,10 @@ class ConsoleReads(TenantRepository):
         contract or of all."""
         # Grouped without the components joined in: the join's lookup per entry about
         # doubled the time over a million entries; the few names come in a second query.
-        day = self._text_of(UsageEntryRow.due_date, 10)
+        dialect = self._dialect
+        day = dialect.instant_text(UsageEntryRow.due_date, 10)
         query = (
-            select(UsageEntryRow.component_id, day, *self._sum(UsageEntryRow.quantity))
+            select(UsageEntryRow.component_id, day, *dialect.quantity_sums(UsageEntryRow.quantity))
             .where(
                 UsageEntryRow.seller_id == self.seller_id,
                 UsageEntryRow.due_date >= due_from,
@@ -254,7 +246,7 @@ class ConsoleReads(TenantRepository):
                 component_name=components[component_id][0],
                 unit=components[component_id][1],
                 day=day,
-                quantity=self._total(totals),
+                quantity=dialect.quantity_total(totals),
             )
             for component_id, day, *totals in rows
             if component_id in components
@@ -297,34 +289,11 @@ class ConsoleReads(TenantRepository):
             select(func.count()).select_from(query.order_by(None).subquery())
         ).scalar_one()
         column = sorts[sort.key]
-        if column is InvoiceRow.total and self._dialect == "sqlite":
-            # Exact decimal text there (`WideDecimal`), which would sort as text; the
-            # number SQLite reads from it orders the page (it is never shown or summed).
-            column = cast(column, Numeric)
+        if column is InvoiceRow.total:  # wide amounts: exact text on SQLite
+            column = self._dialect.sortable_amount(column)
         order = [column.desc(), tie.desc()] if sort.descending else [column.asc(), tie.asc()]
         rows = self._session.execute(query.order_by(*order).offset(page.skip).limit(page.take))
         return Page(items=[tuple(row) for row in rows], total=total)
-
-    def _text_of(self, instant: InstrumentedAttribute[datetime], length: int) -> Any:
-        """The first `length` characters of the UTC instant as `YYYY-MM-DD HH...` text."""
-        if self._dialect == "sqlite":
-            # SQLite keeps instants as naive UTC text in exactly this form (store/types.py).
-            return func.substr(instant, 1, length)
-        pattern = "YYYY-MM" if length == 7 else "YYYY-MM-DD"
-        return func.to_char(func.timezone("UTC", instant), pattern)
-
-    def _sum(self, column: InstrumentedAttribute[Decimal]) -> list[ColumnElement[Any]]:
-        if self._dialect != "sqlite":
-            return [func.sum(column)]
-        return _QUANTITY.sqlite_sums(column)  # in parts: any number of entries fits
-
-    def _total(self, sums: list[Any]) -> Decimal:
-        if self._dialect != "sqlite":
-            return Decimal(sums[0])
-        return _QUANTITY.sqlite_total(*sums)
-
-
-_QUANTITY = UsageEntryRow.__table__.c.quantity.type
 
 
 def _escape_like(text: str) -> str:

@@ -3,6 +3,9 @@
 `Database.write()` and `Database.read()` are the only ways code reaches a session; the
 caller's `with` block is the unit of work: it commits when the block ends normally and
 rolls back on any exception. Services never commit.
+
+The database's dialect (`store/dialect.py`: `store/sqlite.py` or `store/postgresql.py`)
+is chosen here, once, from the URL, and travels in every session's `info`.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from arrears.store.dialect import StoreDialect, dialect_info, driver_connection
 from arrears.store.group_commit import GroupCommit
 from arrears.store.outages import Outage, driver_outage
+from arrears.store.postgresql import POSTGRESQL, driver_errors
+from arrears.store.sqlite import SQLITE
 
 __all__ = ["Database", "driver_connection", "driver_errors"]
 
@@ -40,6 +45,8 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        # The one place that tells the databases apart; repositories ask the dialect.
+        self.dialect: StoreDialect = SQLITE if self.is_sqlite else POSTGRESQL
         if self.is_sqlite:
             # Two engines: writers take the write lock at BEGIN (so concurrent writers
             # queue on the busy timeout instead of failing to upgrade a read lock),
@@ -58,8 +65,9 @@ class Database:
                 connect_args={"options": "-c timezone=UTC -c jit=off"},
             )
             self._read_engine = self.engine
-        self._writer = sessionmaker(self.engine, expire_on_commit=False)
-        self._reader = sessionmaker(self._read_engine, expire_on_commit=False)
+        info = dialect_info(self.dialect)
+        self._writer = sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._reader = sessionmaker(self._read_engine, expire_on_commit=False, info=info)
         # One writer on SQLite, which has one write lock; on PostgreSQL a few, so that
         # their round trips to the server overlap.
         self._group_commit = GroupCommit(
@@ -125,24 +133,6 @@ class Database:
         self._group_commit.close()
         self.engine.dispose()
         self._read_engine.dispose()
-
-
-def driver_connection(session: Session) -> Any:
-    """The DB-API connection (sqlite3 or psycopg) that `session`'s transaction runs on,
-    for bulk statements (COPY, executemany) that SQLAlchemy's per-row machinery would
-    slow down. What runs on it is part of that transaction."""
-    return session.connection().connection.driver_connection
-
-
-@contextmanager
-def driver_errors(statement: str) -> Iterator[None]:
-    """psycopg's errors from `statement`, run on `driver_connection`, raised as SQLAlchemy
-    raises those of the statements it runs: callers tell a deadlock or an outage from a
-    bug by the same `DBAPIError`, whichever way the statement went."""
-    try:
-        yield
-    except psycopg.Error as error:
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
 
 def _sqlite_engine(url: str, *, begin: str) -> Engine:

@@ -9,11 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import Select, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from arrears.domain.errors import Conflict
@@ -24,13 +21,12 @@ from arrears.domain.rating import InvoiceUsage
 from arrears.domain.usage import UsageEntry
 from arrears.store import billed_usage
 from arrears.store.billed_usage import UsageWindow
-from arrears.store.database import driver_connection, driver_errors
+from arrears.store.dialect import dialect_of
 from arrears.store.invoice_rows import (
     INVOICE_COLUMNS,
     LINE_COLUMNS,
     in_minor_units,
     invoice_from_row,
-    json_text,
     line_from_row,
     rows_of_invoices,
 )
@@ -42,8 +38,8 @@ from arrears.store.tables import (
     RatedItemRow,
     UsageEntryRow,
 )
-from arrears.store.tenancy import TenantRepository
-from arrears.store.usage import batched, usage_entry
+from arrears.store.tenancy import TenantRepository, batched
+from arrears.store.usage import usage_entry
 
 __all__ = ["InvoiceFilter", "InvoiceRepository", "PendingRatedItem", "UsageWindow"]
 
@@ -144,15 +140,8 @@ class InvoiceRepository(TenantRepository):
     def _period_invoice_ids(self, periods: dict[str, int]) -> list[str]:
         if not periods:
             return []
-        dialect = self._session.get_bind().dialect.name
-        if dialect == "postgresql":
-            parameters: tuple[object, ...] = (list(periods), list(periods.values()))
-        else:
-            parameters = (json_text(list(periods.items())),)
-        return list(
-            self._session.connection()
-            .exec_driver_sql(_PERIOD_INVOICES[dialect], (*parameters, self.seller_id))
-            .scalars()
+        return dialect_of(self._session).period_invoice_ids(
+            self._session.connection(), self.seller_id, periods
         )
 
     # -- issuing -------------------------------------------------------------------------
@@ -164,10 +153,9 @@ class InvoiceRepository(TenantRepository):
         rollback gives the numbers back."""
         if count == 0:
             return []
-        dialect = self._session.get_bind().dialect.name
-        make = pg_insert if dialect == "postgresql" else sqlite_insert
         self._session.execute(
-            make(InvoiceSequenceRow)
+            dialect_of(self._session)
+            .insert(InvoiceSequenceRow)
             .values(seller_id=self.seller_id, year=year, last=0)
             .on_conflict_do_nothing(index_elements=["seller_id", "year"])
         )
@@ -186,10 +174,12 @@ class InvoiceRepository(TenantRepository):
         rolls back."""
         if not invoices:
             return
-        dialect = self._session.get_bind().dialect.name
-        invoice_rows, line_rows = rows_of_invoices(self.seller_id, invoices, dialect)
+        dialect = dialect_of(self._session)
+        invoice_rows, line_rows = rows_of_invoices(self.seller_id, invoices, dialect.name)
         try:
-            self._insert(InvoiceRow.__tablename__, INVOICE_COLUMNS, invoice_rows)
+            dialect.insert_rows(
+                self._session, InvoiceRow.__tablename__, INVOICE_COLUMNS, invoice_rows
+            )
         except IntegrityError as error:
             first = invoices[0]
             raise Conflict(
@@ -198,25 +188,10 @@ class InvoiceRepository(TenantRepository):
                 if len(invoices) == 1
                 else "An invoice of this batch was issued meanwhile; billing is retried."
             ) from error
-        self._insert(InvoiceLineRow.__tablename__, LINE_COLUMNS, line_rows)
-
-    def _insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        """Insert rows of driver values: `COPY` on PostgreSQL (a third of the time of an
-        `executemany`, which runs one statement per row), `executemany` on SQLite."""
-        if not rows:
-            return
-        connection = self._session.connection()
-        if self._session.get_bind().dialect.name == "sqlite":
-            connection.exec_driver_sql(_sqlite_insert_statement(table, columns), rows)
-            return
-        copying = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        with (
-            driver_connection(self._session).cursor() as cursor,
-            driver_errors(copying),
-            cursor.copy(copying) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        if line_rows:
+            dialect.insert_rows(
+                self._session, InvoiceLineRow.__tablename__, LINE_COLUMNS, line_rows
+            )
 
     def mark_rated_items_billed(self, invoice_id: str, item_ids: Sequence[str]) -> None:
         if item_ids:
@@ -235,17 +210,9 @@ class InvoiceRepository(TenantRepository):
         if not rows:
             return
         try:
-            if self._session.get_bind().dialect.name == "postgresql":
-                with (
-                    driver_connection(self._session).cursor() as cursor,
-                    driver_errors(_LINK_COPY),
-                    cursor.copy(_LINK_COPY) as copy,
-                ):
-                    copy.set_types(("int8", "varchar"))
-                    for row in rows:
-                        copy.write_row(row)
-            else:
-                self._session.connection().exec_driver_sql(_LINK_SQLITE, rows)
+            dialect_of(self._session).insert_rows(
+                self._session, "billed_usage", _LINK_COLUMNS, rows, _LINK_TYPES
+            )
         except IntegrityError as error:
             raise Conflict("Usage was billed meanwhile; billing is retried.") from error
 
@@ -308,24 +275,6 @@ class InvoiceRepository(TenantRepository):
         return [invoice_from_row(row, lines[row.id]) for row in rows]
 
 
-def _sqlite_insert_statement(table: str, columns: Sequence[str]) -> str:
-    return (
-        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (constants only)
-        f"VALUES ({', '.join('?' for _ in columns)})"
-    )
-
-
-_LINK_SQLITE = "INSERT INTO billed_usage (usage_id, invoice_id) VALUES (?, ?)"
-_LINK_COPY = "COPY billed_usage (usage_id, invoice_id) FROM STDIN BINARY"
-# The invoices of given (contract, period index) pairs, probing
-# ix_invoices_contract_id_period_index once per pair.
-_PERIOD_INVOICES = {
-    "postgresql": "SELECT i.id FROM unnest(%s::varchar[], %s::int[]) AS p(contract_id, period) "
-    "JOIN invoices AS i ON i.contract_id = p.contract_id AND i.period_index = p.period "
-    "WHERE i.seller_id = %s",
-    # CROSS JOIN fixes SQLite's join order: left to choose, it walks all the seller's
-    # invoices and scans the pairs for each (seconds, once there are 10,000).
-    "sqlite": "SELECT i.id FROM json_each(?) AS p CROSS JOIN invoices AS i "
-    "ON i.contract_id = json_extract(p.value, '$[0]') "
-    "AND i.period_index = json_extract(p.value, '$[1]') WHERE i.seller_id = ?",
-}
+# The links an invoice's entries get; the PostgreSQL types of its columns for a binary COPY.
+_LINK_COLUMNS = ("usage_id", "invoice_id")
+_LINK_TYPES = ("int8", "varchar")

@@ -18,13 +18,11 @@ from sqlalchemy.orm import Session
 from arrears.domain.errors import NotFound
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
-from arrears.store.database import driver_connection
+from arrears.store.dialect import dialect_of
 from arrears.store.tables import TaskBodyRow, TaskRow
 from arrears.store.tenancy import TenantRepository
 
 __all__ = ["ClaimedTask", "LeaseLost", "TaskQueue", "TaskRepository"]
-
-_BODY_OF_TASK = f"SELECT body FROM {TaskBodyRow.__tablename__} WHERE task_id = %s"  # noqa: S608
 
 
 class TaskRepository(TenantRepository):
@@ -127,9 +125,8 @@ class TaskQueue:
             .order_by(TaskRow.created_at, TaskRow.id)
             .limit(1)
         )
-        if self._session.get_bind().dialect.name == "postgresql":
-            # Concurrent workers skip rows another worker is claiming instead of waiting.
-            candidate = candidate.with_for_update(skip_locked=True)
+        # Concurrent workers skip rows another worker is claiming instead of waiting.
+        candidate = dialect_of(self._session).skip_locked(candidate)
         task_id = self._session.execute(candidate).scalar_one_or_none()
         if task_id is None:
             return None
@@ -152,15 +149,7 @@ class TaskQueue:
         )
 
     def _body(self, task_id: str) -> bytes:
-        if self._session.get_bind().dialect.name != "postgresql":
-            query = select(TaskBodyRow.body).where(TaskBodyRow.task_id == task_id)
-            return self._session.execute(query).scalar_one_or_none() or b""
-        # Binary results bring the bytea as it is stored; SQLAlchemy's text results bring
-        # it hex-encoded, at twice its size, to be decoded again (0.1 s for 17 MB).
-        with driver_connection(self._session).cursor(binary=True) as cursor:
-            cursor.execute(_BODY_OF_TASK, (task_id,))
-            found = cursor.fetchone()
-        return bytes(found[0]) if found else b""
+        return dialect_of(self._session).task_body(self._session, task_id)
 
     def renew(self, task_id: str, owner: str, now: datetime, lease: timedelta) -> bool:
         """Extend `owner`'s lease of the task to `now + lease`; whether the lease was still

@@ -7,8 +7,9 @@ seller's id: a foreign id is indistinguishable from one that does not exist.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from typing import TypeVar
 
 from sqlalchemy import Select, func, select
@@ -19,10 +20,18 @@ from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
 from arrears.store.tables import TenantOwned
 
-__all__ = ["TenantRepository"]
+__all__ = ["TenantRepository", "batched"]
 
 R = TypeVar("R", bound=TenantOwned)
 T = TypeVar("T")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
+    """`items` in tuples of at most `size` (itertools.batched arrived in Python 3.12):
+    lookups bind their ids chunk by chunk, below either database's parameter limit."""
+    iterator = iter(items)
+    while chunk := tuple(islice(iterator, size)):
+        yield chunk
 
 
 class TenantRepository:
