@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from sqlalchemy.exc import DBAPIError
 
 from arrears.domain.usage import ProductOverride, UsageCandidate, UsageEntry
-from arrears.store import usage as usage_store
+from arrears.store import sqlite as sqlite_store
 from arrears.store.database import Database
 from arrears.store.usage import KeyStored, UsageRepository
 
@@ -28,7 +28,7 @@ CHUNK = 4  # entries per SQLite statement in these tests (the service's is 10,00
 
 @pytest.fixture(autouse=True)
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(usage_store, "_SQLITE_CHUNK", CHUNK)
+    monkeypatch.setattr(sqlite_store, "_CHUNK", CHUNK)
 
 
 def candidate(n: int, **values: object) -> UsageCandidate:
@@ -164,7 +164,7 @@ def test_a_database_error_while_a_chunk_is_inserted_reaches_the_caller_and_keeps
     if not database.is_sqlite:
         pytest.skip("PostgreSQL's writer streams one COPY in the caller's thread")
     broken = dict.fromkeys((True, False), "INSERT INTO no_such_table SELECT 1")
-    monkeypatch.setattr(usage_store, "_INSERT_FROM_JSON", broken)
+    monkeypatch.setattr(sqlite_store, "_INSERT_FROM_JSON", broken)
     with pytest.raises(DBAPIError, match="no_such_table"):
         write(database, [candidate(n) for n in range(3 * CHUNK)], "broken")
     assert stored(database, "broken") == []
