@@ -31,10 +31,16 @@ if TYPE_CHECKING:
     from arrears.store.billed_usage import UsageGroup, UsageWindow
     from arrears.store.usage_rows import Submission, UsageStatements, UsageWriter
 
-__all__ = ["StoreDialect", "dialect_of", "driver_connection"]
+__all__ = ["BilledPeriods", "Rows", "StoreDialect", "Types", "dialect_of", "driver_connection"]
 
 _INFO_KEY = "dialect"
 S = TypeVar("S", bound=Select[Any])
+# Rows of driver values, in the order of the columns an insert names.
+Rows = list[tuple[Any, ...]]
+# The PostgreSQL types of those columns, for a binary COPY (None: a text COPY).
+Types = Sequence[str] | None
+# (contract id, billed periods, last billing date, next billing date) of each contract.
+BilledPeriods = Sequence[tuple[str, int, datetime, datetime]]
 
 
 class StoreDialect(Protocol):
@@ -118,22 +124,14 @@ class StoreDialect(Protocol):
         ...
 
     def insert_rows(
-        self,
-        session: Session,
-        table: str,
-        columns: Sequence[str],
-        rows: list[tuple[Any, ...]],
-        binary_types: Sequence[str] | None = None,
+        self, session: Session, table: str, columns: Sequence[str], rows: Rows, types: Types = None
     ) -> None:
-        """Insert rows of driver values (`COPY`, binary when `binary_types` are given,
-        or one `executemany`)."""
+        """Insert rows of driver values: `COPY` (binary when `types` are given), or one
+        `executemany`."""
         ...
 
     def save_billed_periods(
-        self,
-        connection: Connection,
-        seller_id: str,
-        contracts: Sequence[tuple[str, int, datetime, datetime]],
+        self, connection: Connection, seller_id: str, contracts: BilledPeriods
     ) -> None:
         """Store (contract id, billed periods, last and next billing date) for each."""
         ...

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +21,7 @@ from sqlalchemy.sql.dml import Insert
 
 from arrears.domain.usage import UsageCandidate
 from arrears.store.billed_usage import PICKED, SUMMED, UsageGroup, UsageWindow
-from arrears.store.dialect import driver_connection
+from arrears.store.dialect import BilledPeriods, Rows, Types, driver_connection
 from arrears.store.tables import TaskBodyRow
 from arrears.store.usage_rows import (
     BULK_ROWS,
@@ -155,31 +154,23 @@ class PostgresqlDialect:
         return list(connection.exec_driver_sql(_PERIOD_INVOICES, parameters).scalars())
 
     def insert_rows(
-        self,
-        session: Session,
-        table: str,
-        columns: Sequence[str],
-        rows: list[tuple[Any, ...]],
-        binary_types: Sequence[str] | None = None,
+        self, session: Session, table: str, columns: Sequence[str], rows: Rows, types: Types = None
     ) -> None:
         # A third of the time of an `executemany`, which runs one statement per row.
-        binary = " BINARY" if binary_types is not None else ""
+        binary = " BINARY" if types is not None else ""
         copying = f"COPY {table} ({', '.join(columns)}) FROM STDIN{binary}"
         with (
             driver_connection(session).cursor() as cursor,
             driver_errors(copying),
             cursor.copy(copying) as copy,
         ):
-            if binary_types is not None:
-                copy.set_types(binary_types)
+            if types is not None:
+                copy.set_types(types)
             for row in rows:
                 copy.write_row(row)
 
     def save_billed_periods(
-        self,
-        connection: Connection,
-        seller_id: str,
-        contracts: Sequence[tuple[str, int, datetime, datetime]],
+        self, connection: Connection, seller_id: str, contracts: BilledPeriods
     ) -> None:
         ids, billed, last, following = (list(column) for column in zip(*contracts, strict=True))
         connection.exec_driver_sql(_SAVE_PERIODS, (ids, billed, last, following, seller_id))
@@ -280,7 +271,8 @@ def _on_windows(
         # Planned afresh each time (not prepared): a plan cached while billed_usage
         # was small would scan it for every entry once it is large.
         cursor.execute(statement, (*columns, seller_id), prepare=False)
-        return cursor.fetchall()
+        groups: list[Any] = cursor.fetchall()
+        return groups
 
 
 @contextmanager

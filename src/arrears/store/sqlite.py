@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from itertools import chain
@@ -23,6 +22,7 @@ from sqlalchemy.sql.dml import Insert
 
 from arrears.domain.usage import UsageCandidate
 from arrears.store.billed_usage import PICKED, SUMMED, UsageGroup, UsageWindow
+from arrears.store.dialect import BilledPeriods, Rows, Types
 from arrears.store.invoice_rows import json_text
 from arrears.store.tables import ContractRow, TaskBodyRow, UsageEntryRow
 from arrears.store.tenancy import batched
@@ -195,12 +195,7 @@ class SqliteDialect:
         return list(connection.exec_driver_sql(_PERIOD_INVOICES, parameters).scalars())
 
     def insert_rows(
-        self,
-        session: Session,
-        table: str,
-        columns: Sequence[str],
-        rows: list[tuple[Any, ...]],
-        binary_types: Sequence[str] | None = None,
+        self, session: Session, table: str, columns: Sequence[str], rows: Rows, types: Types = None
     ) -> None:
         statement = (
             f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 (constants only)
@@ -209,10 +204,7 @@ class SqliteDialect:
         session.connection().exec_driver_sql(statement, rows)
 
     def save_billed_periods(
-        self,
-        connection: Connection,
-        seller_id: str,
-        contracts: Sequence[tuple[str, int, datetime, datetime]],
+        self, connection: Connection, seller_id: str, contracts: BilledPeriods
     ) -> None:
         rows = [
             (billed, _instant(last), _instant(following), id_, seller_id)
