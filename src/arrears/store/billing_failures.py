@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from arrears.domain.billing_failures import BillingFailure, FailureCode, FailureReason
 from arrears.domain.paging import Page, PageRequest
-from arrears.store.dialect import dialect_of
 from arrears.store.tables import BillingFailureRow, ContractRow, SellerRow
 from arrears.store.tenancy import TenantRepository, batched
 
@@ -44,16 +43,12 @@ class BillingFailures(TenantRepository):
         }
         # One statement whatever came first: two processes failing the same contract at
         # once count two attempts, and neither breaks the primary key.
-        statement = (
-            dialect_of(self._session)
-            .insert(BillingFailureRow)
-            .values(
-                contract_id=contract_id,
-                seller_id=self.seller_id,
-                first_failed_at=now,
-                attempts=1,
-                **values,
-            )
+        statement = self._dialect.insert(BillingFailureRow).values(
+            contract_id=contract_id,
+            seller_id=self.seller_id,
+            first_failed_at=now,
+            attempts=1,
+            **values,
         )
         self._session.execute(
             statement.on_conflict_do_update(

@@ -11,7 +11,6 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from arrears.store.dialect import dialect_of
 from arrears.store.tables import ContractRow, PlanVariantRow
 from arrears.store.tenancy import TenantRepository
 
@@ -93,13 +92,11 @@ class DueContracts(TenantRepository):
             .join(PlanVariantRow, PlanVariantRow.id == ContractRow.plan_variant_id)
             .where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(contract_ids))
         )
-        query = dialect_of(self._session).skip_locked(query, of=ContractRow)
+        query = self._dialect.skip_locked(query, of=ContractRow)
         return {row.id: LockedContract(*row) for row in self._session.execute(query)}
 
     def save_billed_periods(self, contracts: Sequence[tuple[str, int, datetime, datetime]]) -> None:
         """Store (contract id, billed periods, last and next billing date) for each."""
         if not contracts:
             return
-        dialect_of(self._session).save_billed_periods(
-            self._session.connection(), self.seller_id, contracts
-        )
+        self._dialect.save_billed_periods(self._session.connection(), self.seller_id, contracts)

@@ -20,8 +20,7 @@ from arrears.store.tables import (
     PlanRow,
     PlanVariantRow,
 )
-from arrears.store.tenancy import TenantRepository
-from arrears.store.usage import batched
+from arrears.store.tenancy import TenantRepository, batched
 
 __all__ = ["CatalogRepository"]
 

@@ -20,7 +20,6 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from arrears.domain.paging import Page, PageRequest
-from arrears.store.dialect import StoreDialect, dialect_of
 from arrears.store.tables import (
     ComponentRow,
     CustomerRow,
@@ -138,10 +137,6 @@ TASK_SORTS: dict[str, Any] = {
 
 
 class ConsoleReads(TenantRepository):
-    @property
-    def _dialect(self) -> StoreDialect:
-        return dialect_of(self._session)
-
     # -- customers -----------------------------------------------------------------------
 
     def customers(self, search: str, sort: Sort, page: PageRequest) -> Page[CustomerSummary]:

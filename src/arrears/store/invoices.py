@@ -21,7 +21,6 @@ from arrears.domain.rating import InvoiceUsage
 from arrears.domain.usage import UsageEntry
 from arrears.store import billed_usage
 from arrears.store.billed_usage import UsageWindow
-from arrears.store.dialect import dialect_of
 from arrears.store.invoice_rows import (
     INVOICE_COLUMNS,
     LINE_COLUMNS,
@@ -140,9 +139,7 @@ class InvoiceRepository(TenantRepository):
     def _period_invoice_ids(self, periods: dict[str, int]) -> list[str]:
         if not periods:
             return []
-        return dialect_of(self._session).period_invoice_ids(
-            self._session.connection(), self.seller_id, periods
-        )
+        return self._dialect.period_invoice_ids(self._session.connection(), self.seller_id, periods)
 
     # -- issuing -------------------------------------------------------------------------
 
@@ -154,8 +151,7 @@ class InvoiceRepository(TenantRepository):
         if count == 0:
             return []
         self._session.execute(
-            dialect_of(self._session)
-            .insert(InvoiceSequenceRow)
+            self._dialect.insert(InvoiceSequenceRow)
             .values(seller_id=self.seller_id, year=year, last=0)
             .on_conflict_do_nothing(index_elements=["seller_id", "year"])
         )
@@ -174,7 +170,7 @@ class InvoiceRepository(TenantRepository):
         rolls back."""
         if not invoices:
             return
-        dialect = dialect_of(self._session)
+        dialect = self._dialect
         invoice_rows, line_rows = rows_of_invoices(self.seller_id, invoices, dialect.name)
         try:
             dialect.insert_rows(
@@ -210,7 +206,7 @@ class InvoiceRepository(TenantRepository):
         if not rows:
             return
         try:
-            dialect_of(self._session).insert_rows(
+            self._dialect.insert_rows(
                 self._session, "billed_usage", _LINK_COLUMNS, rows, _LINK_TYPES
             )
         except IntegrityError as error:

@@ -2,7 +2,8 @@
 
 A repository is built for one seller, and every statement it runs goes through
 `_scoped`, which adds `seller_id = :seller`. There is no method that takes another
-seller's id: a foreign id is indistinguishable from one that does not exist.
+seller's id: a foreign id is indistinguishable from one that does not exist. Where the
+databases differ, a repository asks `_dialect`, the one its session carries.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
+from arrears.store.dialect import StoreDialect, dialect_of
 from arrears.store.tables import TenantOwned
 
 __all__ = ["TenantRepository", "batched"]
@@ -38,6 +40,11 @@ class TenantRepository:
     def __init__(self, session: Session, seller_id: str) -> None:
         self._session = session
         self.seller_id = seller_id
+
+    @property
+    def _dialect(self) -> StoreDialect:
+        """What this database does its own way (`store/dialect.py`)."""
+        return dialect_of(self._session)
 
     def _scoped(self, row_type: type[R]) -> Select[tuple[R]]:
         return select(row_type).where(row_type.seller_id == self.seller_id)

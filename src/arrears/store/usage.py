@@ -24,7 +24,7 @@ from arrears.domain.usage import (
     UsageEntry,
     product_override,
 )
-from arrears.store.dialect import StoreDialect, dialect_of
+from arrears.store.dialect import StoreDialect
 from arrears.store.tables import (
     BilledUsageRow,
     ComponentRow,
@@ -62,10 +62,6 @@ class UsageFilter:
 
 
 class UsageRepository(TenantRepository):
-    @property
-    def _dialect(self) -> StoreDialect:
-        return dialect_of(self._session)
-
     # -- references, resolved set-based --------------------------------------------------
 
     def contract_terms(self, contract_ids: Iterable[str]) -> dict[str, ContractTerms]:
