@@ -187,7 +187,7 @@ class UsageRepository(TenantRepository):
             return None
         override = candidate.override
         # The stored values are these: the column types store decimals and instants
-        # exactly (`_driver_rows` refuses anything they would have to round).
+        # exactly (`Submission.rows` refuses anything they would have to round).
         return UsageEntry(
             id=entry_id,
             contract_id=candidate.contract_id,
