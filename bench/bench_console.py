@@ -41,6 +41,7 @@ from arrears.services.billing import run_billing
 from arrears.services.sellers import issue_key
 from arrears.store.database import Database
 from arrears.store.tables import InvoiceRow, UsageEntryRow
+from arrears.store.unit_of_work import RegistryWork
 from bench_billing import BILLED_AT, build_catalog, build_contracts, build_usage
 
 NOW = datetime(2026, 2, 15, tzinfo=UTC)
@@ -98,7 +99,7 @@ def bench(kind: str, contracts: int, per_contract: int, repeat: int) -> None:
             build_usage(database, kind, catalog, contract_ids, per_contract)
             assert run_billing(database, TestClock(BILLED_AT)).failed == 0
             with database.write() as session:
-                key = issue_key(session, TestClock(NOW), catalog.seller_id)
+                key = issue_key(RegistryWork(session), TestClock(NOW), catalog.seller_id)
                 invoice = session.execute(
                     select(InvoiceRow).where(InvoiceRow.contract_id == contract_ids[0])
                 ).scalar_one()

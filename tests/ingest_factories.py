@@ -18,6 +18,7 @@ from arrears.domain.ids import new_id
 from arrears.services import sellers
 from arrears.store.database import Database
 from arrears.store.tasks import TaskRepository
+from arrears.store.unit_of_work import RegistryWork
 from tests.factories import SellerKey, new_seller
 
 START = "2026-01-01T00:00:00Z"
@@ -258,7 +259,7 @@ def seller_with_waiting_task(database: Database, clock: TestClock) -> str:
     task_id = new_id()
     with database.write() as session:
         seller = sellers.create_seller(
-            session, clock, name="Acme", currency_code="EUR", invoice_prefix="INV"
+            RegistryWork(session), clock, name="Acme", currency_code="EUR", invoice_prefix="INV"
         )
         TaskRepository(session, seller.seller_id).add(
             task_id=task_id,

@@ -175,9 +175,9 @@ def sellers_create(
     """Register a seller and print its first API key (shown only this once)."""
     database = _database()
     try:
-        with database.write() as session:
+        with database.registry_work() as work:
             issued = seller_service.create_seller(
-                session,
+                work,
                 SystemClock(),
                 name=name,
                 currency_code=currency,
@@ -195,8 +195,8 @@ def keys_create(
 ) -> None:
     """Issue another API key for a seller."""
     try:
-        with _database().write() as session:
-            issued = seller_service.issue_key(session, SystemClock(), seller)
+        with _database().registry_work() as work:
+            issued = seller_service.issue_key(work, SystemClock(), seller)
     except ArrearsError as error:
         raise _fail(error) from None
     _print_key(issued, as_json)
@@ -209,8 +209,8 @@ def keys_revoke(
 ) -> None:
     """Revoke an API key."""
     try:
-        with _database().write() as session:
-            seller_service.revoke_key(session, SystemClock(), seller, key)
+        with _database().registry_work() as work:
+            seller_service.revoke_key(work, SystemClock(), seller, key)
     except ArrearsError as error:
         raise _fail(error) from None
     typer.echo(f"revoked key {key}")

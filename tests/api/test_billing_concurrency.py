@@ -30,6 +30,7 @@ from arrears.services.contract_billing import interim_invoice
 from arrears.services.orders import OrderedUsage, PlacedOrder, place_order
 from arrears.store.database import Database
 from arrears.store.orders import OrderRepository
+from arrears.store.unit_of_work import UnitOfWork
 from arrears.store.usage import UsageRepository
 from arrears.worker.runner import Worker
 from tests.billing_factories import (
@@ -254,7 +255,7 @@ def test_two_orders_billing_one_contract_at_once_are_both_placed_and_billed(
         assert usage.insert_new([ordered], submission_id=first_id, transferred_at=now) == 1
         racing = pool.submit(second_order)
         until_blocked(database)  # ... when the second order stores its rows and bills
-        first = interim_invoice(session, clock, seller_id, contract.contract_id)
+        first = interim_invoice(UnitOfWork(session, seller_id), clock, contract.contract_id)
     second = racing.result(timeout=30)
 
     assert first is not None

@@ -20,6 +20,7 @@ from arrears.domain.clock import TestClock
 from arrears.domain.usage import UsageCandidate
 from arrears.services.contract_billing import bill_due, issue_next_due
 from arrears.store.database import Database
+from arrears.store.unit_of_work import UnitOfWork
 from arrears.store.usage import UsageRepository
 from tests.billing_factories import (
     PricedContract,
@@ -91,7 +92,9 @@ def test_usage_inserted_while_the_final_invoice_is_issued_sees_the_contract_clos
 
     with ThreadPoolExecutor(1) as pool:
         with database.write() as session:
-            final = issue_next_due(session, AFTER_THE_END, seller_id, contract.contract_id)
+            final = issue_next_due(
+                UnitOfWork(session, seller_id), AFTER_THE_END, contract.contract_id
+            )
             assert final is not None
             reading = pool.submit(terms_closed)
             until_blocked(database, reading)

@@ -13,6 +13,7 @@ from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.services.contract_billing import preview_period
 from arrears.store.database import Database
+from arrears.store.unit_of_work import UnitOfWork
 from tests.billing_factories import (
     START,
     Metered,
@@ -305,7 +306,9 @@ def test_a_preview_rates_usage_without_linking_it_even_in_a_transaction_that_com
     move_clock(client, "2026-01-15T00:00:00Z")
 
     with database.write() as session:  # not a rehearsal: a link made here would stay
-        draft = preview_period(session, clock, contract.seller.seller_id, contract.contract_id)
+        draft = preview_period(
+            UnitOfWork(session, contract.seller.seller_id), clock, contract.contract_id
+        )
     assert [(line.quantity, line.amount) for line in draft.lines] == [
         (Decimal("10"), Decimal("1.00"))
     ]

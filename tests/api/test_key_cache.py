@@ -54,8 +54,8 @@ def test_a_key_revoked_by_another_process_is_refused_once_the_cache_bound_has_pa
     seller = new_seller(client)
     assert _profile_status(client, seller.seller_id, seller.headers) == 200  # now cached
     # As `arrears keys revoke` or another server process would: not through this app.
-    with database.write() as session:
-        revoke_key(session, clock, seller.seller_id, seller.key_id)
+    with database.registry_work() as work:
+        revoke_key(work, clock, seller.seller_id, seller.key_id)
 
     elapsed.seconds += auth.KEY_CACHE_SECONDS - 0.5
     assert _profile_status(client, seller.seller_id, seller.headers) == 200

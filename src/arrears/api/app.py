@@ -29,7 +29,7 @@ from arrears.api.task_waits import TaskWaits
 from arrears.config import Settings, clock_for, lease_terms_for
 from arrears.console import install_console
 from arrears.domain.clock import Clock, TestClock
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database
 from arrears.worker.runner import Worker
 
 __all__ = ["create_app"]

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from arrears.api.context import Context
 from arrears.domain.errors import Forbidden, NotFound, Unauthorized
 from arrears.services.sellers import authenticate
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database
 
 __all__ = ["KEY_CACHE_SECONDS", "AdminAccess", "SellerId", "SellerInPath", "forget_keys_of"]
 
@@ -116,8 +116,8 @@ async def _authenticated(context: Context, credentials: Credentials) -> str:
 
 
 def _authenticate(database: Database, credentials: HTTPAuthorizationCredentials) -> str:
-    with database.read() as session:
-        return authenticate(session, credentials.credentials)
+    with database.registry_work("read") as work:
+        return authenticate(work, credentials.credentials)
 
 
 SellerId = Annotated[str, Depends(_seller_id)]

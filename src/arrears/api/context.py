@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from arrears.api.task_waits import TaskWaits
 from arrears.config import Settings
 from arrears.domain.clock import Clock
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database
 from arrears.worker.runner import Worker
 
 __all__ = ["AppContext", "Context"]

@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from arrears.domain.errors import ArrearsError, FieldError, Invalid
-from arrears.store.outages import Outage, outage_of
+from arrears.store.unit_of_work import Outage, outage_of
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",

@@ -27,8 +27,7 @@ from starlette.responses import Response
 from arrears.api.context import AppContext
 from arrears.domain.errors import ArrearsError, Unauthorized
 from arrears.services.sellers import authenticate
-from arrears.store.database import Database
-from arrears.store.sellers import SellerRegistry
+from arrears.store.unit_of_work import Database
 
 __all__ = [
     "COOKIE",
@@ -80,10 +79,10 @@ def sign_in(database: Database, api_key: str, now: datetime) -> tuple[str, datet
     `Unauthorized` for a key that is malformed, unknown or revoked."""
     if "\x00" in api_key:  # PostgreSQL refuses NUL bytes in text; no key has one
         raise Unauthorized("The API key is malformed.")
-    with database.read() as session:
-        authenticate(session, api_key)
+    with database.registry_work("read") as work:
+        authenticate(work, api_key)
         key_id = api_key.split("_")[1]
-        record = SellerRegistry(session).find_key(key_id)
+        record = work.sellers.find_key(key_id)
     if record is None:  # revoked and removed between the two reads
         raise Unauthorized("The API key is not valid.")
     expires = now + SESSION_LIFETIME
@@ -104,8 +103,8 @@ def _session(database: Database, cookie: str, now: datetime) -> ConsoleSession:
         raise NoSession
     if int(stamp) <= now.timestamp():
         raise NoSession
-    with database.read() as session:
-        registry = SellerRegistry(session)
+    with database.registry_work("read") as work:
+        registry = work.sellers
         record = registry.find_key(key_id)
         if record is None or record.revoked_at is not None:
             raise NoSession

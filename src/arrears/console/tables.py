@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from arrears.domain.paging import PageRequest
-from arrears.store.console_reads import Sort
+from arrears.services.console import Sort
 
 __all__ = ["PAGE_SIZE", "Table", "table_of"]
 

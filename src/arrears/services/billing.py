@@ -13,17 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.orm import Session
-
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
 from arrears.domain.periods import BillingPeriod, PeriodUnit, period_boundary
 from arrears.services import billing_failures
 from arrears.services.contract_billing import bill_due
 from arrears.services.invoicing import InvoiceWindow, issue, rate, regular_window
-from arrears.store.billing_failures import BillingFailures
-from arrears.store.billing_queue import BillingQueue, DueContracts, LockedContract
-from arrears.store.database import Database
+from arrears.store.billing_queue import LockedContract
+from arrears.store.unit_of_work import Database, UnitOfWork
 
 __all__ = ["BillingRun", "run_billing"]
 
@@ -59,9 +56,9 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
     skip: set[tuple[str, str]] = set()
     size = min(batch, _FIRST_BATCH)
     while True:
-        with database.read() as session:
+        with database.registry_work("read") as queue:
             due = [
-                c for c in BillingQueue(session).due(clock.now(), size + len(skip)) if c not in skip
+                c for c in queue.billing_queue.due(clock.now(), size + len(skip)) if c not in skip
             ][:size]
         if not due:
             billing_failures.failing_contracts(database)  # the gauge, as of this run's end
@@ -71,9 +68,9 @@ def run_billing(database: Database, clock: Clock, *, batch: int = 500) -> Billin
         batch_ids = [contract_id for _, contract_id in _leading(due, seller_id)]
         started = time.perf_counter()  # the batch's duration, not a business instant
         try:
-            with database.write() as session:
-                billed = _bill_batch(session, clock, seller_id, batch_ids)
-                BillingFailures(session, seller_id).clear(billed.contracts)
+            with database.unit_of_work(seller_id) as work:
+                billed = _bill_batch(work, clock, batch_ids)
+                work.billing_failures.clear(billed.contracts)
         except Exception:  # e.g. usage changed meanwhile: each contract on its own
             log.warning("billing a batch failed; billing its contracts one by one", exc_info=True)
             billed = _Batch(contracts=(), invoices=0, rest=tuple(batch_ids))
@@ -130,7 +127,7 @@ class _Batch:
     billed before them by the batch: its regular invoices, when a final one follows)."""
 
 
-def _bill_batch(session: Session, clock: Clock, seller_id: str, contract_ids: list[str]) -> _Batch:
+def _bill_batch(work: UnitOfWork, clock: Clock, contract_ids: list[str]) -> _Batch:
     """Issue the regular invoices of the leading contracts of `contract_ids` (due order)
     in this transaction, set-based; the rest are left to be billed one by one.
 
@@ -139,13 +136,13 @@ def _bill_batch(session: Session, clock: Clock, seller_id: str, contract_ids: li
     invoices in due order exactly as `bill_due` one by one would. Contracts another run
     holds (PostgreSQL) are left out of the batch."""
     now = clock.now()
-    due = DueContracts(session, seller_id)
+    due = work.due_contracts
     bounds = _Boundaries()
     chosen, rest = _choose(due.lock(contract_ids), contract_ids, now, bounds)
     if not chosen:
         return _Batch((), 0, tuple(rest))
     windows, moved = _windows(chosen, bounds)
-    issued = issue(session, now, seller_id, rate(session, seller_id, windows))
+    issued = issue(work, now, rate(work, windows))
     due.save_billed_periods(moved)
     done = tuple(c.id for c, _ in chosen if c.id not in rest)
     return _Batch(done, len(issued), tuple(rest))

@@ -23,11 +23,19 @@ from arrears import metrics
 from arrears.domain.billing_failures import BillingFailure, FailureCode, FailureReason
 from arrears.domain.clock import Clock
 from arrears.domain.errors import ArrearsError, Conflict, NotFound
-from arrears.store.billing_failures import BillingFailureLog, BillingFailures
-from arrears.store.database import Database
-from arrears.store.outages import outage_of
+from arrears.domain.paging import Page, PageRequest
+from arrears.store.billing_failures import ListedFailure
+from arrears.store.unit_of_work import Database, RegistryWork, outage_of
 
-__all__ = ["BillingFailed", "attempt", "failing_contracts", "on_request", "reason_of"]
+__all__ = [
+    "BillingFailed",
+    "ListedFailure",
+    "attempt",
+    "failing_contracts",
+    "listed_failures",
+    "on_request",
+    "reason_of",
+]
 
 log = logging.getLogger("arrears.billing")
 
@@ -96,10 +104,16 @@ def on_request(
 def failing_contracts(database: Database) -> int:
     """How many contracts cannot be billed now, across sellers; also what the
     `arrears_billing_failing_contracts` gauge shows from now on."""
-    with database.read() as session:
-        count = BillingFailureLog(session).count()
+    with database.registry_work("read") as work:
+        count = work.billing_failure_log.count()
     metrics.BILLING_FAILING_CONTRACTS.set(count)
     return count
+
+
+def listed_failures(work: RegistryWork, page: PageRequest) -> Page[ListedFailure]:
+    """Contracts whose last billing attempt failed, of every seller, most recently
+    failed first."""
+    return work.billing_failure_log.page(page)
 
 
 # -- what counts as the contract's failure -------------------------------------------------
@@ -196,8 +210,8 @@ def _record(
     fails (the database went away meanwhile), the log line still says what happened."""
     failure: BillingFailure | None = None
     try:
-        with database.write() as session:
-            failure = BillingFailures(session, seller_id).record(contract_id, reason, clock.now())
+        with database.unit_of_work(seller_id) as work:
+            failure = work.billing_failures.record(contract_id, reason, clock.now())
     except Exception:
         log.exception("recording the billing failure of contract %s failed", contract_id)
     if failure is None:
@@ -228,8 +242,8 @@ def _record(
 def _clear(database: Database, seller_id: str, contract_id: str) -> None:
     """Forget the contract's recorded failure, if it has one: a read when it has none,
     as almost every contract."""
-    with database.read() as session:
-        if not BillingFailures(session, seller_id).of([contract_id]):
+    with database.unit_of_work(seller_id, "read") as work:
+        if not work.billing_failures.of([contract_id]):
             return
-    with database.write() as session:
-        BillingFailures(session, seller_id).clear([contract_id])
+    with database.unit_of_work(seller_id) as work:
+        work.billing_failures.clear([contract_id])

@@ -14,21 +14,31 @@ from arrears.domain.catalog import Address, Component, Customer, MeteredComponen
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.ids import new_id
+from arrears.domain.paging import Page, PageRequest
 from arrears.domain.periods import BillingPeriod
 from arrears.store.catalog import CatalogRepository
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "change_component",
     "change_plan_variant",
+    "component",
+    "components",
     "create_component",
     "create_customer",
     "create_plan",
     "create_plan_variant",
+    "customer",
+    "customers",
+    "plan",
+    "plan_variant",
+    "plan_variants",
+    "plans",
 ]
 
 
 def create_customer(
-    catalog: CatalogRepository,
+    work: UnitOfWork,
     clock: Clock,
     *,
     company_name: str | None = None,
@@ -53,12 +63,12 @@ def create_customer(
         tax_rate=tax_rate,
         address=address,
     )
-    catalog.add_customer(customer)
+    work.catalog.add_customer(customer)
     return customer
 
 
 def create_component(
-    catalog: CatalogRepository,
+    work: UnitOfWork,
     clock: Clock,
     *,
     name: str,
@@ -75,35 +85,33 @@ def create_component(
         item_code=item_code,
         description=description,
     )
-    catalog.add_component(component)
+    work.catalog.add_component(component)
     return component
 
 
-def change_component(
-    catalog: CatalogRepository, component_id: str, changes: dict[str, Any]
-) -> Component:
+def change_component(work: UnitOfWork, component_id: str, changes: dict[str, Any]) -> Component:
     """The component with `changes` applied; `Conflict` once a contract uses it."""
-    component = catalog.component(component_id)
-    if catalog.component_in_use(component_id):
+    component = work.catalog.component(component_id)
+    if work.catalog.component_in_use(component_id):
         raise Conflict(
             f"Component {component_id} is used by a contract and can no longer change; "
             "create a new component (and a new plan variant that uses it)."
         )
     changed = replace(component, **changes)
-    catalog.replace_component(changed)
+    work.catalog.replace_component(changed)
     return changed
 
 
 def create_plan(
-    catalog: CatalogRepository, clock: Clock, *, name: str, description: str | None = None
+    work: UnitOfWork, clock: Clock, *, name: str, description: str | None = None
 ) -> Plan:
     plan = Plan(id=new_id(), created_at=clock.now(), name=name, description=description)
-    catalog.add_plan(plan)
+    work.catalog.add_plan(plan)
     return plan
 
 
 def create_plan_variant(
-    catalog: CatalogRepository,
+    work: UnitOfWork,
     clock: Clock,
     *,
     plan_id: str,
@@ -126,24 +134,22 @@ def create_plan_variant(
         metered_components=metered_components,
         recurring_fee=recurring_fee,
     )
-    _check_references(catalog, variant)
-    catalog.add_plan_variant(variant)
+    _check_references(work.catalog, variant)
+    work.catalog.add_plan_variant(variant)
     return variant
 
 
-def change_plan_variant(
-    catalog: CatalogRepository, variant_id: str, changes: dict[str, Any]
-) -> PlanVariant:
+def change_plan_variant(work: UnitOfWork, variant_id: str, changes: dict[str, Any]) -> PlanVariant:
     """The variant with `changes` applied; `Conflict` once a contract uses it."""
-    variant = catalog.plan_variant(variant_id)
-    if catalog.plan_variant_in_use(variant_id):
+    variant = work.catalog.plan_variant(variant_id)
+    if work.catalog.plan_variant_in_use(variant_id):
         raise Conflict(
             f"Plan variant {variant_id} is used by a contract and can no longer change, so "
             "that its invoices stay explainable; create a new plan variant instead."
         )
     changed = replace(variant, **changes)
-    _check_references(catalog, changed)
-    catalog.replace_plan_variant(changed)
+    _check_references(work.catalog, changed)
+    work.catalog.replace_plan_variant(changed)
     return changed
 
 
@@ -169,3 +175,38 @@ def _check_references(catalog: CatalogRepository, variant: PlanVariant) -> None:
         seen.add(component_id)
     if errors:
         raise Invalid(errors)
+
+
+# -- reads: the seller's objects by id (a foreign id is `NotFound`) and in pages -----------
+
+
+def customers(work: UnitOfWork, page: PageRequest) -> Page[Customer]:
+    return work.catalog.customers(page)
+
+
+def customer(work: UnitOfWork, customer_id: str) -> Customer:
+    return work.catalog.customer(customer_id)
+
+
+def components(work: UnitOfWork, page: PageRequest) -> Page[Component]:
+    return work.catalog.components(page)
+
+
+def component(work: UnitOfWork, component_id: str) -> Component:
+    return work.catalog.component(component_id)
+
+
+def plans(work: UnitOfWork, page: PageRequest) -> Page[Plan]:
+    return work.catalog.plans(page)
+
+
+def plan(work: UnitOfWork, plan_id: str) -> Plan:
+    return work.catalog.plan(plan_id)
+
+
+def plan_variants(work: UnitOfWork, page: PageRequest) -> Page[PlanVariant]:
+    return work.catalog.plan_variants(page)
+
+
+def plan_variant(work: UnitOfWork, variant_id: str) -> PlanVariant:
+    return work.catalog.plan_variant(variant_id)

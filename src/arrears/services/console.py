@@ -2,7 +2,7 @@
 
 Every read goes through repositories built for the seller, so a foreign id is
 `NotFound` exactly as in the API. Nothing here writes; the contract page's preview runs
-in a `Database.rehearsal()` session that the caller rolls back.
+in a rehearsal unit of work that the caller rolls back.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-
-from sqlalchemy.orm import Session
 
 from arrears.domain.catalog import Customer, PlanVariant
 from arrears.domain.clock import Clock
@@ -21,10 +19,11 @@ from arrears.domain.invoices import Invoice, InvoiceDraft, LineKind
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.tasks import Task, TaskStatus
 from arrears.domain.usage import UsageEntry
-from arrears.services.contract_billing import issue_next_due, preview_period
-from arrears.store.catalog import CatalogRepository
+from arrears.services.contract_billing import catch_up, preview_period
 from arrears.store.console_reads import (
-    ConsoleReads,
+    CUSTOMER_SORTS,
+    INVOICE_SORTS,
+    TASK_SORTS,
     CustomerSummary,
     InvoiceQuery,
     InvoiceSummary,
@@ -32,16 +31,21 @@ from arrears.store.console_reads import (
     TaskSummary,
     UsageSum,
 )
-from arrears.store.contracts import ContractRepository
-from arrears.store.invoices import InvoiceRepository
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
+    "CUSTOMER_SORTS",
+    "INVOICE_SORTS",
+    "TASK_SORTS",
     "USAGE_WINDOW",
     "ContractView",
     "CustomerView",
     "FreeQuota",
+    "InvoiceQuery",
     "InvoiceView",
     "Overview",
+    "Sort",
+    "UsageSum",
     "contract_view",
     "customer_view",
     "find_customers",
@@ -71,10 +75,10 @@ class Overview:
     failing_tasks: Page[TaskSummary]
 
 
-def overview(session: Session, clock: Clock, seller_id: str) -> Overview:
+def overview(work: UnitOfWork, clock: Clock) -> Overview:
     """Billed revenue per month over the last twelve months, usage per day and component
     over the last 90 days, and the newest failed bulk submissions."""
-    reads = ConsoleReads(session, seller_id)
+    reads = work.console_reads
     now = clock.now()
     first_month = _month_start(now, back=REVENUE_MONTHS - 1)
     return Overview(
@@ -102,9 +106,9 @@ def _month_start(now: datetime, *, back: int) -> datetime:
 
 
 def find_customers(
-    session: Session, seller_id: str, search: str, sort: Sort, page: PageRequest
+    work: UnitOfWork, search: str, sort: Sort, page: PageRequest
 ) -> Page[CustomerSummary]:
-    return ConsoleReads(session, seller_id).customers(search.strip(), sort, page)
+    return work.console_reads.customers(search.strip(), sort, page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +120,18 @@ class CustomerView:
 
 
 def customer_view(
-    session: Session,
-    seller_id: str,
+    work: UnitOfWork,
     customer_id: str,
     contracts: PageRequest,
     invoices: PageRequest,
 ) -> CustomerView:
     """A customer with a page of its contracts and a page of its invoices, newest first."""
-    customer = CatalogRepository(session, seller_id).customer(customer_id)
-    reads = ConsoleReads(session, seller_id)
+    customer = work.catalog.customer(customer_id)
+    reads = work.console_reads
     return CustomerView(
         customer=customer,
         name=reads.customer_names([customer_id])[customer_id],
-        contracts=ContractRepository(session, seller_id).page(contracts, customer_id=customer_id),
+        contracts=work.contracts.page(contracts, customer_id=customer_id),
         invoices=reads.invoices(InvoiceQuery(customer_id=customer_id), _NEWEST, invoices),
     )
 
@@ -160,20 +163,20 @@ class ContractView:
 
 
 def contract_view(
-    session: Session, clock: Clock, seller_id: str, contract_id: str, invoices: PageRequest
+    work: UnitOfWork, clock: Clock, contract_id: str, invoices: PageRequest
 ) -> ContractView:
     """The contract, its usage per day and component over the last 90 days, the current
     period's preview with each component's free quota left, and its invoices.
 
-    `session` must be a rehearsal: the preview bills due periods first and rolls back."""
-    contract = ContractRepository(session, seller_id).get(contract_id)
-    catalog = CatalogRepository(session, seller_id)
+    `work` must be a rehearsal: the preview bills due periods first and rolls back."""
+    contract = work.contracts.get(contract_id)
+    catalog = work.catalog
     variant = catalog.plan_variant(contract.plan_variant_id)
-    reads = ConsoleReads(session, seller_id)
+    reads = work.console_reads
     now = clock.now()
     usage = reads.usage_by_day(now - USAGE_WINDOW, now, contract_id=contract_id)
     listed = reads.invoices(InvoiceQuery(contract_id=contract_id), _NEWEST, invoices)
-    preview = _preview(session, clock, seller_id, contract_id)
+    preview = _preview(work, clock, contract_id)
     names = catalog.component_names(m.component_id for m in variant.metered_components)
     return ContractView(
         contract=contract,
@@ -188,13 +191,10 @@ def contract_view(
     )
 
 
-def _preview(
-    session: Session, clock: Clock, seller_id: str, contract_id: str
-) -> InvoiceDraft | None:
-    while issue_next_due(session, clock, seller_id, contract_id):
-        pass  # as the API's preview does: a due period is billed first, in rehearsal
+def _preview(work: UnitOfWork, clock: Clock, contract_id: str) -> InvoiceDraft | None:
+    catch_up(work, clock, contract_id)  # as the API's preview does, in rehearsal
     try:
-        return preview_period(session, clock, seller_id, contract_id)
+        return preview_period(work, clock, contract_id)
     except Conflict:
         return None
 
@@ -219,9 +219,9 @@ def _free_quotas(
 
 
 def find_invoices(
-    session: Session, seller_id: str, query: InvoiceQuery, sort: Sort, page: PageRequest
+    work: UnitOfWork, query: InvoiceQuery, sort: Sort, page: PageRequest
 ) -> Page[InvoiceSummary]:
-    return ConsoleReads(session, seller_id).invoices(query, sort, page)
+    return work.console_reads.invoices(query, sort, page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,9 +233,9 @@ class InvoiceView:
     """The usage entries each line billed, in the order of the lines."""
 
 
-def invoice_view(session: Session, seller_id: str, invoice_id: str) -> InvoiceView:
+def invoice_view(work: UnitOfWork, invoice_id: str) -> InvoiceView:
     """The invoice, its lines, and the usage entries each line billed."""
-    billing = InvoiceRepository(session, seller_id)
+    billing = work.invoices
     invoice = billing.invoice(invoice_id)
     entries = {entry.id: entry for entry in billing.invoice_usage(invoice_id)}
     by_line = [
@@ -243,8 +243,8 @@ def invoice_view(session: Session, seller_id: str, invoice_id: str) -> InvoiceVi
         for line in invoice.draft.lines
     ]
     component_ids = {line.component_id for line in invoice.draft.lines if line.component_id}
-    names = CatalogRepository(session, seller_id).component_names(component_ids)
-    customer = ConsoleReads(session, seller_id).customer_names([invoice.customer_id])
+    names = work.catalog.component_names(component_ids)
+    customer = work.console_reads.customer_names([invoice.customer_id])
     return InvoiceView(
         invoice=invoice,
         customer_name=customer.get(invoice.customer_id, invoice.customer_id),
@@ -254,13 +254,11 @@ def invoice_view(session: Session, seller_id: str, invoice_id: str) -> InvoiceVi
 
 
 def find_tasks(
-    session: Session, seller_id: str, status: TaskStatus | None, sort: Sort, page: PageRequest
+    work: UnitOfWork, status: TaskStatus | None, sort: Sort, page: PageRequest
 ) -> Page[TaskSummary]:
-    return ConsoleReads(session, seller_id).tasks(
-        status.value if status is not None else None, sort, page
-    )
+    return work.console_reads.tasks(status.value if status is not None else None, sort, page)
 
 
-def task_view(session: Session, seller_id: str, task_id: str) -> Task:
+def task_view(work: UnitOfWork, task_id: str) -> Task:
     """The bulk submission with every record error."""
-    return ConsoleReads(session, seller_id).task_repository().get(task_id)
+    return work.tasks.get(task_id)

@@ -15,11 +15,10 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import TypeVar
 
-from sqlalchemy.orm import Session
-
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.invoices import Invoice, InvoiceDraft
+from arrears.services.billing_failures import on_request
 from arrears.services.invoicing import (
     final_window,
     interim_window,
@@ -27,15 +26,17 @@ from arrears.services.invoicing import (
     rate,
     regular_window,
 )
-from arrears.store.contracts import ContractRepository
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database, UnitOfWork
 
 __all__ = [
     "BillingDue",
     "after_billing_due",
     "bill_due",
+    "bill_interim",
+    "catch_up",
     "interim_invoice",
     "issue_next_due",
+    "preview",
     "preview_period",
 ]
 
@@ -57,7 +58,7 @@ def after_billing_due(
     clock: Clock,
     seller_id: str,
     contract_id: str,
-    action: Callable[[Session], T],
+    action: Callable[[UnitOfWork], T],
 ) -> T:
     """Issue what the contract is due, then run `action` in a write transaction (an
     interim invoice, an order that bills interim); again if the clock crossed a billing
@@ -66,8 +67,8 @@ def after_billing_due(
         with suppress(NotFound):
             bill_due(database, clock, seller_id, contract_id)
         try:
-            with database.write() as session:
-                return action(session)
+            with database.unit_of_work(seller_id) as work:
+                return action(work)
         except BillingDue:
             continue
     raise BillingDue(contract_id)
@@ -78,18 +79,16 @@ def bill_due(database: Database, clock: Clock, seller_id: str, contract_id: str)
     each in its own transaction (so an interrupted run resumes where it stopped)."""
     issued: list[Invoice] = []
     while True:
-        with database.write() as session:
-            invoice = issue_next_due(session, clock, seller_id, contract_id)
+        with database.unit_of_work(seller_id) as work:
+            invoice = issue_next_due(work, clock, contract_id)
         if invoice is None:
             return issued
         issued.append(invoice)
 
 
-def issue_next_due(
-    session: Session, clock: Clock, seller_id: str, contract_id: str
-) -> Invoice | None:
+def issue_next_due(work: UnitOfWork, clock: Clock, contract_id: str) -> Invoice | None:
     """The contract's next due regular or final invoice, issued; None when none is due."""
-    contracts = ContractRepository(session, seller_id)
+    contracts = work.contracts
     contract = contracts.get(contract_id, for_update=True)
     now = clock.now()
     if contract.closed:
@@ -99,48 +98,81 @@ def issue_next_due(
         if now < end:
             return None
         window = final_window(contract, end)
-        (invoice,) = issue(session, now, seller_id, rate(session, seller_id, [window]))
+        (invoice,) = issue(work, now, rate(work, [window]))
         contracts.save_billing_state(replace(contract, final_invoice_id=invoice.id))
         return invoice
     if now < contract.next_billing_date:
         return None
     window = regular_window(contract, contract.last_billing_date, contract.next_billing_date)
-    (invoice,) = issue(session, now, seller_id, rate(session, seller_id, [window]))
+    (invoice,) = issue(work, now, rate(work, [window]))
     contracts.save_billing_state(contract.advanced())
     return invoice
 
 
-def interim_invoice(
-    session: Session, clock: Clock, seller_id: str, contract_id: str
-) -> Invoice | None:
+def catch_up(work: UnitOfWork, clock: Clock, contract_id: str) -> None:
+    """Issue every invoice the contract is due, in `work`'s one transaction: what a
+    preview (in a rehearsal) bills first, as `bill_due` would have."""
+    while issue_next_due(work, clock, contract_id):
+        pass
+
+
+def interim_invoice(work: UnitOfWork, clock: Clock, contract_id: str) -> Invoice | None:
     """An interim invoice of every unbilled entry due by now (and pending rated items);
     None when there is nothing to bill. It does not move the billing dates.
 
     Raises `BillingDue` while a regular or final invoice is due (issue those first,
     with `bill_due`), and `Conflict` for a contract that is closed."""
-    contract = ContractRepository(session, seller_id).get(contract_id, for_update=True)
+    contract = work.contracts.get(contract_id, for_update=True)
     now = clock.now()
     if contract.closed:
         raise Conflict(f"Contract {contract_id} has its final invoice; nothing more is billed.")
     due_at = contract.end_date if contract.in_final_period else contract.next_billing_date
     if due_at is not None and now >= due_at:
         raise BillingDue(contract_id)
-    (rated,) = rate(session, seller_id, [interim_window(contract, now)])
+    (rated,) = rate(work, [interim_window(contract, now)])
     if rated.bills_nothing:  # nothing was linked either: the transaction wrote nothing
         return None
-    (invoice,) = issue(session, now, seller_id, [rated])
+    (invoice,) = issue(work, now, [rated])
     return invoice
 
 
-def preview_period(
-    session: Session, clock: Clock, seller_id: str, contract_id: str
-) -> InvoiceDraft:
+def bill_interim(
+    database: Database, clock: Clock, seller_id: str, contract_id: str
+) -> Invoice | None:
+    """The request for an interim invoice: what the contract is due issued first, then
+    the interim invoice (None when there is nothing to bill), each committed here; a
+    failure of the contract's own is recorded (`billing_failures.on_request`)."""
+    with on_request(database, clock, seller_id, contract_id):
+        return after_billing_due(
+            database,
+            clock,
+            seller_id,
+            contract_id,
+            lambda work: interim_invoice(work, clock, contract_id),
+        )
+
+
+def preview(
+    database: Database, clock: Clock, seller_id: str, contract_id: str
+) -> tuple[InvoiceDraft, str]:
+    """The contract's preview (`preview_period`) and its customer's id, in a rehearsal
+    that bills what is due first and saves nothing."""
+    with (
+        on_request(database, clock, seller_id, contract_id, bills=False),
+        database.unit_of_work(seller_id, "rehearsal") as work,
+    ):
+        catch_up(work, clock, contract_id)
+        draft = preview_period(work, clock, contract_id)
+        return draft, work.contracts.get(contract_id).customer_id
+
+
+def preview_period(work: UnitOfWork, clock: Clock, contract_id: str) -> InvoiceDraft:
     """The invoice the contract would get if its current period closed now: usage due
     by now with the free quota left, the period's fee, pending rated items. It rates as
     `issue_next_due` would, sums the usage without linking it and saves nothing; call
-    it in a `Database.rehearsal()` after `issue_next_due` has caught up.
+    it in a rehearsal unit of work after `catch_up`.
     A closed contract (final invoice issued) has nothing to preview: `Conflict`."""
-    contract = ContractRepository(session, seller_id).get(contract_id)
+    contract = work.contracts.get(contract_id)
     if contract.closed:
         raise Conflict(f"Contract {contract_id} has its final invoice; nothing more is billed.")
     now = clock.now()
@@ -151,5 +183,5 @@ def preview_period(
             regular_window(contract, contract.last_billing_date, contract.next_billing_date),
             cutoff=now,
         )
-    (rated,) = rate(session, seller_id, [window], link=False)
+    (rated,) = rate(work, [window], link=False)
     return rated.draft

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from arrears.domain.billing_failures import BillingFailure
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
 from arrears.domain.errors import FieldError, Invalid, NotFound
 from arrears.domain.ids import new_id
-from arrears.store.catalog import CatalogRepository
-from arrears.store.contracts import ContractRepository
+from arrears.domain.paging import Page, PageRequest
+from arrears.store.unit_of_work import UnitOfWork
 
-__all__ = ["create_contract", "end_contract"]
+__all__ = ["ContractView", "contract", "contracts", "create_contract", "end_contract"]
+
+ContractView = tuple[Contract, BillingFailure | None]
+"""A contract and why it cannot be billed (None while its billing is healthy)."""
 
 
 def create_contract(
-    catalog: CatalogRepository,
-    contracts: ContractRepository,
+    work: UnitOfWork,
     clock: Clock,
     *,
     customer_id: str,
@@ -27,11 +30,11 @@ def create_contract(
     its first billing period starts at `start_date`."""
     errors: list[FieldError] = []
     try:
-        catalog.customer(customer_id)
+        work.catalog.customer(customer_id)
     except NotFound as missing:
         errors.append(FieldError("CustomerId", "not_found", missing.detail))
     try:
-        variant = catalog.plan_variant(plan_variant_id)
+        variant = work.catalog.plan_variant(plan_variant_id)
     except NotFound as missing:
         errors.append(FieldError("PlanVariantId", "not_found", missing.detail))
     if errors:
@@ -44,13 +47,29 @@ def create_contract(
         billing_period=variant.billing_period,
         start_date=start_date,
     )
-    contracts.add(contract)
+    work.contracts.add(contract)
     return contract
 
 
-def end_contract(contracts: ContractRepository, contract_id: str, end_date: datetime) -> Contract:
+def end_contract(work: UnitOfWork, contract_id: str, end_date: datetime) -> ContractView:
     """The contract, ended at `end_date`; its final invoice follows when the clock passes it."""
     # The row lock orders this against a concurrent billing run moving the periods on.
-    ended = contracts.get(contract_id, for_update=True).ended(end_date)
-    contracts.save_end(ended)
-    return ended
+    ended = work.contracts.get(contract_id, for_update=True).ended(end_date)
+    work.contracts.save_end(ended)
+    return ended, work.billing_failures.of([contract_id]).get(contract_id)
+
+
+def contracts(
+    work: UnitOfWork, page: PageRequest, *, customer_id: str | None
+) -> Page[ContractView]:
+    """The seller's contracts, newest first (optionally of one customer), each with its
+    billing failure."""
+    found = work.contracts.page(page, customer_id=customer_id)
+    failures = work.billing_failures.of([c.id for c in found.items])
+    return Page(items=[(c, failures.get(c.id)) for c in found.items], total=found.total)
+
+
+def contract(work: UnitOfWork, contract_id: str) -> ContractView:
+    """The contract (`NotFound` for a foreign id) with its billing failure."""
+    found = work.contracts.get(contract_id)
+    return found, work.billing_failures.of([contract_id]).get(contract_id)

@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
-
 from arrears import metrics
 from arrears.domain.catalog import PlanVariant
 from arrears.domain.contracts import Contract
@@ -45,8 +43,8 @@ from arrears.domain.rating import (
     rate_totals,
 )
 from arrears.store.catalog import CatalogRepository
-from arrears.store.invoices import InvoiceRepository, PendingRatedItem, UsageWindow
-from arrears.store.sellers import SellerRegistry
+from arrears.store.invoices import PendingRatedItem, UsageWindow
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "InvoiceTerms",
@@ -134,12 +132,12 @@ class RatedInvoice:
 
 
 def rate(
-    session: Session, seller_id: str, windows: Sequence[InvoiceWindow], *, link: bool = True
+    work: UnitOfWork, windows: Sequence[InvoiceWindow], *, link: bool = True
 ) -> list[RatedInvoice]:
     """Each window's invoice, rated, in the order given; its usage linked to it unless
     `link` is False (a preview, which links and saves nothing)."""
-    invoices = InvoiceRepository(session, seller_id)
-    terms = _terms(CatalogRepository(session, seller_id), [w.contract for w in windows])
+    invoices = work.invoices
+    terms = _terms(work.catalog, [w.contract for w in windows])
     opening = [w.contract for w in windows if w.opening]
     items = invoices.unbilled_rated_items([c.id for c in opening])
     earlier = invoices.period_lines({c.id: c.billed_periods for c in opening})
@@ -161,17 +159,15 @@ def rate(
     return rated
 
 
-def issue(
-    session: Session, now: datetime, seller_id: str, rated: Sequence[RatedInvoice]
-) -> list[Invoice]:
+def issue(work: UnitOfWork, now: datetime, rated: Sequence[RatedInvoice]) -> list[Invoice]:
     """Number the rated invoices in order from one reservation of the seller's sequence,
     date them `now`, store them and mark their rated items billed."""
     if not rated:
         return []
-    seller = SellerRegistry(session).get(seller_id)
+    seller = work.sellers.get(work.seller_id)
     if seller is None:  # pragma: no cover (a contract's seller always exists)
-        raise NotFound(f"There is no seller {seller_id}.")
-    invoices = InvoiceRepository(session, seller_id)
+        raise NotFound(f"There is no seller {work.seller_id}.")
+    invoices = work.invoices
     numbers = invoices.reserve_invoice_numbers(seller.invoice_prefix, now.year, len(rated))
     issued = [
         Invoice(
@@ -186,7 +182,7 @@ def issue(
         for one, number in zip(rated, numbers, strict=True)
     ]
     invoices.add_invoices(issued)
-    metrics.invoices_issued(session, issued)
+    metrics.invoices_issued(work.session, issued)
     for one in rated:
         invoices.mark_rated_items_billed(one.window.invoice_id, one.item_ids)
     return issued

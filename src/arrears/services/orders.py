@@ -19,6 +19,7 @@ from arrears.services import submissions
 from arrears.services.contract_billing import interim_invoice
 from arrears.store.contracts import ContractRepository
 from arrears.store.orders import OrderRepository
+from arrears.store.unit_of_work import UnitOfWork
 from arrears.store.usage import UsageRepository
 
 __all__ = ["OrderedUsage", "PlacedOrder", "RatedItem", "place_order"]
@@ -85,7 +86,7 @@ def place_order(
     )
     invoice = None
     if trigger_interim_billing:
-        invoice = interim_invoice(session, clock, seller_id, contract_id)
+        invoice = interim_invoice(UnitOfWork(session, seller_id), clock, contract_id)
         if invoice is not None:
             orders.set_order_invoice(order_id, invoice.id)
     # Read after billing, so that each entry shows the invoice that billed it.

@@ -8,13 +8,12 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from arrears.domain.clock import Clock
 from arrears.domain.errors import FieldError, Invalid, NotFound, Unauthorized
 from arrears.domain.ids import new_id
 from arrears.domain.money import currency
-from arrears.store.sellers import ApiKeyRecord, SellerRecord, SellerRegistry
+from arrears.store.sellers import ApiKeyRecord, SellerRecord
+from arrears.store.unit_of_work import RegistryWork
 
 __all__ = [
     "IssuedKey",
@@ -22,6 +21,7 @@ __all__ = [
     "create_seller",
     "issue_key",
     "revoke_key",
+    "seller",
 ]
 
 KEY_PREFIX = "arr"
@@ -40,7 +40,7 @@ class IssuedKey:
 
 
 def create_seller(
-    session: Session, clock: Clock, *, name: str, currency_code: str, invoice_prefix: str
+    work: RegistryWork, clock: Clock, *, name: str, currency_code: str, invoice_prefix: str
 ) -> IssuedKey:
     """Register a seller and issue its first API key."""
     errors: list[FieldError] = []
@@ -69,13 +69,13 @@ def create_seller(
         invoice_prefix=invoice_prefix,
         created_at=clock.now(),
     )
-    SellerRegistry(session).add(seller)
-    return issue_key(session, clock, seller.id)
+    work.sellers.add(seller)
+    return issue_key(work, clock, seller.id)
 
 
-def issue_key(session: Session, clock: Clock, seller_id: str) -> IssuedKey:
+def issue_key(work: RegistryWork, clock: Clock, seller_id: str) -> IssuedKey:
     """Issue a new API key for an existing seller."""
-    registry = SellerRegistry(session)
+    registry = work.sellers
     if registry.get(seller_id) is None:
         raise NotFound(f"There is no seller {seller_id}.")
     key_id = new_id()
@@ -92,19 +92,19 @@ def issue_key(session: Session, clock: Clock, seller_id: str) -> IssuedKey:
     return IssuedKey(seller_id=seller_id, key_id=key_id, api_key=f"{KEY_PREFIX}_{key_id}_{secret}")
 
 
-def revoke_key(session: Session, clock: Clock, seller_id: str, key_id: str) -> None:
+def revoke_key(work: RegistryWork, clock: Clock, seller_id: str, key_id: str) -> None:
     """Revoke a key; requests with it answer 401 from the next request on."""
-    if not SellerRegistry(session).revoke_key(seller_id, key_id, clock.now()):
+    if not work.sellers.revoke_key(seller_id, key_id, clock.now()):
         raise NotFound(f"Seller {seller_id} has no live key {key_id}.")
 
 
-def authenticate(session: Session, api_key: str) -> str:
+def authenticate(work: RegistryWork, api_key: str) -> str:
     """The seller id that `api_key` belongs to; `Unauthorized` for anything else."""
     prefix, _, rest = api_key.partition("_")
     key_id, _, secret = rest.partition("_")
     if prefix != KEY_PREFIX or not key_id or not secret:
         raise Unauthorized("The API key is malformed.")
-    record = SellerRegistry(session).find_key(key_id)
+    record = work.sellers.find_key(key_id)
     # Compare digests even for unknown keys so timing does not reveal which key ids exist.
     expected = record.secret_sha256 if record is not None else _digest("")
     if not hmac.compare_digest(expected, _digest(secret)) or record is None:
@@ -112,6 +112,14 @@ def authenticate(session: Session, api_key: str) -> str:
     if record.revoked_at is not None:
         raise Unauthorized("The API key has been revoked.")
     return record.seller_id
+
+
+def seller(work: RegistryWork, seller_id: str) -> SellerRecord:
+    """The seller; `NotFound` for an unknown id."""
+    found = work.sellers.get(seller_id)
+    if found is None:  # sellers are never deleted, but a 500 is never the answer
+        raise NotFound(f"There is no seller {seller_id}.")
+    return found
 
 
 def _digest(secret: str) -> str:

@@ -14,8 +14,8 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
@@ -27,6 +27,9 @@ from arrears.store.group_commit import GroupCommit
 from arrears.store.outages import Outage, driver_outage
 from arrears.store.postgresql import POSTGRESQL, driver_errors
 from arrears.store.sqlite import SQLITE
+
+if TYPE_CHECKING:  # the unit of work imports this module
+    from arrears.store.unit_of_work import Access, RegistryWork, UnitOfWork
 
 __all__ = ["Database", "driver_connection", "driver_errors"]
 
@@ -119,6 +122,43 @@ class Database:
         with self._writer() as session, session.begin():
             yield session
             session.rollback()
+
+    @contextmanager
+    def unit_of_work(
+        self,
+        seller_id: str,
+        access: Access = "write",
+        *,
+        bulk: bool = False,
+        committed: Callable[[], None] | None = None,
+    ) -> Iterator[UnitOfWork]:
+        """One seller's unit of work (`store/unit_of_work.py`) in a `write()`, `read()` or
+        `rehearsal()` transaction (`bulk` and `committed` as in `write()`)."""
+        from arrears.store.unit_of_work import UnitOfWork  # noqa: PLC0415 (it imports this module)
+
+        with self._transaction(access, bulk, committed) as session:
+            yield UnitOfWork(session, seller_id)
+
+    @contextmanager
+    def registry_work(self, access: Access = "write") -> Iterator[RegistryWork]:
+        """A unit of work across sellers (the tenant registry, the queues)."""
+        from arrears.store.unit_of_work import RegistryWork  # noqa: PLC0415 (it imports this module)
+
+        with self._transaction(access, False, None) as session:
+            yield RegistryWork(session)
+
+    def unit_of_work_grouped(self, seller_id: str, use: Callable[[UnitOfWork], T]) -> Future[T]:
+        """`use` run on one seller's unit of work in a grouped write (`write_grouped`)."""
+        from arrears.store.unit_of_work import UnitOfWork  # noqa: PLC0415 (it imports this module)
+
+        return self.write_grouped(lambda session: use(UnitOfWork(session, seller_id)))
+
+    def _transaction(
+        self, access: Access, bulk: bool, committed: Callable[[], None] | None
+    ) -> AbstractContextManager[Session]:
+        if access == "write":
+            return self.write(bulk=bulk, committed=committed)
+        return self.read() if access == "read" else self.rehearsal()
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""

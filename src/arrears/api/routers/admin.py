@@ -48,9 +48,9 @@ class IssuedKey(CamelModel):
 @router.post("/sellers", status_code=201, response_model=IssuedKey)
 def create_seller(body: NewSeller, context: Context) -> Response:
     """Register a seller. The answer holds its API key: the only time it is shown."""
-    with context.database.write() as session:
+    with context.database.registry_work() as work:
         issued = sellers.create_seller(
-            session,
+            work,
             context.clock,
             name=body.name,
             currency_code=body.currency,
@@ -67,16 +67,16 @@ def create_seller(body: NewSeller, context: Context) -> Response:
 )
 def create_key(seller_id: SellerIdPath, context: Context) -> Response:
     """Issue another API key (e.g. to rotate keys without downtime)."""
-    with context.database.write() as session:
-        issued = sellers.issue_key(session, context.clock, seller_id)
+    with context.database.registry_work() as work:
+        issued = sellers.issue_key(work, context.clock, seller_id)
     return json_response(IssuedKey.model_validate(issued, from_attributes=True), 201)
 
 
 @router.delete("/sellers/{sellerId}/keys/{keyId}", status_code=204, operation_id="revokeSellerKey")
 def revoke_key(seller_id: SellerIdPath, key_id: KeyIdPath, context: Context) -> Response:
     """Revoke a key; it answers 401 from the next request on."""
-    with context.database.write() as session:
-        sellers.revoke_key(session, context.clock, seller_id, key_id)
+    with context.database.registry_work() as work:
+        sellers.revoke_key(work, context.clock, seller_id, key_id)
     forget_keys_of(context.database, seller_id)  # this process's key cache (api/auth.py)
     return Response(status_code=204)
 

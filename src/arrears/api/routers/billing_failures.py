@@ -13,7 +13,7 @@ from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute
 from arrears.api.models import CamelModel, list_response
 from arrears.api.paging import Paging
-from arrears.store.billing_failures import BillingFailureLog, ListedFailure
+from arrears.services.billing_failures import ListedFailure, listed_failures
 
 router = APIRouter(
     prefix="/admin", route_class=ArrearsRoute, tags=["admin"], dependencies=[AdminAccess]
@@ -38,8 +38,8 @@ class BillingFailureOut(CamelModel):
 def list_billing_failures(context: Context, paging: Paging) -> Response:
     """Contracts whose last billing attempt failed, of every seller, most recently failed
     first; the total in `X-Total-Count`. A contract leaves the list once it is billed."""
-    with context.database.read() as session:
-        page = BillingFailureLog(session).page(paging)
+    with context.database.registry_work("read") as work:
+        page = listed_failures(work, paging)
     return list_response([_out(listed) for listed in page.items], page.total)
 
 

@@ -35,7 +35,6 @@ from arrears.domain import catalog as domain
 from arrears.domain.periods import BillingPeriod, billing_period_to_json
 from arrears.domain.pricing import Pricing
 from arrears.services import catalog as service
-from arrears.store.catalog import CatalogRepository
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["catalog"])
 
@@ -126,18 +125,16 @@ def create_customer(body: NewCustomer, seller_id: SellerId, context: Context) ->
     """Create a customer. `ExternalCustomerId` is unique per seller (409)."""
     fields = body.model_dump(exclude={"address"})
     address = body.address.model_dump(exclude_none=True) if body.address else None
-    with context.database.write() as session:
-        customer = service.create_customer(
-            CatalogRepository(session, seller_id), context.clock, address=address, **fields
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        customer = service.create_customer(work, context.clock, address=address, **fields)
     return json_response(_customer(customer), 201)
 
 
 @router.get("/customers", response_model=list[CustomerOut])
 def list_customers(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's customers, newest first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = CatalogRepository(session, seller_id).customers(paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.customers(work, paging)
     return list_response([_customer(c) for c in page.items], page.total)
 
 
@@ -145,8 +142,8 @@ def list_customers(seller_id: SellerId, context: Context, paging: Paging) -> Res
 def get_customer(
     customer_id: Annotated[str, Path(alias="customerId")], seller_id: SellerId, context: Context
 ) -> Response:
-    with context.database.read() as session:
-        customer = CatalogRepository(session, seller_id).customer(customer_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        customer = service.customer(work, customer_id)
     return json_response(_customer(customer))
 
 
@@ -197,25 +194,23 @@ ComponentIdPath = Annotated[str, Path(alias="componentId")]
 )
 def create_component(body: NewComponent, seller_id: SellerId, context: Context) -> Response:
     """Create a metered component. `ItemCode` is unique per seller (409)."""
-    with context.database.write() as session:
-        component = service.create_component(
-            CatalogRepository(session, seller_id), context.clock, **body.model_dump()
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        component = service.create_component(work, context.clock, **body.model_dump())
     return json_response(_component(component), 201)
 
 
 @router.get("/components", response_model=list[ComponentOut])
 def list_components(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's components, newest first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = CatalogRepository(session, seller_id).components(paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.components(work, paging)
     return list_response([_component(c) for c in page.items], page.total)
 
 
 @router.get("/components/{componentId}", response_model=ComponentOut)
 def get_component(component_id: ComponentIdPath, seller_id: SellerId, context: Context) -> Response:
-    with context.database.read() as session:
-        component = CatalogRepository(session, seller_id).component(component_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        component = service.component(work, component_id)
     return json_response(_component(component))
 
 
@@ -230,10 +225,8 @@ def change_component(
     component_id: ComponentIdPath, body: ComponentChanges, seller_id: SellerId, context: Context
 ) -> Response:
     """Change the fields sent. Once a contract uses the component it is immutable (409)."""
-    with context.database.write() as session:
-        component = service.change_component(
-            CatalogRepository(session, seller_id), component_id, _changes(body)
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        component = service.change_component(work, component_id, _changes(body))
     return json_response(_component(component))
 
 
@@ -256,18 +249,16 @@ class PlanOut(NewPlan):
 
 @router.post("/plans", status_code=201, response_model=PlanOut)
 def create_plan(body: NewPlan, seller_id: SellerId, context: Context) -> Response:
-    with context.database.write() as session:
-        plan = service.create_plan(
-            CatalogRepository(session, seller_id), context.clock, **body.model_dump()
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        plan = service.create_plan(work, context.clock, **body.model_dump())
     return json_response(PlanOut.model_validate(plan, from_attributes=True), 201)
 
 
 @router.get("/plans", response_model=list[PlanOut])
 def list_plans(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's plans, newest first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = CatalogRepository(session, seller_id).plans(paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.plans(work, paging)
     return list_response(
         [PlanOut.model_validate(p, from_attributes=True) for p in page.items], page.total
     )
@@ -277,8 +268,8 @@ def list_plans(seller_id: SellerId, context: Context, paging: Paging) -> Respons
 def get_plan(
     plan_id: Annotated[str, Path(alias="planId")], seller_id: SellerId, context: Context
 ) -> Response:
-    with context.database.read() as session:
-        plan = CatalogRepository(session, seller_id).plan(plan_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        plan = service.plan(work, plan_id)
     return json_response(PlanOut.model_validate(plan, from_attributes=True))
 
 
@@ -350,9 +341,9 @@ PlanVariantIdPath = Annotated[str, Path(alias="planVariantId")]
 def create_plan_variant(body: NewPlanVariant, seller_id: SellerId, context: Context) -> Response:
     """Create a plan variant: a price list in one currency and billing period."""
     billing_period: BillingPeriod = body.billing_period  # type: ignore[assignment]
-    with context.database.write() as session:
+    with context.database.unit_of_work(seller_id) as work:
         variant = service.create_plan_variant(
-            CatalogRepository(session, seller_id),
+            work,
             context.clock,
             plan_id=body.plan_id,
             name=body.name,
@@ -368,8 +359,8 @@ def create_plan_variant(body: NewPlanVariant, seller_id: SellerId, context: Cont
 @router.get("/planvariants", response_model=list[PlanVariantOut])
 def list_plan_variants(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's plan variants, newest first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = CatalogRepository(session, seller_id).plan_variants(paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.plan_variants(work, paging)
     return list_response([_variant(v) for v in page.items], page.total)
 
 
@@ -377,8 +368,8 @@ def list_plan_variants(seller_id: SellerId, context: Context, paging: Paging) ->
 def get_plan_variant(
     variant_id: PlanVariantIdPath, seller_id: SellerId, context: Context
 ) -> Response:
-    with context.database.read() as session:
-        variant = CatalogRepository(session, seller_id).plan_variant(variant_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        variant = service.plan_variant(work, variant_id)
     return json_response(_variant(variant))
 
 
@@ -395,10 +386,8 @@ def change_plan_variant(
     changes = _changes(body)
     if "metered_components" in changes:
         changes["metered_components"] = tuple(m.to_domain() for m in body.metered_components)
-    with context.database.write() as session:
-        variant = service.change_plan_variant(
-            CatalogRepository(session, seller_id), variant_id, changes
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        variant = service.change_plan_variant(work, variant_id, changes)
     return json_response(_variant(variant))
 
 

@@ -17,9 +17,6 @@ from arrears.api.problems import problem_responses
 from arrears.domain.billing_failures import BillingFailure
 from arrears.domain.contracts import Contract, ContractStatus
 from arrears.services import contracts as service
-from arrears.store.billing_failures import BillingFailures
-from arrears.store.catalog import CatalogRepository
-from arrears.store.contracts import ContractRepository
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["contracts"])
 
@@ -74,10 +71,9 @@ ContractIdPath = Annotated[str, Path(alias="contractId")]
 @router.post("/contracts", status_code=201, response_model=ContractOut)
 def create_contract(body: NewContract, seller_id: SellerId, context: Context) -> Response:
     """Put a customer on a plan variant. Billing periods are anchored at `StartDate`."""
-    with context.database.write() as session:
+    with context.database.unit_of_work(seller_id) as work:
         contract = service.create_contract(
-            CatalogRepository(session, seller_id),
-            ContractRepository(session, seller_id),
+            work,
             context.clock,
             customer_id=body.customer_id,
             plan_variant_id=body.plan_variant_id,
@@ -94,17 +90,15 @@ def list_contracts(
     customer_id: Annotated[str | None, Query(alias="customerId")] = None,
 ) -> Response:
     """The seller's contracts, newest first, optionally of one customer."""
-    with context.database.read() as session:
-        page = ContractRepository(session, seller_id).page(paging, customer_id=customer_id)
-        failures = BillingFailures(session, seller_id).of([c.id for c in page.items])
-    return list_response([_out(c, context, failures.get(c.id)) for c in page.items], page.total)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.contracts(work, paging, customer_id=customer_id)
+    return list_response([_out(c, context, failure) for c, failure in page.items], page.total)
 
 
 @router.get("/contracts/{contractId}", response_model=ContractOut)
 def get_contract(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
-    with context.database.read() as session:
-        contract = ContractRepository(session, seller_id).get(contract_id)
-        failure = BillingFailures(session, seller_id).of([contract_id]).get(contract_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        contract, failure = service.contract(work, contract_id)
     return json_response(_out(contract, context, failure))
 
 
@@ -118,11 +112,8 @@ def end_contract(
 ) -> Response:
     """End the contract at `EndDate` (409 if it is already ended). Its final invoice is
     issued when the clock passes `EndDate`; until then it stays `Active`."""
-    with context.database.write() as session:
-        contract = service.end_contract(
-            ContractRepository(session, seller_id), contract_id, body.end_date
-        )
-        failure = BillingFailures(session, seller_id).of([contract_id]).get(contract_id)
+    with context.database.unit_of_work(seller_id) as work:
+        contract, failure = service.end_contract(work, contract_id, body.end_date)
     return json_response(_out(contract, context, failure))
 
 

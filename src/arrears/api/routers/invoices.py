@@ -16,15 +16,8 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, LineKind
-from arrears.services.billing_failures import on_request
-from arrears.services.contract_billing import (
-    after_billing_due,
-    interim_invoice,
-    issue_next_due,
-    preview_period,
-)
-from arrears.store.contracts import ContractRepository
-from arrears.store.invoices import InvoiceFilter, InvoiceRepository
+from arrears.services import contract_billing
+from arrears.services import invoices as service
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"])
 
@@ -95,16 +88,16 @@ def list_invoices(
     document_to: Annotated[Instant | None, Query(alias="to", description="Exclusive.")] = None,
 ) -> Response:
     """The seller's invoices, newest first, by contract, customer and document date."""
-    invoice_filter = InvoiceFilter(contract_id, customer_id, document_from, document_to)
-    with context.database.read() as session:
-        page = InvoiceRepository(session, seller_id).invoices(invoice_filter, paging)
+    invoice_filter = service.InvoiceFilter(contract_id, customer_id, document_from, document_to)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.invoices(work, invoice_filter, paging)
     return list_response([invoice_out(i) for i in page.items], page.total)
 
 
 @router.get("/invoices/{invoiceId}", response_model=InvoiceOut)
 def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
-    with context.database.read() as session:
-        invoice = InvoiceRepository(session, seller_id).invoice(invoice_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        invoice = service.invoice(work, invoice_id)
     return json_response(invoice_out(invoice))
 
 
@@ -113,8 +106,8 @@ def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context
 )
 def get_invoice_usage(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     """Every usage entry the invoice bills."""
-    with context.database.read() as session:
-        entries = InvoiceRepository(session, seller_id).invoice_usage(invoice_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        entries = service.invoice_usage(work, invoice_id)
     return list_response([usage_out(e) for e in entries], len(entries))
 
 
@@ -129,14 +122,9 @@ def preview_contract(
     """The invoice the contract would get if its current period closed now (its usage
     so far, the free quota left, the period's fee), with `Id` and `InvoiceNumber` null.
     Nothing is saved."""
-    with (
-        on_request(context.database, context.clock, seller_id, contract_id, bills=False),
-        context.database.rehearsal() as session,
-    ):
-        while issue_next_due(session, context.clock, seller_id, contract_id):
-            pass  # a period that is due but not yet billed is billed first, in rehearsal
-        draft = preview_period(session, context.clock, seller_id, contract_id)
-        customer_id = ContractRepository(session, seller_id).get(contract_id).customer_id
+    draft, customer_id = contract_billing.preview(
+        context.database, context.clock, seller_id, contract_id
+    )
     return json_response(preview_out(draft, contract_id, customer_id, context))
 
 
@@ -152,14 +140,7 @@ def preview_contract(
 def bill_interim(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
     """Bill every unbilled usage entry due by now at once, on an interim invoice (after
     any regular invoice that is due). 204 when there is nothing to bill."""
-    with on_request(context.database, context.clock, seller_id, contract_id):
-        invoice = after_billing_due(
-            context.database,
-            context.clock,
-            seller_id,
-            contract_id,
-            lambda session: interim_invoice(session, context.clock, seller_id, contract_id),
-        )
+    invoice = contract_billing.bill_interim(context.database, context.clock, seller_id, contract_id)
     if invoice is None:
         return Response(status_code=204)
     return json_response(invoice_out(invoice), 201)

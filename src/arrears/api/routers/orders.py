@@ -23,6 +23,7 @@ from arrears.services.billing_failures import on_request
 from arrears.services.contract_billing import after_billing_due, issue_next_due
 from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
 from arrears.store.contracts import ContractRepository
+from arrears.store.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["orders"])
 
@@ -129,12 +130,12 @@ def _place(context: AppContext, seller_id: str, body: NewOrder) -> PlacedOrder:
     """The order, placed after any invoice the contract is due when it bills interim."""
     trigger = body.trigger_interim_billing
 
-    def place(session: Session) -> PlacedOrder:
-        return _order_in(session, context, seller_id, body, trigger=trigger)
+    def place(work: UnitOfWork) -> PlacedOrder:
+        return _order_in(work.session, context, seller_id, body, trigger=trigger)
 
     if not trigger:
-        with context.database.write() as session:
-            return place(session)
+        with context.database.unit_of_work(seller_id) as work:
+            return place(work)
     with on_request(context.database, context.clock, seller_id, body.contract_id):
         return after_billing_due(
             context.database, context.clock, seller_id, body.contract_id, place
@@ -154,7 +155,7 @@ def _rehearse(context: AppContext, seller_id: str, body: NewOrder) -> tuple[Plac
 
 def _catch_up(session: Session, context: AppContext, seller_id: str, contract_id: str) -> None:
     try:
-        while issue_next_due(session, context.clock, seller_id, contract_id):
+        while issue_next_due(UnitOfWork(session, seller_id), context.clock, contract_id):
             pass
     except NotFound:
         pass  # place_order reports the unknown ContractId as a bad field

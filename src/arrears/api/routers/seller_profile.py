@@ -10,8 +10,7 @@ from arrears.api.auth import SellerInPath
 from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import CamelModel
-from arrears.domain.errors import NotFound
-from arrears.store.sellers import SellerRegistry
+from arrears.services import sellers
 
 router = APIRouter(prefix="/api/sellers", route_class=ArrearsRoute, tags=["seller"])
 
@@ -27,10 +26,8 @@ class SellerProfile(CamelModel):
 @router.get("/{sellerId}", response_model=SellerProfile, operation_id="getSellerProfile")
 def get_profile(seller_id: SellerInPath, context: Context) -> Response:
     """Who this API key belongs to: lets an integration check its configuration."""
-    with context.database.read() as session:
-        seller = SellerRegistry(session).get(seller_id)
-    if seller is None:  # sellers are never deleted, but a 500 is never the answer
-        raise NotFound(f"There is no seller {seller_id}.")
+    with context.database.registry_work("read") as work:
+        seller = sellers.seller(work, seller_id)
     return json_response(
         SellerProfile(
             seller_id=seller.id,

@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import Field, StringConstraints
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from arrears import metrics
@@ -42,9 +41,8 @@ from arrears.domain.usage import (
     contract_rules,
     product_override,
 )
-from arrears.services.usage import post_usage
-from arrears.store.contracts import ContractRepository
-from arrears.store.usage import UsageFilter, UsageRepository
+from arrears.services import usage as service
+from arrears.store.unit_of_work import UnitOfWork
 
 router = APIRouter(prefix="/api/v1/contracts", route_class=ArrearsRoute, tags=["usage"])
 
@@ -127,8 +125,8 @@ def _quantity_rules(raw: object) -> list[FieldError]:
 
 
 def _terms_of(context: AppContext, seller_id: str, contract_id: str) -> ContractTerms | None:
-    with context.database.read() as session:
-        return UsageRepository(session, seller_id).terms_of(contract_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        return service.terms_of(work, contract_id)
 
 
 @router.post(
@@ -164,17 +162,15 @@ async def create_usage(
     # Group commit: concurrent posts share one transaction and one commit, each in its
     # own savepoint; the answer comes once the commit has made this entry durable.
     entry, created = await asyncio.wrap_future(
-        context.database.write_grouped(partial(_post, seller_id, context.clock, candidate))
+        context.database.unit_of_work_grouped(seller_id, partial(_post, context.clock, candidate))
     )
     if created:  # counted once committed
         metrics.USAGE_POSTS_STORED.inc()
     return json_response(usage_out(entry), 201 if created else 200)
 
 
-def _post(
-    seller_id: str, clock: Clock, candidate: UsageCandidate, session: Session
-) -> tuple[UsageEntry, bool]:
-    return post_usage(UsageRepository(session, seller_id), clock, candidate)
+def _post(clock: Clock, candidate: UsageCandidate, work: UnitOfWork) -> tuple[UsageEntry, bool]:
+    return service.post_usage(work, clock, candidate)
 
 
 @router.get("/{contractId}/usage", response_model=list[UsageOut])
@@ -189,10 +185,9 @@ def list_usage(
     billed: bool | None = None,
 ) -> Response:
     """The contract's usage entries, latest due date first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        ContractRepository(session, seller_id).get(contract_id)
-        page = UsageRepository(session, seller_id).entries(
-            contract_id, UsageFilter(due_from, due_to, billed), paging
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.usage_of(
+            work, contract_id, service.UsageFilter(due_from, due_to, billed), paging
         )
     return list_response([usage_out(e) for e in page.items], page.total)
 
@@ -211,8 +206,8 @@ def delete_usage(
     """Delete an unbilled entry; a billed one answers 409."""
     if not _is_usage_id(usage_id):
         raise NotFound(f"Contract {contract_id} has no usage entry {usage_id}.")
-    with context.database.write() as session:
-        UsageRepository(session, seller_id).delete_unbilled(contract_id, int(usage_id))
+    with context.database.unit_of_work(seller_id) as work:
+        service.delete_usage(work, contract_id, int(usage_id))
     return Response(status_code=204)
 
 

@@ -12,8 +12,7 @@ from arrears.console.pages.routing import console_router
 from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
 from arrears.console.tables import table_of
-from arrears.services.console import contract_view
-from arrears.store.console_reads import Sort
+from arrears.services.console import Sort, contract_view
 
 router = console_router()
 
@@ -25,8 +24,8 @@ def contract_page(
     invoices = table_of(request.query_params, {"date": None}, Sort("date", True))
     # A rehearsal: the preview bills a period that is due but not yet billed first, as
     # the API's preview does, and all of it is rolled back.
-    with context.database.rehearsal() as db:
-        view = contract_view(db, context.clock, session.seller_id, contractId, invoices.request)
+    with context.database.unit_of_work(session.seller_id, "rehearsal") as work:
+        view = contract_view(work, context.clock, contractId, invoices.request)
     return render(
         request,
         "contract.html",

@@ -12,8 +12,7 @@ from arrears.console.pages.routing import console_router
 from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
 from arrears.console.tables import table_of
-from arrears.services.console import customer_view, find_customers
-from arrears.store.console_reads import CUSTOMER_SORTS, Sort
+from arrears.services.console import CUSTOMER_SORTS, Sort, customer_view, find_customers
 
 router = console_router()
 
@@ -23,8 +22,8 @@ def customers_page(request: Request, session: SessionOf, context: Context) -> Re
     query = request.query_params
     search = query.get("q", "")[:200]
     table = table_of(query, CUSTOMER_SORTS, Sort("name"), keep=("q",))
-    with context.database.read() as db:
-        page = find_customers(db, session.seller_id, search, table.sort, table.request)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        page = find_customers(work, search, table.sort, table.request)
     return render(request, "customers.html", session=session, search=search, table=table, page=page)
 
 
@@ -38,8 +37,8 @@ def customer_page(
     invoices = table_of(query, {"date": None}, Sort("date", True), prefix="i_")
     contracts = replace(contracts, keep={"i_page": str(invoices.page)})
     invoices = replace(invoices, keep={"c_page": str(contracts.page)})
-    with context.database.read() as db:
-        view = customer_view(db, session.seller_id, customerId, contracts.request, invoices.request)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        view = customer_view(work, customerId, contracts.request, invoices.request)
     return render(
         request,
         "customer.html",

@@ -12,8 +12,7 @@ from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
 from arrears.console.tables import table_of
 from arrears.domain.invoices import InvoiceKind
-from arrears.services.console import find_invoices, invoice_view
-from arrears.store.console_reads import INVOICE_SORTS, InvoiceQuery, Sort
+from arrears.services.console import INVOICE_SORTS, InvoiceQuery, Sort, find_invoices, invoice_view
 
 router = console_router()
 
@@ -43,8 +42,8 @@ def invoices_page(request: Request, session: SessionOf, context: Context) -> Res
         document_to=_day(query.get("to"), after=True),
     )
     table = table_of(query, INVOICE_SORTS, Sort("date", True), keep=FILTERS)
-    with context.database.read() as db:
-        page = find_invoices(db, session.seller_id, invoice_query, table.sort, table.request)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        page = find_invoices(work, invoice_query, table.sort, table.request)
     return render(
         request,
         "invoices.html",
@@ -60,6 +59,6 @@ def invoices_page(request: Request, session: SessionOf, context: Context) -> Res
 def invoice_page(
     request: Request, invoiceId: str, session: SessionOf, context: Context
 ) -> Response:
-    with context.database.read() as db:
-        view = invoice_view(db, session.seller_id, invoiceId)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        view = invoice_view(work, invoiceId)
     return render(request, "invoice.html", session=session, view=view)

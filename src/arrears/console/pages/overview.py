@@ -12,8 +12,7 @@ from arrears.console.charts import bar_chart, days_between
 from arrears.console.pages.routing import console_router
 from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
-from arrears.services.console import overview
-from arrears.store.console_reads import UsageSum
+from arrears.services.console import UsageSum, overview
 
 router = console_router()
 
@@ -44,8 +43,8 @@ def usage_charts(usage: list[UsageSum], days: list[str]) -> list[dict[str, objec
 
 @router.get("")
 def overview_page(request: Request, session: SessionOf, context: Context) -> Response:
-    with context.database.read() as db:
-        view = overview(db, context.clock, session.seller_id)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        view = overview(work, context.clock)
     revenue: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for month, currency, total in view.revenue:
         revenue[currency][month] = total

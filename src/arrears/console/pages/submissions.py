@@ -13,8 +13,7 @@ from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
 from arrears.console.tables import PAGE_SIZE, table_of
 from arrears.domain.tasks import RecordError, TaskStatus
-from arrears.services.console import find_tasks, task_view
-from arrears.store.console_reads import TASK_SORTS, Sort
+from arrears.services.console import TASK_SORTS, Sort, find_tasks, task_view
 
 router = console_router()
 
@@ -29,8 +28,8 @@ def submissions_page(request: Request, session: SessionOf, context: Context) -> 
     status_value = query.get("status")
     status = TaskStatus(status_value) if status_value in set(TaskStatus) else None
     table = table_of(query, TASK_SORTS, Sort("created", True), keep=("status",))
-    with context.database.read() as db:
-        page = find_tasks(db, session.seller_id, status, table.sort, table.request)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        page = find_tasks(work, status, table.sort, table.request)
     return render(
         request,
         "submissions.html",
@@ -47,8 +46,8 @@ def submission_page(
     request: Request, taskId: str, session: SessionOf, context: Context
 ) -> Response:
     table = table_of(request.query_params, {"index": None}, Sort("index"))
-    with context.database.read() as db:
-        task = task_view(db, session.seller_id, taskId)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        task = task_view(work, taskId)
     errors = task.errors[table.request.skip : table.request.skip + PAGE_SIZE]
     return render(
         request, "submission.html", session=session, task=task, errors=errors, table=table
@@ -74,8 +73,8 @@ def failed_records_csv(errors: tuple[RecordError, ...]) -> str:
 
 @router.get("/submissions/{taskId}/failed-records.csv")
 def failed_records(taskId: str, session: SessionOf, context: Context) -> Response:
-    with context.database.read() as db:
-        task = task_view(db, session.seller_id, taskId)
+    with context.database.unit_of_work(session.seller_id, "read") as work:
+        task = task_view(work, taskId)
     return Response(
         failed_records_csv(task.errors),
         media_type="text/csv; charset=utf-8",
