@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -56,6 +56,32 @@ def create_app(
         if settings.embedded_worker
         else None
     )
+    app = FastAPI(
+        title="Arrears",
+        summary="Metered billing in arrears.",
+        version="0.1.0",
+        default_response_class=ArrearsJSONResponse,
+        lifespan=_lifespan(worker),
+        generate_unique_id_function=operation_id,
+    )
+    app.state.context = AppContext(
+        settings=settings, database=database, clock=clock, worker=worker, task_waits=task_waits
+    )
+    install_problem_handlers(app)
+    install_openapi(app, consumption.SCHEMAS)
+    _include_routers(app, settings, clock)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        limit=settings.max_body_bytes,
+        overrides=((consumption.BULK_PATH, settings.bulk_max_bytes),),
+    )
+    # Outermost, so that even a refused body is logged with its request id.
+    app.add_middleware(RequestContextMiddleware, measure=settings.metrics)
+    return app
+
+
+def _lifespan(worker: Worker | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The embedded worker, if any, runs while the app serves."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,19 +93,11 @@ def create_app(
             if worker is not None:
                 worker.stop()
 
-    app = FastAPI(
-        title="Arrears",
-        summary="Metered billing in arrears.",
-        version="0.1.0",
-        default_response_class=ArrearsJSONResponse,
-        lifespan=lifespan,
-        generate_unique_id_function=operation_id,
-    )
-    app.state.context = AppContext(
-        settings=settings, database=database, clock=clock, worker=worker, task_waits=task_waits
-    )
-    install_problem_handlers(app)
-    install_openapi(app, consumption.SCHEMAS)
+    return lifespan
+
+
+def _include_routers(app: FastAPI, settings: Settings, clock: Clock) -> None:
+    """Both wire surfaces, the console, and what the settings turn on."""
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(contracts.router)
@@ -96,11 +114,3 @@ def create_app(
         app.include_router(billing_failures.router)
         if isinstance(clock, TestClock):
             app.include_router(admin.test_clock_router(clock))
-    app.add_middleware(
-        BodyLimitMiddleware,
-        limit=settings.max_body_bytes,
-        overrides=((consumption.BULK_PATH, settings.bulk_max_bytes),),
-    )
-    # Outermost, so that even a refused body is logged with its request id.
-    app.add_middleware(RequestContextMiddleware, measure=settings.metrics)
-    return app

@@ -26,8 +26,7 @@ from datetime import timedelta
 from types import TracebackType
 
 from arrears.domain.clock import Clock, SystemClock
-from arrears.store.database import Database
-from arrears.store.tasks import TaskQueue
+from arrears.store.unit_of_work import Database
 
 __all__ = [
     "DEFAULT_HEARTBEAT",
@@ -133,7 +132,7 @@ def task_heartbeat(database: Database, task_id: str, owner: str, terms: LeaseTer
     each time for `terms.length` from the lease clock's now."""
 
     def renew() -> bool:
-        with database.write() as session:
-            return TaskQueue(session).renew(task_id, owner, terms.clock.now(), terms.length)
+        with database.registry_work() as work:
+            return work.task_queue.renew(task_id, owner, terms.clock.now(), terms.length)
 
     return Heartbeat(renew, terms.renew_every, f"task {task_id}")
