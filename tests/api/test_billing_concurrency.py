@@ -235,11 +235,10 @@ def test_two_orders_billing_one_contract_at_once_are_both_placed_and_billed(
     seller_id = contract.seller.seller_id
 
     def second_order() -> PlacedOrder:
-        with database.write() as session:
+        with database.unit_of_work(seller_id) as work:
             return place_order(
-                session,
+                work,
                 clock,
-                seller_id,
                 contract_id=contract.contract_id,
                 usages=[OrderedUsage(contract.component_ids[1], Decimal(2))],
                 rated_items=[],

@@ -3,11 +3,10 @@ once, all or nothing, optionally billed at once on an interim invoice."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-
-from sqlalchemy.orm import Session
 
 from arrears.domain import wire
 from arrears.domain.clock import Clock
@@ -16,13 +15,11 @@ from arrears.domain.ids import new_id
 from arrears.domain.invoices import Invoice
 from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage, duplicate_keys
 from arrears.services import submissions
-from arrears.services.contract_billing import interim_invoice
-from arrears.store.contracts import ContractRepository
-from arrears.store.orders import OrderRepository
-from arrears.store.unit_of_work import UnitOfWork
-from arrears.store.usage import UsageRepository
+from arrears.services.billing_failures import on_request
+from arrears.services.contract_billing import after_billing_due, catch_up, interim_invoice
+from arrears.store.unit_of_work import Database, UnitOfWork
 
-__all__ = ["OrderedUsage", "PlacedOrder", "RatedItem", "place_order"]
+__all__ = ["Order", "OrderedUsage", "PlacedOrder", "RatedItem", "place", "place_order", "rehearse"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +48,62 @@ class PlacedOrder:
     invoice: Invoice | None
 
 
+@dataclass(frozen=True, slots=True)
+class Order:
+    """What a request orders: `place_order`'s arguments."""
+
+    contract_id: str
+    usages: list[OrderedUsage]
+    rated_items: list[RatedItem]
+    trigger_interim_billing: bool
+
+
+def place(database: Database, clock: Clock, seller_id: str, order: Order) -> PlacedOrder:
+    """The order, placed and committed; one that bills interim is placed after any
+    invoice the contract is due (`after_billing_due`), and a failure of the contract's
+    own is recorded (`billing_failures.on_request`)."""
+    if not order.trigger_interim_billing:
+        with database.unit_of_work(seller_id) as work:
+            return _placed(work, clock, order, trigger=False)
+    with on_request(database, clock, seller_id, order.contract_id):
+        return after_billing_due(
+            database,
+            clock,
+            seller_id,
+            order.contract_id,
+            lambda work: _placed(work, clock, order, trigger=True),
+        )
+
+
+def rehearse(
+    database: Database, clock: Clock, seller_id: str, order: Order
+) -> tuple[PlacedOrder, str]:
+    """The order placed and billed interim after what the contract is due, in a
+    transaction rolled back at the end; and the contract's customer."""
+    with (
+        on_request(database, clock, seller_id, order.contract_id, bills=False),
+        database.unit_of_work(seller_id, "rehearsal") as work,
+    ):
+        with suppress(NotFound):  # place_order reports the unknown ContractId as a bad field
+            catch_up(work, clock, order.contract_id)
+        placed = _placed(work, clock, order, trigger=True)
+        return placed, work.contracts.get(order.contract_id).customer_id
+
+
+def _placed(work: UnitOfWork, clock: Clock, order: Order, *, trigger: bool) -> PlacedOrder:
+    return place_order(
+        work,
+        clock,
+        contract_id=order.contract_id,
+        usages=order.usages,
+        rated_items=order.rated_items,
+        trigger_interim_billing=trigger,
+    )
+
+
 def place_order(
-    session: Session,
+    work: UnitOfWork,
     clock: Clock,
-    seller_id: str,
     *,
     contract_id: str,
     usages: list[OrderedUsage],
@@ -70,12 +119,12 @@ def place_order(
     interim invoice) while a regular invoice is due: bill it, then place the order;
     `ApplyCarefully` when a concurrent order stored one of its keys: place it again
     (`submissions.settled`)."""
-    usage = UsageRepository(session, seller_id)
+    usage = work.usage
     now = clock.now()
-    candidates = _checked_usage(session, usage, seller_id, contract_id, usages, now=now)
+    candidates = _checked_usage(work, contract_id, usages, now=now)
     new, repeated = submissions.split_by_key(usage, candidates)
     order_id = new_id()
-    orders = OrderRepository(session, seller_id)
+    orders = work.orders
     orders.add_order(order_id, contract_id, now)
     submissions.insert_new(usage, new, submission_id=order_id, transferred_at=now)
     orders.add_rated_items(
@@ -86,7 +135,7 @@ def place_order(
     )
     invoice = None
     if trigger_interim_billing:
-        invoice = interim_invoice(UnitOfWork(session, seller_id), clock, contract_id)
+        invoice = interim_invoice(work, clock, contract_id)
         if invoice is not None:
             orders.set_order_invoice(order_id, invoice.id)
     # Read after billing, so that each entry shows the invoice that billed it.
@@ -97,9 +146,7 @@ def place_order(
 
 
 def _checked_usage(
-    session: Session,
-    usage: UsageRepository,
-    seller_id: str,
+    work: UnitOfWork,
     contract_id: str,
     usages: list[OrderedUsage],
     *,
@@ -110,14 +157,14 @@ def _checked_usage(
         # Lock the contract before writing rows that refer to it: their foreign keys
         # take a share lock on it, which would deadlock with a concurrent order's
         # interim invoice taking the same lock for update.
-        contract = ContractRepository(session, seller_id).get(contract_id, for_update=True)
+        contract = work.contracts.get(contract_id, for_update=True)
     except NotFound:
         raise Invalid.one(
             wire.CONTRACT_ID, "not_found", f"There is no contract {contract_id}."
         ) from None
     if contract.closed:
         raise Conflict(f"Contract {contract_id} has its final invoice; it takes no more usage.")
-    terms = usage.contract_terms([contract_id])[contract_id]
+    terms = work.usage.contract_terms([contract_id])[contract_id]
     candidates = [
         UsageCandidate(
             contract_id=contract_id,

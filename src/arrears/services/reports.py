@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from arrears.store.catalog import CatalogRepository
-from arrears.store.contracts import ContractRepository
-from arrears.store.usage import UsageRepository
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = ["ProductConsumption", "SubscriptionConsumption", "consumption_report"]
 
@@ -30,9 +28,7 @@ class SubscriptionConsumption:
 
 
 def consumption_report(
-    contracts: ContractRepository,
-    catalog: CatalogRepository,
-    usage: UsageRepository,
+    work: UnitOfWork,
     *,
     customer_id: str | None,
     contract_ids: list[str] | None,
@@ -42,12 +38,13 @@ def consumption_report(
     """Each metered contract (optionally of one customer, or only the given ones) with
     its billed and unbilled quantity per metered component, for usage due in
     `[due_from, due_to)`. Foreign or unknown contract ids are simply absent."""
-    matching = contracts.matching(customer_id=customer_id, contract_ids=contract_ids)
+    catalog = work.catalog
+    matching = work.contracts.matching(customer_id=customer_id, contract_ids=contract_ids)
     variants = {v: catalog.plan_variant(v) for v in {c.plan_variant_id for c in matching}}
     metered_ids = {m.component_id for v in variants.values() for m in v.metered_components}
     item_codes = catalog.item_codes(metered_ids)
     totals: dict[tuple[str, str, bool], Decimal] = defaultdict(Decimal)
-    for contract_id, component_id, billed, quantity in usage.quantities(
+    for contract_id, component_id, billed, quantity in work.usage.quantities(
         [c.id for c in matching], due_from=due_from, due_to=due_to
     ):
         totals[(contract_id, component_id, bool(billed))] += quantity

@@ -15,16 +15,15 @@ from arrears import metrics
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict
 from arrears.domain.ids import new_id
-from arrears.domain.tasks import Outcome, RecordError, Task
+from arrears.domain.paging import Page, PageRequest
+from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
 from arrears.services import ingest, submissions
 from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
 from arrears.services.submissions import Applied, KeptRacing, Submission
-from arrears.store.database import Database
-from arrears.store.outages import outage_of
-from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue, TaskRepository
-from arrears.store.usage import UsageRepository
+from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue
+from arrears.store.unit_of_work import Database, UnitOfWork, outage_of
 
-__all__ = ["MAX_ATTEMPTS", "dry_run", "run_next_task", "submit"]
+__all__ = ["MAX_ATTEMPTS", "dry_run", "run_next_task", "submit", "task", "task_page"]
 
 log = logging.getLogger("arrears.tasks")
 
@@ -33,7 +32,7 @@ MAX_ATTEMPTS = 5
 
 
 def submit(
-    tasks: TaskRepository,
+    work: UnitOfWork,
     clock: Clock,
     body: bytes,
     *,
@@ -44,6 +43,7 @@ def submit(
 
     Returns the task and whether it is new: a repeat with the same `Idempotency-Key`
     and the same body returns the first task; with another body it is a `Conflict`."""
+    tasks = work.tasks
     total = ingest.count_records(body, max_records)
     digest = hashlib.sha256(body).hexdigest()
     if idempotency_key is not None:
@@ -75,11 +75,21 @@ def submit(
     return tasks.get(task_id), True
 
 
-def dry_run(usage: UsageRepository, clock: Clock, body: bytes, *, max_records: int) -> Outcome:
+def dry_run(work: UnitOfWork, clock: Clock, body: bytes, *, max_records: int) -> Outcome:
     """What applying `body` now would do; saves nothing."""
     ingest.count_records(body, max_records)
     records = ingest.decode_records(body)
-    return ingest.validate_submission(usage, records, submitted_at=clock.now()).outcome
+    return ingest.validate_submission(work.usage, records, submitted_at=clock.now()).outcome
+
+
+def task_page(work: UnitOfWork, status: TaskStatus | None, page: PageRequest) -> Page[Task]:
+    """The seller's tasks, newest first, optionally in one state."""
+    return work.tasks.page(status, page)
+
+
+def task(work: UnitOfWork, task_id: str) -> Task:
+    """The task; `NotFound` for a foreign id."""
+    return work.tasks.get(task_id)
 
 
 def run_next_task(
@@ -100,8 +110,8 @@ def run_next_task(
     lost its lease leaves nothing behind, and the next claim starts over. A task is
     therefore applied exactly once, or not at all.
     """
-    with database.write() as session:
-        claimed = TaskQueue(session).claim(owner, lease.clock.now(), lease.length)
+    with database.registry_work() as queue:
+        claimed = queue.task_queue.claim(owner, lease.clock.now(), lease.length)
     if claimed is None:
         return False
     if claimed.attempts > MAX_ATTEMPTS:
@@ -117,8 +127,8 @@ def run_next_task(
         # Whatever went wrong, nothing of the task was saved; let the next claim retry
         # it at once rather than after the lease. It fails for good after MAX_ATTEMPTS,
         # but a storage outage (e.g. a full disk) is no attempt of the task's.
-        with database.write() as session:
-            TaskQueue(session).release(claimed.id, owner, counted=outage_of(error) is None)
+        with database.registry_work() as queue:
+            queue.task_queue.release(claimed.id, owner, counted=outage_of(error) is None)
         raise
     return True
 

@@ -32,10 +32,6 @@ from arrears.domain import wire
 from arrears.domain.tasks import Outcome, Task, TaskStatus
 from arrears.services import submissions, tasks
 from arrears.services.reports import consumption_report
-from arrears.store.catalog import CatalogRepository
-from arrears.store.contracts import ContractRepository
-from arrears.store.tasks import TaskRepository
-from arrears.store.usage import UsageRepository
 
 router = APIRouter(
     prefix="/api/sellers/{sellerId}/services", route_class=ArrearsRoute, tags=["consumption"]
@@ -155,9 +151,9 @@ async def submit_bulk(
 
 
 def _dry_run(context: AppContext, seller_id: str, body: bytes) -> Response:
-    with context.database.read() as session:
+    with context.database.unit_of_work(seller_id, "read") as work:
         outcome = tasks.dry_run(
-            UsageRepository(session, seller_id),
+            work,
             context.clock,
             body,
             max_records=context.settings.bulk_max_records,
@@ -168,9 +164,9 @@ def _dry_run(context: AppContext, seller_id: str, body: bytes) -> Response:
 def _submit(
     context: AppContext, seller_id: str, body: bytes, idempotency_key: str | None
 ) -> Response:
-    with context.database.write() as session:
+    with context.database.unit_of_work(seller_id) as work:
         task, _new = tasks.submit(
-            TaskRepository(session, seller_id),
+            work,
             context.clock,
             body,
             idempotency_key=idempotency_key,
@@ -196,8 +192,8 @@ def list_bulk(
 ) -> Response:
     """The seller's bulk submissions, newest first, each as its `GET` answers without
     `errors`; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = TaskRepository(session, seller_id).page(message, paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = tasks.task_page(work, message, paging)
     return list_response([_task_summary(task) for task in page.items], page.total)
 
 
@@ -236,8 +232,8 @@ async def get_bulk(
 
 
 def _task(context: AppContext, seller_id: str, task_id: str) -> Task:
-    with context.database.read() as session:
-        return TaskRepository(session, seller_id).get(task_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        return tasks.task(work, task_id)
 
 
 def _task_out(task: Task) -> TaskOut:
@@ -312,11 +308,9 @@ def report_consumption(
 ) -> Response:
     """The seller's metered subscriptions with their billed and unbilled consumption per
     product. Deprecated: kept for existing integrations."""
-    with context.database.read() as session:
+    with context.database.unit_of_work(seller_id, "read") as work:
         report = consumption_report(
-            ContractRepository(session, seller_id),
-            CatalogRepository(session, seller_id),
-            UsageRepository(session, seller_id),
+            work,
             customer_id=body.customer_id,
             contract_ids=body.subscription_ids,
             due_from=body.due_from,

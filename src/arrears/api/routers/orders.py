@@ -7,23 +7,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Response
 from pydantic import Field, StringConstraints, field_validator
-from sqlalchemy.orm import Session
 
 from arrears.api.auth import SellerId
-from arrears.api.context import AppContext, Context
+from arrears.api.context import Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import AnyDecimal, Instant, PascalModel, Price, Quantity
 from arrears.api.problems import problem_responses
 from arrears.api.routers.invoices import InvoiceOut, preview_out
 from arrears.api.routers.usage import UsageOut, usage_out
-from arrears.domain.errors import NotFound
 from arrears.domain.usage import MAX_KEY_LENGTH
+from arrears.services import orders as service
 from arrears.services import submissions
-from arrears.services.billing_failures import on_request
-from arrears.services.contract_billing import after_billing_due, issue_next_due
-from arrears.services.orders import OrderedUsage, PlacedOrder, RatedItem, place_order
-from arrears.store.contracts import ContractRepository
-from arrears.store.unit_of_work import UnitOfWork
+from arrears.services.orders import Order, OrderedUsage, RatedItem
 
 router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["orders"])
 
@@ -92,7 +87,8 @@ def create_order(body: NewOrder, seller_id: SellerId, context: Context) -> Respo
     """Add metered usages and one-off rated items to a contract, all or nothing; with
     `TriggerInterimBilling` bill them (and all unbilled usage due by now) at once."""
     order = submissions.settled(
-        lambda _careful: _place(context, seller_id, body), label=f"order on {body.contract_id}"
+        lambda _careful: service.place(context.database, context.clock, seller_id, _order(body)),
+        label=f"order on {body.contract_id}",
     )
     return json_response(
         OrderOut(
@@ -118,7 +114,7 @@ def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Resp
     """The interim invoice the order would produce, saving nothing (`Id` and
     `InvoiceNumber` are null); 204 when it would bill nothing."""
     order, customer_id = submissions.settled(
-        lambda _careful: _rehearse(context, seller_id, body),
+        lambda _careful: service.rehearse(context.database, context.clock, seller_id, _order(body)),
         label=f"order preview on {body.contract_id}",
     )
     if order.invoice is None:
@@ -126,48 +122,8 @@ def preview_order(body: NewOrder, seller_id: SellerId, context: Context) -> Resp
     return json_response(preview_out(order.invoice.draft, body.contract_id, customer_id, context))
 
 
-def _place(context: AppContext, seller_id: str, body: NewOrder) -> PlacedOrder:
-    """The order, placed after any invoice the contract is due when it bills interim."""
-    trigger = body.trigger_interim_billing
-
-    def place(work: UnitOfWork) -> PlacedOrder:
-        return _order_in(work.session, context, seller_id, body, trigger=trigger)
-
-    if not trigger:
-        with context.database.unit_of_work(seller_id) as work:
-            return place(work)
-    with on_request(context.database, context.clock, seller_id, body.contract_id):
-        return after_billing_due(
-            context.database, context.clock, seller_id, body.contract_id, place
-        )
-
-
-def _rehearse(context: AppContext, seller_id: str, body: NewOrder) -> tuple[PlacedOrder, str]:
-    """The order placed in a transaction rolled back at the end, and its customer."""
-    with (
-        on_request(context.database, context.clock, seller_id, body.contract_id, bills=False),
-        context.database.rehearsal() as session,
-    ):
-        _catch_up(session, context, seller_id, body.contract_id)
-        order = _order_in(session, context, seller_id, body, trigger=True)
-        return order, ContractRepository(session, seller_id).get(body.contract_id).customer_id
-
-
-def _catch_up(session: Session, context: AppContext, seller_id: str, contract_id: str) -> None:
-    try:
-        while issue_next_due(UnitOfWork(session, seller_id), context.clock, contract_id):
-            pass
-    except NotFound:
-        pass  # place_order reports the unknown ContractId as a bad field
-
-
-def _order_in(
-    session: Session, context: AppContext, seller_id: str, body: NewOrder, *, trigger: bool
-) -> PlacedOrder:
-    return place_order(
-        session,
-        context.clock,
-        seller_id,
+def _order(body: NewOrder) -> Order:
+    return Order(
         contract_id=body.contract_id,
         usages=[
             OrderedUsage(u.component_id, u.quantity, u.due_date, u.key)
@@ -176,5 +132,5 @@ def _order_in(
         rated_items=[
             RatedItem(i.description, i.quantity, i.price_per_unit) for i in body.cart.rated_items
         ],
-        trigger_interim_billing=trigger,
+        trigger_interim_billing=body.trigger_interim_billing,
     )
