@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
 
 from arrears.domain import wire
 from arrears.domain.clock import Clock
@@ -29,7 +28,7 @@ from arrears.domain.tasks import Outcome, RecordError
 from arrears.domain.usage import UsageCandidate, UsageEntry, key_conflicts
 from arrears.services import ingest
 from arrears.services.ingest import ApplyCarefully
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database, UnitOfWork
 from arrears.store.usage import UsageRepository
 
 __all__ = [
@@ -110,15 +109,14 @@ class Submission:
 class Applied:
     """A try's outcome, inside its still open transaction."""
 
-    session: Session
-    usage: UsageRepository
+    work: UnitOfWork
     outcome: Outcome
 
 
 def apply(
     submission: Submission,
     clock: Clock,
-    transaction: Callable[[], AbstractContextManager[Session]],
+    transaction: Callable[[], AbstractContextManager[UnitOfWork]],
     settle: Callable[[Applied], T],
 ) -> T:
     """Apply `submission` in a transaction opened by `transaction()` (which may check
@@ -129,17 +127,16 @@ def apply(
     def attempt(careful: bool) -> T:
         # The try's instant, read before its transaction holds anything.
         transferred_at = clock.now()
-        with transaction() as session:
-            usage = UsageRepository(session, submission.seller_id)
+        with transaction() as work:
             outcome = ingest.apply_submission(
-                usage,
+                work.usage,
                 submission.records,
                 submission_id=submission.submission_id,
                 submitted_at=submission.submitted_at or transferred_at,
                 transferred_at=transferred_at,
                 careful=careful,
             )
-            return settle(Applied(session, usage, outcome))
+            return settle(Applied(work, outcome))
 
     return settled(attempt, label=f"submission {submission.submission_id}")
 
@@ -160,17 +157,16 @@ def apply_now(
     submission = Submission(seller_id, new_id(), read)
 
     @contextmanager
-    def known_subscription() -> Iterator[Session]:
-        with database.write() as session:
-            usage = UsageRepository(session, seller_id)
-            if not usage.contract_terms([subscription_id]):
-                _refuse_unknown_subscription(usage, clock, subscription_id, read)
-            yield session
+    def known_subscription() -> Iterator[UnitOfWork]:
+        with database.unit_of_work(seller_id) as work:
+            if not work.usage.contract_terms([subscription_id]):
+                _refuse_unknown_subscription(work.usage, clock, subscription_id, read)
+            yield work
 
     def entries(applied: Applied) -> list[UsageEntry]:
         if applied.outcome.errors:
             raise Invalid([_field_error(e) for e in applied.outcome.errors])
-        return _in_record_order(applied.usage, subscription_id, submission)
+        return _in_record_order(applied.work.usage, subscription_id, submission)
 
     return apply(submission, clock, known_subscription, entries)
 

@@ -9,8 +9,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
 from arrears import metrics
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict
@@ -21,7 +19,7 @@ from arrears.services import ingest, submissions
 from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
 from arrears.services.submissions import Applied, KeptRacing, Submission
 from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue
-from arrears.store.unit_of_work import Database, UnitOfWork, outage_of
+from arrears.store.unit_of_work import Database, RegistryWork, UnitOfWork, outage_of
 
 __all__ = ["MAX_ATTEMPTS", "dry_run", "run_next_task", "submit", "task", "task_page"]
 
@@ -142,13 +140,14 @@ class _Holder:
     lease: LeaseTerms
     heartbeat: Heartbeat
 
-    def hold(self, session: Session) -> None:
-        """Check, first in `session`'s transaction, that the lease is still the owner's,
+    def hold(self, work: RegistryWork) -> None:
+        """Check, first in `work`'s transaction, that the lease is still the owner's,
         and renew it: from then on the transaction holds the task (the row lock on
         PostgreSQL, the write lock on SQLite) until it ends. `LeaseLost` if it is not,
         before any work is done."""
-        queue = TaskQueue(session)
-        if not queue.renew(self.claimed.id, self.owner, self.lease.clock.now(), self.lease.length):
+        if not work.task_queue.renew(
+            self.claimed.id, self.owner, self.lease.clock.now(), self.lease.length
+        ):
             raise LeaseLost(self.claimed.id)
 
 
@@ -160,16 +159,16 @@ def _apply(
     submission = Submission(claimed.seller_id, claimed.id, records, claimed.created_at)
 
     @contextmanager
-    def held() -> Iterator[Session]:
+    def held() -> Iterator[UnitOfWork]:
         with (
             holder.heartbeat.holding(),
-            database.write(bulk=True, committed=finished) as session,
+            database.unit_of_work(claimed.seller_id, bulk=True, committed=finished) as work,
         ):
-            holder.hold(session)
-            yield session
+            holder.hold(work)
+            yield work
 
     def finish(applied: Applied) -> Outcome:
-        TaskQueue(applied.session).finish(claimed.id, holder.owner, applied.outcome, clock.now())
+        applied.work.task_queue.finish(claimed.id, holder.owner, applied.outcome, clock.now())
         return applied.outcome
 
     try:
