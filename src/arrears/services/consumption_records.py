@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import repeat
 from operator import attrgetter, countOf
 from typing import Any
 
@@ -105,8 +106,10 @@ def count_records(body: bytes, max_records: int) -> int:
 
 
 def _refuse_repeated_envelope_keys(body: bytes) -> None:
-    # The envelope has one key; a second "consumptions" would silently win.
-    if body.count(b'"consumptions"') > 1 and _repeats_an_envelope_key(body):
+    # The envelope has one key; a second "consumptions" would silently win. (A search for
+    # a second one stops there, where a count would read the whole body.)
+    first = body.find(b'"consumptions"')
+    if body.find(b'"consumptions"', first + 1) >= 0 and _repeats_an_envelope_key(body):
         raise Invalid.one(
             "consumptions",
             "duplicate_key",
@@ -121,10 +124,12 @@ def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
     decoded on its own, and a bad one examined field by field so that all its errors
     are named (a repeated key among them)."""
     # A U+0000 in any string (which PostgreSQL cannot store) sends the body down the
-    # per-record path, whose field-by-field check names it.
-    if b"\\u0000" not in body:
+    # per-record path, whose field-by-field check names it. A backslash is looked for
+    # first: one byte is found at memchr's speed, a 6-byte text costs 20 times as much.
+    escaped = b"\\" in body
+    if not escaped or b"\\u0000" not in body:
         # A backslash could spell `dueDate` in escapes, which the search cannot see.
-        canonical = b"\\" not in body and not _NOT_CANONICAL_DUE_DATE.search(body)
+        canonical = not escaped and not _NOT_CANONICAL_DUE_DATE.search(body)
         decoder = _canonical_body_decoder if canonical else _body_decoder
         try:
             records = decoder.decode(body).consumptions
@@ -137,10 +142,11 @@ def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
 
 
 _OPTIONAL_FIELDS = ("product_id", "item_code", "due_date", "key", "description", "price")
+_optional_values = attrgetter(*_OPTIONAL_FIELDS)
 # A key in the body's text is `"name":` unless a backslash (an escaped name, or `\"`
-# in a string) or whitespace before its colon hides it; and msgspec reads a null as an
-# absent field. Bodies with any of those are scanned instead. Single bytes are searched
-# first: a two-byte search of 17 MB costs as much as decoding it.
+# in a string) or whitespace before its colon hides it: bodies with either are scanned
+# instead. Single bytes are searched first: a two-byte search of 17 MB costs as much as
+# decoding it.
 _SPACE = (b" ", b"\n", b"\t", b"\r")
 _SPACED_KEY = re.compile(rb'"[ \t\n\r]+:')
 
@@ -149,12 +155,17 @@ def _counted_keys_match(body: bytes, records: Sequence[SubmittedRecord]) -> bool
     """True when the body's text holds exactly one key per field the records were read
     with (and `consumptions`): no key can be repeated. Counting costs a few passes of
     `bytes.count` and C-level maps, a third of `_repeats_a_key`'s scan; False sends the
-    body to that scan, which decides."""
-    if b"\\" in body or b"null" in body:
+    body to that scan, which decides.
+
+    The text can only hold more keys than counted, never fewer: a repeated key adds one
+    that msgspec's record does not hold, and so does a `null` (msgspec reads it as an
+    absent field), which is why nulls need no search of their own: they are scanned."""
+    if b"\\" in body:
         return False
     if any(space in body for space in _SPACE) and _SPACED_KEY.search(body):
         return False
-    absent = sum(countOf(map(attrgetter(name), records), None) for name in _OPTIONAL_FIELDS)
+    # One pass over the records (the optional values of each as one tuple), in C.
+    absent = sum(map(countOf, map(_optional_values, records), repeat(None)))
     present = len(records) * (2 + len(_OPTIONAL_FIELDS)) - absent
     return body.count(b'":') == 1 + present
 

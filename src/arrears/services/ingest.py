@@ -213,7 +213,8 @@ def _candidate(
     price = record.price
     if type(price) is int:
         price = Decimal(price)
-    component_id = record.product_id if record.item_code is None else None
+    code = record.item_code
+    component_id = record.product_id if code is None else _by_code(code, record, by_item_code)
     due = record.due_date
     if due is None:
         due_date: datetime | None = submitted_at
@@ -245,6 +246,15 @@ def _candidate(
     return [_record_error(e, subscription, _component_field(record)) for e in broken]
 
 
+def _by_code(code: str, record: SubmittedRecord, by_item_code: dict[str, str]) -> str | None:
+    # A record naming its product by item code takes the short way too when the code is
+    # known and agrees with a productId also sent (before, every such record took
+    # `_every_error`'s long way: 10,000 of bench_ingest's 100,000, about 25 ms); anything
+    # else is None, and `_every_error` names what is wrong (through `_component`).
+    found = by_item_code.get(code)
+    return found if record.product_id is None or record.product_id == found else None
+
+
 def _instant(text: object) -> datetime | None:
     try:
         return parse_instant(text)
@@ -270,27 +280,7 @@ def _every_error(
     error = _error_maker(index, subscription)
     errors: list[RecordError] = []
     faulty: set[str] = set()  # domain fields already named, not to be named twice
-
-    def value(read: Callable[[object], Any], raw: object, field: str, domain_name: str) -> Any:
-        try:
-            return read(raw)
-        except NotInGrammar as fault:
-            errors.append(error(field, fault.code, fault.message))
-            faulty.add(domain_name)
-            return None
-
-    if record.quantity is None:
-        errors.append(error("quantity", "required", "quantity is required."))
-        faulty.add("quantity")
-        quantity = None
-    else:
-        quantity = value(parse_decimal, record.quantity, "quantity", "quantity")
-    price = None if record.price is None else value(parse_decimal, record.price, "price", "price")
-    due_date = (
-        submitted_at
-        if record.due_date is None
-        else value(parse_instant, record.due_date, "dueDate", "due_date")
-    )
+    quantity, price, due_date = _read_values(record, submitted_at, error, errors, faulty)
     resolved = _component(record, by_item_code, error)
     if isinstance(resolved, list):
         errors.extend(resolved)
@@ -323,6 +313,40 @@ def _every_error(
         if e.field not in faulty
     )
     return errors or candidate
+
+
+def _read_values(
+    record: SubmittedRecord,
+    submitted_at: datetime,
+    error: _ErrorMaker,
+    errors: list[RecordError],
+    faulty: set[str],
+) -> tuple[Decimal | None, Decimal | None, datetime | None]:
+    """The record's quantity, price and due date, each read by its grammar; one that is
+    missing or not in it is None, its error appended to `errors` and its domain field
+    to `faulty`."""
+
+    def value(read: Callable[[object], Any], raw: object, field: str, domain_name: str) -> Any:
+        try:
+            return read(raw)
+        except NotInGrammar as fault:
+            errors.append(error(field, fault.code, fault.message))
+            faulty.add(domain_name)
+            return None
+
+    if record.quantity is None:
+        errors.append(error("quantity", "required", "quantity is required."))
+        faulty.add("quantity")
+        quantity = None
+    else:
+        quantity = value(parse_decimal, record.quantity, "quantity", "quantity")
+    price = None if record.price is None else value(parse_decimal, record.price, "price", "price")
+    due_date = (
+        submitted_at
+        if record.due_date is None
+        else value(parse_instant, record.due_date, "dueDate", "due_date")
+    )
+    return quantity, price, due_date
 
 
 def _component(
