@@ -9,7 +9,7 @@ DBS    ?= sqlite,postgresql
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint typecheck unit bench client clean
+.PHONY: run test lint typecheck unit bench client modules clean
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -46,6 +46,10 @@ unit: $(BIN)/.installed
 # fails while the generated file is not current.
 client: $(BIN)/.installed
 	$(BIN)/python scripts/sync_client.py
+
+# docs/architecture.md's table of modules, from their docstrings (checked by a unit test).
+modules: $(BIN)/.installed
+	$(BIN)/python scripts/module_table.py
 
 bench: $(BIN)/.installed
 	@ls bench/bench_*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }; \

@@ -27,7 +27,7 @@ from rich.text import Text
 from arrears.client._agent import Agent, Spool
 from arrears.client._base import DEFAULT_CHUNK_SIZE
 from arrears.client._errors import ArrearsClientError
-from arrears.client._files import FileError, errors_path, parse_map, read_source
+from arrears.client._files import FileError, SourceFile, errors_path, parse_map, read_source
 from arrears.client._submission import FileOutcome, submit_source
 from arrears.client._sync import Client
 
@@ -100,28 +100,9 @@ def submit(
 ) -> None:
     """Submit consumption files. Failed rows go to FILE.errors.csv (fix them and submit
     that file); exits 1 if any row failed. Submitting a file again never bills twice."""
-    try:
-        mapping = parse_map(map_ or [])
-        sources = [read_source(path, mapping) for path in files]
-    except (FileError, OSError) as error:
-        _err.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(code=2) from None
-    for source in sources:
-        if source.ignored_columns:
-            _err.print(
-                f"[yellow]{source.path}: ignoring columns {', '.join(source.ignored_columns)}"
-                " (use --map to name a field's column)[/yellow]"
-            )
+    sources = _read_sources(files, map_ or [])
     outcomes: list[FileOutcome] = []
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        console=_err,
-        disable=not progress,
-    )
+    bar = _progress_bar(progress)
     try:
         with Client(url, api_key, seller, chunk_size=chunk_size) as client, bar:
             for source in sources:
@@ -147,6 +128,35 @@ def submit(
         if outcome.failures:
             _err.print(f"failed rows of {outcome.source.path}: {errors_path(outcome.source.path)}")
     raise typer.Exit(code=0 if all(o.ok for o in outcomes) else 1)
+
+
+def _read_sources(files: list[Path], map_: list[str]) -> list[SourceFile]:
+    """Every file read before anything is sent: a file that cannot be read exits 2."""
+    try:
+        mapping = parse_map(map_)
+        sources = [read_source(path, mapping) for path in files]
+    except (FileError, OSError) as error:
+        _err.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=2) from None
+    for source in sources:
+        if source.ignored_columns:
+            _err.print(
+                f"[yellow]{source.path}: ignoring columns {', '.join(source.ignored_columns)}"
+                " (use --map to name a field's column)[/yellow]"
+            )
+    return sources
+
+
+def _progress_bar(shown: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        console=_err,
+        disable=not shown,
+    )
 
 
 @commands_app.command()
