@@ -94,7 +94,7 @@ def build_world(client: TestClient) -> FuzzWorld:
     a contract that ended on January 20th and has its final invoice; two unused plan
     variants and a component (still mutable); billed usage, and unbilled usage due in
     December 2026, which no billing run of the fuzzer reaches (so it can be deleted); a
-    finished bulk task; three spare API keys to revoke. The clock is left at
+    finished bulk task; three spare API keys to revoke; an invoice to pay. The clock is left at
     2026-02-01T12:00:00Z."""
     other = _other_seller(client)
     seller = new_billing_seller(client, "Acme", prefix="ACME")
@@ -140,6 +140,11 @@ def build_world(client: TestClient) -> FuzzWorld:
 
     invoices = _ids(client, seller, "/api/v1/invoices")
     assert len(invoices) == 3, invoices
+    # An invoice of 1,000.00 that only payments are sent to: credit notes and voids of
+    # the fuzzer soon leave nothing due on the invoices it knows.
+    payable = new_priced_contract(client, seller, Metered("Payable"))
+    post_usage(client, payable, "10000", "2026-02-01T12:00:00Z")
+    payable_invoice = bill_interim_at(client, payable, "2026-02-01T12:00:00Z")["Id"]
     usage = (*unbilled, *_ids(client, seller, f"{main.usage_path}?billed=true"))
     keys = tuple(_new_key(client, seller.seller_id) for _ in range(3))
     own: dict[str, Ids] = {
@@ -155,6 +160,7 @@ def build_world(client: TestClient) -> FuzzWorld:
         "contractId": (main.contract_id, ending.contract_id),
         "usageId": usage,
         "invoiceId": invoices,
+        "payableInvoiceId": (payable_invoice,),
         "taskId": (task_id,),
         "keyId": keys,
     }

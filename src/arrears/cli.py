@@ -1,4 +1,4 @@
-"""The `arrears` command: serve, db, sellers, keys."""
+"""The `arrears` command: serve, db, sellers, keys, invoices."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from arrears.client.commands import agent, submit
 from arrears.config import Settings, clock_for, lease_terms_for
 from arrears.domain.clock import SystemClock
 from arrears.domain.errors import ArrearsError, Invalid
+from arrears.invoice_commands import invoices_app
 from arrears.logs import configure_logging
 from arrears.services import sellers as seller_service
 from arrears.store import schema
@@ -30,6 +31,7 @@ app.command()(agent)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers_app, name="sellers")
 app.add_typer(keys_app, name="keys")
+app.add_typer(invoices_app, name="invoices")
 
 err = Console(stderr=True)
 

@@ -85,6 +85,9 @@ def _per_unit(component_id: str, price: Decimal = Decimal("0.10")) -> dict[str, 
 # -- customers ----------------------------------------------------------------------------
 
 FULL_ADDRESS = {
+    "Line1": "Hauptstraße 12a",
+    "Line2": "Accounts payable",
+    "Region": "Berlin",
     "AddressLine1": "Globex GmbH",
     "AddressLine2": "Accounts payable",
     "Street": "Hauptstraße",
@@ -109,6 +112,8 @@ def test_creating_a_customer_echoes_every_field_with_id_and_created_at(
         "Locale": "de-DE",
         "TaxRate": Decimal("7.5"),
         "Address": FULL_ADDRESS,
+        "VatId": "DE136695976",
+        "PaymentTermsDays": 30,
     }
     response = _post(client, seller, "customers", payload)
     assert response.status_code == 201, response.text

@@ -323,8 +323,9 @@ _KNOWN_FIELDS = {
     "taxrate": "decimal",
     "priceperunit": "decimal",
     "price": "decimal",
+    "amount": "decimal",
 }
-_DATE_FIELDS = {"duedate", "startdate", "enddate", "changedate", "from", "to"}
+_DATE_FIELDS = {"duedate", "startdate", "enddate", "changedate", "from", "to", "paidat"}
 # The path parameter an owned id needs beside it to name something (see `FuzzWorld.owned`).
 _OWNERS = {"usageId": "contractId", "keyId": "sellerId"}
 _REAL = 0.75
@@ -384,6 +385,8 @@ def _use_known_values(schema: OpenApiSchema, world: FuzzWorld, clock: TestClock)
                 case.path_parameters = path_ids(case.path_parameters, rnd)
                 if case.method == "PATCH" and "planVariantId" in case.path_parameters:
                     case.path_parameters = _changeable_variant(case.path_parameters, rnd)
+                if "invoiceId" in case.path_parameters:
+                    case.path_parameters = _payable_invoice(case, rnd)
             if case.query and _generated_valid(case, ParameterLocation.QUERY):
                 case.query = walk(case.query, rnd, ids)
             if isinstance(case.body, dict) and _generated_valid(case, ParameterLocation.BODY):
@@ -399,6 +402,16 @@ def _use_known_values(schema: OpenApiSchema, world: FuzzWorld, clock: TestClock)
         if rnd.random() >= _REAL:
             return path
         return {**path, "planVariantId": rnd.choice(world.known["changeablePlanVariantId"])}
+
+    def _payable_invoice(case: Case, rnd: random.Random) -> dict[str, Any]:
+        # Payments go to an invoice kept for them, mostly; nothing else may credit or
+        # void it (schemathesis also reuses ids that responses showed it).
+        path, payable = case.path_parameters, world.known["payableInvoiceId"]
+        if case.method == "POST" and case.operation.path.endswith("/payments"):
+            return {**path, "invoiceId": rnd.choice(payable)} if rnd.random() < _REAL else path
+        if case.method == "POST" and path["invoiceId"] in payable:
+            return {**path, "invoiceId": rnd.choice(world.known["invoiceId"])}
+        return path
 
     @schema.hook
     def filter_failure(_ctx: HookContext, failure: Any, case: Case, response: Response) -> bool:

@@ -127,6 +127,10 @@ def test_invoices_are_listed_newest_first_in_pages_with_x_total_count(
 # -- one invoice --------------------------------------------------------------------------
 
 
+def _party(name: str) -> dict[str, object]:
+    return {"Name": name, "Address": None, "VatId": None, "TaxNumber": None, "BankAccount": None}
+
+
 def test_an_invoice_answers_every_field_of_spec_8_with_amounts_in_cents(
     client: TestClient,
 ) -> None:
@@ -185,6 +189,15 @@ def test_an_invoice_answers_every_field_of_spec_8_with_amounts_in_cents(
         "TaxAmount": Decimal("2.45"),
         "Total": Decimal("15.35"),
         "Status": "Finalized",
+        # SPEC §8 and §10: due in 14 days (no payment terms set), nothing paid or credited,
+        # the parties as issued (no profile yet: the names they signed up with).
+        "DueDate": "2026-02-15T00:00:00Z",
+        "PaymentStatus": "Open",
+        "AmountCredited": Decimal("0.00"),
+        "AmountPaid": Decimal("0.00"),
+        "AmountDue": Decimal("15.35"),
+        "Seller": _party("Acme"),
+        "Customer": _party("Globex"),
     }
     # amounts carry the currency's minor unit in the JSON text itself
     assert '"Amount":3.00,' in response.text

@@ -144,6 +144,17 @@ def _fill(template: str, values: dict[str, str], where: str = "") -> str:
 # -- the two sellers ----------------------------------------------------------------------
 
 
+ALPHA_PROFILE = {
+    "LegalName": "Alpha Storage Legal Ltd",
+    "Address": {
+        "Line1": "1 Alpha Way",
+        "PostalCode": "EC1A 1BB",
+        "City": "London",
+        "Country": "GB",
+    },
+}
+
+
 def _tenant_a(client: TestClient) -> Tenant:
     seller = new_seller(client, "Alpha Storage Ltd")
     customer = new_customer(
@@ -196,6 +207,21 @@ def _tenant_a(client: TestClient) -> Tenant:
     )
     assert order.status_code == 201, order.text
     assert order.json()["InvoiceId"], order.text
+    invoice_id = order.json()["InvoiceId"]
+    note = client.post(
+        f"/api/v1/invoices/{invoice_id}/creditnotes",
+        json={"Reason": "Alpha goodwill", "Lines": [{"LineIndex": 0, "Amount": 1}]},
+        headers=seller.headers,
+    )
+    assert note.status_code == 201, note.text
+    payment = client.post(
+        f"/api/v1/invoices/{invoice_id}/payments",
+        json={"Amount": 10, "Reference": "alpha-payment-ref"},
+        headers=seller.headers,
+    )
+    assert payment.status_code == 201, payment.text
+    profile = client.put("/api/v1/seller", json=ALPHA_PROFILE, headers=seller.headers)
+    assert profile.status_code == 200, profile.text
     ids = {
         "sellerId": seller.seller_id,
         "customerId": customer["Id"],
@@ -206,7 +232,8 @@ def _tenant_a(client: TestClient) -> Tenant:
         "usageId": usage.json()["Id"],
         "taskId": task.json()["taskId"],
         "orderId": order.json()["Id"],
-        "invoiceId": order.json()["InvoiceId"],
+        "invoiceId": invoice_id,
+        "creditNoteId": note.json()["Id"],
     }
     names = (
         "Alpha Storage Ltd",
@@ -220,6 +247,9 @@ def _tenant_a(client: TestClient) -> Tenant:
         "Alpha memo",
         "alpha-bulk-key",
         "Alpha setup",
+        "Alpha goodwill",
+        "alpha-payment-ref",
+        "Alpha Storage Legal Ltd",
     )
     return Tenant(seller, {k: str(v) for k, v in ids.items()}, names)
 
@@ -275,6 +305,24 @@ SAMPLE_BODIES: dict[tuple[str, str], SampleBody] = {
         "DueDate": "2026-01-02T00:00:00Z",
         "ComponentId": ids["componentId"],
         "Quantity": 1,
+    },
+    ("PATCH", "/api/v1/customers/{customerId}"): lambda ids: {"CompanyName": "Hijacked"},
+    ("PUT", "/api/v1/seller"): lambda ids: {
+        "LegalName": "Beta Cloud Ltd",
+        "Address": {
+            "Line1": "2 Beta Road",
+            "PostalCode": "1000",
+            "City": "Brussels",
+            "Country": "BE",
+        },
+    },
+    ("POST", "/api/v1/invoices/{invoiceId}/creditnotes"): lambda ids: {
+        "Reason": "Hijacked",
+        "Lines": [{"LineIndex": 0, "Amount": 1}],
+    },
+    ("POST", "/api/v1/invoices/{invoiceId}/payments"): lambda ids: {
+        "Amount": 1,
+        "Reference": "beta-ref",
     },
     ("POST", "/api/v1/orders"): _order,
     ("POST", "/api/v1/orders/preview"): _order,
@@ -354,6 +402,10 @@ def _snapshot(client: TestClient, tenant: Tenant) -> dict[str, Any]:
         f"/api/sellers/{ids['sellerId']}",
         f"/api/v1/invoices/{ids['invoiceId']}",
         f"/api/v1/invoices/{ids['invoiceId']}/usage",
+        f"/api/v1/invoices/{ids['invoiceId']}/payments",
+        f"/api/v1/creditnotes/{ids['creditNoteId']}",
+        "/api/v1/creditnotes",
+        "/api/v1/seller",
         "/api/v1/invoices",
         "/api/v1/customers",
         "/api/v1/components",

@@ -120,6 +120,7 @@ VERBS = [
     "revoke",
     "move",
     "run",
+    "void",
 ]
 
 

@@ -18,10 +18,12 @@ from arrears.api.routers import (
     catalog,
     consumption,
     contracts,
+    corrections,
     health,
     invoices,
     metrics,
     orders,
+    profiles,
     seller_profile,
     usage,
 )
@@ -103,6 +105,8 @@ def _include_routers(app: FastAPI, settings: Settings, clock: Clock) -> None:
     app.include_router(contracts.router)
     app.include_router(usage.router)
     app.include_router(invoices.router)
+    app.include_router(corrections.router)
+    app.include_router(profiles.router)
     app.include_router(orders.router)
     app.include_router(consumption.router)
     app.include_router(seller_profile.router)

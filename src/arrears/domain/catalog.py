@@ -37,6 +37,9 @@ class Customer:
     tax_rate: Decimal | None = None
     """Percent; when set it overrides the plan variant's rate on this customer's invoices."""
     address: Address | None = None
+    vat_id: str | None = None
+    payment_terms_days: int | None = None
+    """Days from an invoice's date to its due date; None: the seller's terms."""
 
 
 class ComponentKind(enum.StrEnum):

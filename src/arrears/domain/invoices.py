@@ -16,6 +16,7 @@ from typing import Final
 
 from arrears.domain.money import Currency, round_amount
 from arrears.domain.pricing import TierCharge
+from arrears.domain.profiles import Party
 
 __all__ = [
     "Invoice",
@@ -150,6 +151,11 @@ class Invoice:
     """The contract's billing period the invoice belongs to (0 is the first)."""
     draft: InvoiceDraft
     status: InvoiceStatus = InvoiceStatus.FINALIZED
+    due_date: datetime | None = None
+    """`document_date` + the payment terms; None on invoices issued before due dates."""
+    seller: Party | None = None
+    customer: Party | None = None
+    """Who issued and who received it, as they were when it was issued (SPEC §8)."""
 
 
 def effective_tax_rate(customer_rate: Decimal | None, plan_variant_rate: Decimal) -> Decimal:

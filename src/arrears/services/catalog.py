@@ -49,6 +49,8 @@ def create_customer(
     locale: str | None = None,
     tax_rate: Decimal | None = None,
     address: Address | None = None,
+    vat_id: str | None = None,
+    payment_terms_days: int | None = None,
 ) -> Customer:
     """A new customer; `ExternalCustomerId` is unique per seller (`Conflict`)."""
     customer = Customer(
@@ -62,6 +64,8 @@ def create_customer(
         locale=locale,
         tax_rate=tax_rate,
         address=address,
+        vat_id=vat_id,
+        payment_terms_days=payment_terms_days,
     )
     work.catalog.add_customer(customer)
     return customer

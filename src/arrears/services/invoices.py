@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from arrears.domain.invoices import Invoice
 from arrears.domain.paging import Page, PageRequest
+from arrears.domain.payments import Balance
 from arrears.domain.usage import UsageEntry
 from arrears.store.invoices import InvoiceFilter
 from arrears.store.unit_of_work import UnitOfWork
 
-__all__ = ["InvoiceFilter", "invoice", "invoice_usage", "invoices"]
+__all__ = ["InvoiceFilter", "invoice", "invoice_usage", "invoices", "standings"]
 
 
 def invoices(work: UnitOfWork, invoice_filter: InvoiceFilter, page: PageRequest) -> Page[Invoice]:
@@ -24,3 +25,8 @@ def invoice(work: UnitOfWork, invoice_id: str) -> Invoice:
 def invoice_usage(work: UnitOfWork, invoice_id: str) -> list[UsageEntry]:
     """Every usage entry the invoice bills."""
     return work.invoices.invoice_usage(invoice_id)
+
+
+def standings(work: UnitOfWork, invoice_ids: list[str]) -> dict[str, Balance]:
+    """Where each of the invoices stands (SPEC §10): credited, paid, due, its status."""
+    return work.invoice_balances.balances(invoice_ids)

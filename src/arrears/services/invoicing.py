@@ -37,6 +37,7 @@ from arrears.domain.invoices import (
     effective_tax_rate,
 )
 from arrears.domain.money import Currency, currency
+from arrears.domain.profiles import due_date, payment_terms_days
 from arrears.domain.rating import (
     InvoiceUsage,
     PeriodCharges,
@@ -169,18 +170,27 @@ def issue(work: UnitOfWork, now: datetime, rated: Sequence[RatedInvoice]) -> lis
         raise NotFound(f"There is no seller {work.seller_id}.")
     invoices = work.invoices
     numbers = invoices.reserve_invoice_numbers(seller.invoice_prefix, now.year, len(rated))
-    issued = [
-        Invoice(
-            id=one.window.invoice_id,
-            invoice_number=number,
-            contract_id=one.window.contract.id,
-            customer_id=one.window.contract.customer_id,
-            document_date=now,
-            period_index=one.window.contract.billed_periods,
-            draft=one.draft,
+    # The parties as they are now, copied onto the invoices: two queries per batch.
+    profiles = work.seller_profiles
+    seller_party, seller_terms = profiles.seller_party()
+    customers = profiles.customer_parties({one.window.contract.customer_id for one in rated})
+    issued = []
+    for one, number in zip(rated, numbers, strict=True):
+        customer, customer_terms = customers[one.window.contract.customer_id]
+        issued.append(
+            Invoice(
+                id=one.window.invoice_id,
+                invoice_number=number,
+                contract_id=one.window.contract.id,
+                customer_id=one.window.contract.customer_id,
+                document_date=now,
+                period_index=one.window.contract.billed_periods,
+                draft=one.draft,
+                due_date=due_date(now, payment_terms_days(customer_terms, seller_terms)),
+                seller=seller_party,
+                customer=customer,
+            )
         )
-        for one, number in zip(rated, numbers, strict=True)
-    ]
     invoices.add_invoices(issued)
     metrics.invoices_issued(work.session, issued)
     for one in rated:

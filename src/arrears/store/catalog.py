@@ -36,6 +36,19 @@ class CatalogRepository(TenantRepository):
     def customer(self, customer_id: str) -> Customer:
         return _customer(self._row(CustomerRow, customer_id, "customer"))
 
+    def update_customer(self, customer_id: str, changes: dict[str, object]) -> Customer:
+        """Set the given fields of the customer (its row locked until commit) and return
+        it as it is now. Issued invoices keep their own copy (`invoices.customer`)."""
+        row = self._row(CustomerRow, customer_id, "customer", for_update=True)
+        taken = (
+            f"A customer with ExternalCustomerId {changes.get('external_customer_id')!r} exists."
+        )
+        with self._unique(taken):
+            for name, value in changes.items():
+                setattr(row, name, value)
+            self._session.flush()
+        return _customer(row)
+
     def customer_tax_rates(self, customer_ids: Iterable[str]) -> dict[str, Decimal | None]:
         """The tax rate of each of these customers (None: the plan's), a query per 2,000."""
         rates: dict[str, Decimal | None] = {}
@@ -217,6 +230,8 @@ def _customer(row: CustomerRow) -> Customer:
         locale=row.locale,
         tax_rate=row.tax_rate,
         address=row.address,
+        vat_id=row.vat_id,
+        payment_terms_days=row.payment_terms_days,
     )
 
 

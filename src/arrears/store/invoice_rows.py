@@ -22,6 +22,8 @@ from arrears.domain.invoices import (
 from arrears.domain.limits import DECIMAL_PRECISION
 from arrears.domain.money import currency
 from arrears.domain.pricing import TierCharge
+from arrears.domain.profiles import Party
+from arrears.store.seller_profiles import party_from_json, party_to_json
 from arrears.store.tables import InvoiceLineRow, InvoiceRow
 
 __all__ = [
@@ -39,6 +41,7 @@ INVOICE_COLUMNS = (
     "id", "seller_id", "created_at", "contract_id", "customer_id", "kind", "invoice_number",
     "currency", "document_date", "period_start", "period_end", "period_index",
     "regular_period", "subtotal", "tax_rate", "tax_amount", "total", "status",
+    "due_date", "seller", "customer",
 )  # fmt: skip
 LINE_COLUMNS = (
     "invoice_id", "position", "kind", "component_id", "description", "quantity",
@@ -88,6 +91,9 @@ def rows_of_invoices(
                 money(draft.tax_amount),
                 money(draft.total),
                 invoice.status.value,
+                instant(invoice.due_date),
+                _party(invoice.seller),
+                _party(invoice.customer),
             )
         )
         line_rows.extend(
@@ -95,6 +101,11 @@ def rows_of_invoices(
             for position, line in enumerate(draft.lines)
         )
     return invoice_rows, line_rows
+
+
+def _party(party: Party | None) -> str | None:
+    data = party_to_json(party)
+    return None if data is None else json_text(data)
 
 
 def _line_row(
@@ -160,6 +171,9 @@ def invoice_from_row(row: InvoiceRow, lines: list[InvoiceLine]) -> Invoice:
         document_date=row.document_date,
         period_index=row.period_index,
         status=InvoiceStatus(row.status),
+        due_date=row.due_date,
+        seller=party_from_json(row.seller),
+        customer=party_from_json(row.customer),
         draft=InvoiceDraft(
             kind=InvoiceKind(row.kind),
             currency=money,

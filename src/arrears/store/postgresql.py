@@ -72,11 +72,11 @@ _LINK_AND_SUM = (
 )
 _SUM = _PICKED + " " + _SUMMED
 # The invoices of given (contract, period index) pairs, probing
-# ix_invoices_contract_id_period_index once per pair.
+# ix_invoices_contract_id_period_index once per pair; a voided invoice charged nothing.
 _PERIOD_INVOICES = (
     "SELECT i.id FROM unnest(%s::varchar[], %s::int[]) AS p(contract_id, period) "
     "JOIN invoices AS i ON i.contract_id = p.contract_id AND i.period_index = p.period "
-    "WHERE i.seller_id = %s"
+    "WHERE i.seller_id = %s AND i.payment_status <> 'Voided'"
 )
 # One statement per batch: psycopg's executemany runs one statement per row.
 _SAVE_PERIODS = (

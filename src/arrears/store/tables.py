@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -27,15 +28,19 @@ __all__ = [
     "BillingFailureRow",
     "ComponentRow",
     "ContractRow",
+    "CreditNoteRow",
+    "CreditNoteSequenceRow",
     "CustomerRow",
     "InvoiceLineRow",
     "InvoiceRow",
     "InvoiceSequenceRow",
     "MeteredComponentRow",
     "OrderRow",
+    "PaymentRow",
     "PlanRow",
     "PlanVariantRow",
     "RatedItemRow",
+    "SellerProfileRow",
     "SellerRow",
     "TaskBodyRow",
     "TaskRow",
@@ -106,6 +111,28 @@ class CustomerRow(TenantOwned, Base):
     locale: Mapped[str | None] = mapped_column(String(35))
     tax_rate: Mapped[Decimal | None] = mapped_column(ExactDecimal(9, 4))
     address: Mapped[dict[str, str] | None] = mapped_column(ExactJSON)
+    vat_id: Mapped[str | None] = mapped_column(String(20))
+    payment_terms_days: Mapped[int | None]
+
+
+class SellerProfileRow(Base):
+    """What a seller prints on its invoices (SPEC §12); one row per seller, from its first
+    `PUT /seller` on. Apart from `sellers`, which authentication reads on every request."""
+
+    __tablename__ = "seller_profiles"
+
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), primary_key=True)
+    legal_name: Mapped[str] = mapped_column(String(200))
+    address: Mapped[dict[str, str]] = mapped_column(ExactJSON)
+    vat_id: Mapped[str | None] = mapped_column(String(20))
+    tax_number: Mapped[str | None] = mapped_column(String(40))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    bank_account: Mapped[dict[str, str] | None] = mapped_column(ExactJSON)
+    payment_terms_days: Mapped[int | None]
+    footer: Mapped[str | None] = mapped_column(String(1000))
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime]
 
 
 class ComponentRow(TenantOwned, Base):
@@ -275,9 +302,17 @@ class InvoiceRow(TenantOwned, Base):
     __tablename__ = "invoices"
     __table_args__ = (
         UniqueConstraint("seller_id", "invoice_number"),
-        # Exactly one regular (or final) invoice per contract period, whatever runs
-        # billing and however often: the database refuses a second one.
-        UniqueConstraint("contract_id", "regular_period"),
+        # Exactly one regular (or final) invoice per contract period that is not voided,
+        # whatever runs billing and however often: the database refuses a second one.
+        # A voided invoice's period is billed again (SPEC §10), so the index leaves it out.
+        Index(
+            "uq_invoices_unvoided_period",
+            "contract_id",
+            "regular_period",
+            unique=True,
+            sqlite_where=text("payment_status <> 'Voided'"),
+            postgresql_where=text("payment_status <> 'Voided'"),
+        ),
         Index("ix_invoices_contract_id_period_index", "contract_id", "period_index"),
         Index("ix_invoices_seller_id_document_date", "seller_id", "document_date"),
     )
@@ -298,6 +333,17 @@ class InvoiceRow(TenantOwned, Base):
     tax_amount: Mapped[Decimal] = mapped_column(_wide())
     total: Mapped[Decimal] = mapped_column(_wide())
     status: Mapped[str] = mapped_column(String(10))
+    # SPEC §8: when it is due, and who issued and received it, as they were when it was
+    # issued (NULL on invoices issued before migration 0014: 14 days, no parties).
+    due_date: Mapped[datetime | None]
+    seller: Mapped[dict[str, object] | None] = mapped_column(ExactJSON)
+    customer: Mapped[dict[str, object] | None] = mapped_column(ExactJSON)
+    # What corrections and payments changed since (SPEC §10); the only columns of an
+    # issued invoice that change, under the invoice's row lock.
+    payment_status: Mapped[str] = mapped_column(String(8), server_default="Open")
+    amount_credited: Mapped[Decimal] = mapped_column(_wide(), server_default="0.000000")
+    amount_paid: Mapped[Decimal] = mapped_column(_wide(), server_default="0.000000")
+    voided_at: Mapped[datetime | None]
 
 
 class InvoiceLineRow(Base):
@@ -338,6 +384,54 @@ class InvoiceSequenceRow(Base):
     seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), primary_key=True)
     year: Mapped[int] = mapped_column(primary_key=True)
     last: Mapped[int]
+
+
+class CreditNoteRow(TenantOwned, Base):
+    """A credit note (SPEC §10): issued once, never changed, like an invoice."""
+
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        UniqueConstraint("seller_id", "credit_note_number"),
+        Index("ix_credit_notes_seller_id_document_date", "seller_id", "document_date"),
+    )
+
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"), index=True)
+    contract_id: Mapped[str] = mapped_column(String(24))
+    customer_id: Mapped[str] = mapped_column(String(24), index=True)
+    credit_note_number: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str] = mapped_column(String(1000))
+    currency: Mapped[str] = mapped_column(String(3))
+    document_date: Mapped[datetime]
+    # [{"LineIndex", "Description", "Amount"}] with exact decimals: read whole, never
+    # queried by line (an invoice has few credit notes).
+    lines: Mapped[list[dict[str, object]]] = mapped_column(ExactJSON)
+    subtotal: Mapped[Decimal] = mapped_column(_wide())
+    tax_amount: Mapped[Decimal] = mapped_column(_wide())
+    total: Mapped[Decimal] = mapped_column(_wide())
+
+
+class CreditNoteSequenceRow(Base):
+    """The last credit note number per seller and year: a sequence of its own beside the
+    invoices' (`<prefix>-CN-<year>-<000001>`), gapless for the same reason."""
+
+    __tablename__ = "credit_note_sequences"
+
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int]
+
+
+class PaymentRow(TenantOwned, Base):
+    """Money received for an invoice. The unique reference per invoice is what makes
+    recording a payment idempotent, whoever sends it twice."""
+
+    __tablename__ = "payments"
+    __table_args__ = (UniqueConstraint("invoice_id", "reference"),)
+
+    invoice_id: Mapped[str] = mapped_column(ForeignKey("invoices.id"))
+    amount: Mapped[Decimal] = mapped_column(_wide())
+    paid_at: Mapped[datetime]
+    reference: Mapped[str] = mapped_column(String(200))
 
 
 class OrderRow(TenantOwned, Base):

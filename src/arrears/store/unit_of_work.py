@@ -22,10 +22,15 @@ from arrears.store.billing_queue import BillingQueue, DueContracts
 from arrears.store.catalog import CatalogRepository
 from arrears.store.console_reads import ConsoleReads
 from arrears.store.contracts import ContractRepository
+from arrears.store.credit_notes import CreditNoteRepository
 from arrears.store.database import Database
+from arrears.store.invoice_balances import InvoiceBalances
 from arrears.store.invoices import InvoiceRepository
 from arrears.store.orders import OrderRepository
 from arrears.store.outages import Outage, outage_of
+from arrears.store.payments import PaymentRepository
+from arrears.store.reopening import InvoiceReopening
+from arrears.store.seller_profiles import SellerProfileRepository
 from arrears.store.sellers import SellerRegistry
 from arrears.store.tasks import TaskQueue, TaskRepository
 from arrears.store.usage import UsageRepository
@@ -89,6 +94,26 @@ class UnitOfWork(RegistryWork):
     @cached_property
     def invoices(self) -> InvoiceRepository:
         return InvoiceRepository(self.session, self.seller_id)
+
+    @cached_property
+    def credit_notes(self) -> CreditNoteRepository:
+        return CreditNoteRepository(self.session, self.seller_id)
+
+    @cached_property
+    def payments(self) -> PaymentRepository:
+        return PaymentRepository(self.session, self.seller_id)
+
+    @cached_property
+    def invoice_balances(self) -> InvoiceBalances:
+        return InvoiceBalances(self.session, self.seller_id)
+
+    @cached_property
+    def reopening(self) -> InvoiceReopening:
+        return InvoiceReopening(self.session, self.seller_id)
+
+    @cached_property
+    def seller_profiles(self) -> SellerProfileRepository:
+        return SellerProfileRepository(self.session, self.seller_id)
 
     @cached_property
     def orders(self) -> OrderRepository:

@@ -31,6 +31,7 @@ from arrears.api.pricing import (
     pricing_out,
 )
 from arrears.api.problems import problem_responses
+from arrears.api.profiles import PaymentTermsDays, VatId
 from arrears.domain import catalog as domain
 from arrears.domain.periods import BillingPeriod, billing_period_to_json
 from arrears.domain.pricing import Pricing
@@ -66,7 +67,23 @@ def _email_address(text: str) -> str:
     return text
 
 
+EmailAddress = Annotated[
+    str,
+    StringConstraints(max_length=254),
+    AfterValidator(_email_address),
+    # Declared for clients and generators; checked by `_email_address`, whose
+    # message names the rule instead of showing the expression.
+    Field(json_schema_extra={"pattern": _EMAIL_PATTERN}),
+]
+
+
 class Address(PascalModel):
+    """A customer's address: SPEC §12's `Line1`, `Line2`, `PostalCode`, `City`,
+    `Region`, `Country`; the older `AddressLine1`, `Street`, ... are kept as they were."""
+
+    line1: Line | None = Field(default=None, alias="Line1")
+    line2: Line | None = Field(default=None, alias="Line2")
+    region: Line | None = None
     address_line1: Line | None = Field(default=None, alias="AddressLine1")
     address_line2: Line | None = Field(default=None, alias="AddressLine2")
     street: Line | None = None
@@ -83,17 +100,7 @@ class NewCustomer(PascalModel):
     company_name: Name | None = None
     first_name: Annotated[str, StringConstraints(max_length=100)] | None = None
     last_name: Annotated[str, StringConstraints(max_length=100)] | None = None
-    email_address: (
-        Annotated[
-            str,
-            StringConstraints(max_length=254),
-            AfterValidator(_email_address),
-            # Declared for clients and generators; checked by `_email_address`, whose
-            # message names the rule instead of showing the expression.
-            Field(json_schema_extra={"pattern": _EMAIL_PATTERN}),
-        ]
-        | None
-    ) = None
+    email_address: EmailAddress | None = None
     external_customer_id: Code | None = Field(
         default=None, description="The seller's own id for the customer; unique per seller."
     )
@@ -108,6 +115,10 @@ class NewCustomer(PascalModel):
         default=None, description="Percent; overrides the plan variant's tax rate."
     )
     address: Address | None = None
+    vat_id: VatId | None = None
+    payment_terms_days: PaymentTermsDays | None = Field(
+        default=None, description="Days from an invoice's date to its due date."
+    )
 
 
 class CustomerOut(NewCustomer):
@@ -127,7 +138,7 @@ def create_customer(body: NewCustomer, seller_id: SellerId, context: Context) ->
     address = body.address.model_dump(exclude_none=True) if body.address else None
     with context.database.unit_of_work(seller_id) as work:
         customer = service.create_customer(work, context.clock, address=address, **fields)
-    return json_response(_customer(customer), 201)
+    return json_response(customer_out(customer), 201)
 
 
 @router.get("/customers", response_model=list[CustomerOut])
@@ -135,7 +146,7 @@ def list_customers(seller_id: SellerId, context: Context, paging: Paging) -> Res
     """The seller's customers, newest first; `X-Total-Count` holds their number."""
     with context.database.unit_of_work(seller_id, "read") as work:
         page = service.customers(work, paging)
-    return list_response([_customer(c) for c in page.items], page.total)
+    return list_response([customer_out(c) for c in page.items], page.total)
 
 
 @router.get("/customers/{customerId}", response_model=CustomerOut)
@@ -144,10 +155,10 @@ def get_customer(
 ) -> Response:
     with context.database.unit_of_work(seller_id, "read") as work:
         customer = service.customer(work, customer_id)
-    return json_response(_customer(customer))
+    return json_response(customer_out(customer))
 
 
-def _customer(customer: domain.Customer) -> CustomerOut:
+def customer_out(customer: domain.Customer) -> CustomerOut:
     return CustomerOut.model_validate(customer, from_attributes=True)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import Field
 
 from arrears.api.auth import SellerId
 from arrears.api.context import AppContext, Context
@@ -14,8 +16,12 @@ from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import ExactDecimal, Instant, PascalModel, PlainDecimal, list_response
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
+from arrears.api.profiles import BankAccountDetails
+from arrears.api.routers.catalog import Address
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, LineKind
+from arrears.domain.payments import Balance, PaymentStatus, balance
+from arrears.domain.profiles import DEFAULT_PAYMENT_TERMS_DAYS, Party, due_date
 from arrears.services import contract_billing
 from arrears.services import invoices as service
 
@@ -58,6 +64,16 @@ class LineOut(PascalModel):
     usage_ids: list[str]
 
 
+class PartyOut(PascalModel):
+    """A seller or customer as the invoice was issued to or by (SPEC §8)."""
+
+    name: str
+    address: Address | None
+    vat_id: str | None
+    tax_number: str | None
+    bank_account: BankAccountDetails | None
+
+
 class InvoiceOut(PascalModel):
     id: str | None
     invoice_number: str | None
@@ -74,6 +90,16 @@ class InvoiceOut(PascalModel):
     tax_amount: ExactDecimal
     total: ExactDecimal
     status: InvoiceState
+    due_date: datetime | None = Field(
+        description="DocumentDate + the customer's PaymentTermsDays, else the seller's, "
+        "else 14 days; null on a preview."
+    )
+    payment_status: PaymentStatus
+    amount_credited: ExactDecimal
+    amount_paid: ExactDecimal
+    amount_due: ExactDecimal = Field(description="Total - AmountCredited - AmountPaid.")
+    seller: PartyOut | None = Field(description="As issued; null on a preview.")
+    customer: PartyOut | None = Field(description="As issued; null on a preview.")
 
 
 @router.get("/invoices", response_model=list[InvoiceOut])
@@ -91,14 +117,16 @@ def list_invoices(
     invoice_filter = service.InvoiceFilter(contract_id, customer_id, document_from, document_to)
     with context.database.unit_of_work(seller_id, "read") as work:
         page = service.invoices(work, invoice_filter, paging)
-    return list_response([invoice_out(i) for i in page.items], page.total)
+        standings = service.standings(work, [i.id for i in page.items])
+    return list_response([invoice_out(i, standings[i.id]) for i in page.items], page.total)
 
 
 @router.get("/invoices/{invoiceId}", response_model=InvoiceOut)
 def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     with context.database.unit_of_work(seller_id, "read") as work:
         invoice = service.invoice(work, invoice_id)
-    return json_response(invoice_out(invoice))
+        standing = service.standings(work, [invoice_id])[invoice_id]
+    return json_response(invoice_out(invoice, standing))
 
 
 @router.get(
@@ -146,15 +174,49 @@ def bill_interim(contract_id: ContractIdPath, seller_id: SellerId, context: Cont
     return json_response(invoice_out(invoice), 201)
 
 
-def invoice_out(invoice: Invoice) -> InvoiceOut:
+def invoice_out(invoice: Invoice, standing: Balance | None = None) -> InvoiceOut:
+    """The invoice as issued, with where it stands (`standing`; None: just issued)."""
+    draft = invoice.draft
+    if standing is None:
+        standing = balance(draft.total, Decimal(0), Decimal(0), voided=False)
+    quantum = draft.currency.quantum
     return _out(
-        invoice.draft,
+        draft,
         invoice_id=invoice.id,
         number=invoice.invoice_number,
         contract_id=invoice.contract_id,
         customer_id=invoice.customer_id,
         document_date=invoice.document_date,
         status=InvoiceState(invoice.status.value),
+    ).model_copy(
+        update={
+            # Invoices issued before due dates were kept (migration 0014): 14 days.
+            "due_date": invoice.due_date
+            or due_date(invoice.document_date, DEFAULT_PAYMENT_TERMS_DAYS),
+            "payment_status": standing.payment_status,
+            "amount_credited": standing.amount_credited.quantize(quantum),
+            "amount_paid": standing.amount_paid.quantize(quantum),
+            "amount_due": standing.amount_due.quantize(quantum),
+            "seller": _party_out(invoice.seller),
+            "customer": _party_out(invoice.customer),
+        }
+    )
+
+
+def _party_out(party: Party | None) -> PartyOut | None:
+    if party is None:
+        return None
+    account = party.bank_account
+    return PartyOut(
+        name=party.name,
+        address=None if party.address is None else Address.model_validate(party.address),
+        vat_id=party.vat_id,
+        tax_number=party.tax_number,
+        bank_account=None
+        if account is None
+        else BankAccountDetails(
+            iban=account.iban, bic=account.bic, account_holder=account.account_holder
+        ),
     )
 
 
@@ -198,6 +260,13 @@ def _out(
         tax_amount=draft.tax_amount,
         total=draft.total,
         status=status,
+        due_date=None,
+        payment_status=PaymentStatus.OPEN,
+        amount_credited=Decimal(0) * draft.currency.quantum,
+        amount_paid=Decimal(0) * draft.currency.quantum,
+        amount_due=draft.total,
+        seller=None,
+        customer=None,
     )
 
 

@@ -1,0 +1,82 @@
+"""What an invoice's customer still owes (SPEC §10): payments, credits and the status
+they give the invoice."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from arrears.domain.errors import Conflict, FieldError, Invalid
+from arrears.domain.money import Currency, decimal_places
+
+__all__ = ["Balance", "Payment", "PaymentStatus", "balance", "check_payment"]
+
+
+class PaymentStatus(enum.StrEnum):
+    """The values are the SPEC's wire names."""
+
+    OPEN = "Open"
+    PAID = "Paid"
+    VOIDED = "Voided"
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """Money received for an invoice; `reference` makes recording it idempotent."""
+
+    id: str
+    invoice_id: str
+    amount: Decimal
+    paid_at: datetime
+    reference: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    amount_credited: Decimal
+    amount_paid: Decimal
+    amount_due: Decimal
+    payment_status: PaymentStatus
+
+
+def balance(
+    total: Decimal, amount_credited: Decimal, amount_paid: Decimal, *, voided: bool
+) -> Balance:
+    """`AmountDue = Total - AmountCredited - AmountPaid`; the invoice is `Paid` when
+    that reaches 0 (also by credits alone), `Voided` once voided, else `Open`."""
+    due = total - amount_credited - amount_paid
+    if voided:
+        status = PaymentStatus.VOIDED
+    elif due <= 0:
+        status = PaymentStatus.PAID
+    else:
+        status = PaymentStatus.OPEN
+    return Balance(amount_credited, amount_paid, due, status)
+
+
+def check_payment(amount: Decimal, due: Balance, currency: Currency, invoice_number: str) -> None:
+    """A payment is above 0, in the currency's minor unit, and at most what is due:
+    `Invalid` or `Conflict` (saying by how much) otherwise; a voided invoice takes none."""
+    if amount <= 0:
+        raise Invalid.one("Amount", "not_positive", "An amount is above 0.")
+    if decimal_places(amount) > currency.minor_unit:
+        raise Invalid(
+            [
+                FieldError(
+                    "Amount",
+                    "too_many_decimals",
+                    f"An amount in {currency.code} has at most {currency.minor_unit} "
+                    "decimal places.",
+                )
+            ]
+        )
+    if due.payment_status is PaymentStatus.VOIDED:
+        raise Conflict(f"Invoice {invoice_number} is voided: nothing is due.")
+    if amount > due.amount_due:
+        raise Conflict(
+            f"Invoice {invoice_number} has {max(due.amount_due, Decimal(0))} {currency.code} "
+            f"due; {amount} is {amount - due.amount_due} too much."
+        )

@@ -1,0 +1,71 @@
+"""The seller's profile and its customers' details (SPEC §12): editable at any time,
+while every issued invoice keeps the parties as they were when it was issued."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from arrears.domain.catalog import Customer
+from arrears.domain.clock import Clock
+from arrears.domain.errors import NotFound
+from arrears.domain.profiles import SellerProfile
+from arrears.store.catalog import CatalogRepository
+from arrears.store.seller_profiles import SellerProfileRepository
+
+__all__ = ["CUSTOMER_FIELDS", "seller_profile", "set_seller_profile", "update_customer"]
+
+CUSTOMER_FIELDS = frozenset(
+    {
+        "company_name",
+        "first_name",
+        "last_name",
+        "email_address",
+        "external_customer_id",
+        "locale",
+        "tax_rate",
+        "address",
+        "vat_id",
+        "payment_terms_days",
+    }
+)
+"""What `PATCH /customers/{id}` may change: everything but the id and `CreatedAt`."""
+
+
+def seller_profile(session: Session, seller_id: str) -> SellerProfile:
+    """The seller's profile; `NotFound` until its first `PUT`."""
+    profile = SellerProfileRepository(session, seller_id).get()
+    if profile is None:
+        raise NotFound("The seller has no profile yet: PUT /api/v1/seller sets it.")
+    return profile
+
+
+def set_seller_profile(
+    session: Session, clock: Clock, seller_id: str, profile: SellerProfile
+) -> SellerProfile:
+    """Replace the seller's profile with `profile` (stamped with the clock's now)."""
+    stamped = SellerProfile(
+        legal_name=profile.legal_name,
+        address=profile.address,
+        vat_id=profile.vat_id,
+        tax_number=profile.tax_number,
+        email=profile.email,
+        phone=profile.phone,
+        bank_account=profile.bank_account,
+        payment_terms_days=profile.payment_terms_days,
+        footer=profile.footer,
+        logo=profile.logo,
+        updated_at=clock.now(),
+    )
+    SellerProfileRepository(session, seller_id).put(stamped)
+    return stamped
+
+
+def update_customer(
+    session: Session, seller_id: str, customer_id: str, changes: dict[str, object]
+) -> Customer:
+    """Set the given fields of the customer (`CUSTOMER_FIELDS`; a None clears one).
+    `ExternalCustomerId` stays unique per seller (`Conflict`)."""
+    unknown = set(changes) - CUSTOMER_FIELDS
+    if unknown:
+        raise ValueError(f"not a customer's field: {sorted(unknown)}")
+    return CatalogRepository(session, seller_id).update_customer(customer_id, changes)
