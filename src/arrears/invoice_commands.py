@@ -18,10 +18,8 @@ from arrears.config import Settings, clock_for
 from arrears.domain.credit_notes import LineCredit
 from arrears.domain.errors import ArrearsError, Invalid
 from arrears.domain.grammar import NotInGrammar, parse_decimal, parse_instant
-from arrears.services import corrections
-from arrears.store.database import Database
-from arrears.store.invoice_balances import InvoiceBalances
-from arrears.store.invoices import InvoiceRepository
+from arrears.services import corrections, invoices
+from arrears.store.unit_of_work import Database
 
 __all__ = ["invoices_app"]
 
@@ -37,14 +35,11 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
 def void(invoice_id: str, seller: Seller, reason: Reason, as_json: AsJson = False) -> None:
     """Void an invoice: credit what is left, unbill its usage, reopen its period."""
     settings = Settings()
-    database = Database(settings.database_url)
     try:
-        with database.write() as session:
-            done = corrections.void_invoice(
-                session, clock_for(settings), seller, invoice_id, reason=reason
-            )
-            invoice = InvoiceRepository(session, seller).invoice(invoice_id)
-            (standing,) = InvoiceBalances(session, seller).balances([invoice_id]).values()
+        with Database(settings.database_url).unit_of_work(seller) as work:
+            done = corrections.void_invoice(work, clock_for(settings), invoice_id, reason=reason)
+            invoice = invoices.invoice(work, invoice_id)
+            standing = invoices.standings(work, [invoice_id])[invoice_id]
     except ArrearsError as error:
         raise _fail(error) from None
     if as_json:
@@ -77,9 +72,9 @@ def credit(
     settings = Settings()
     try:
         lines = None if not line else [_line_credit(text) for text in line]
-        with Database(settings.database_url).write() as session:
+        with Database(settings.database_url).unit_of_work(seller) as work:
             note = corrections.issue_credit_note(
-                session, clock_for(settings), seller, invoice_id, reason=reason, lines=lines
+                work, clock_for(settings), invoice_id, reason=reason, lines=lines
             )
     except ArrearsError as error:
         raise _fail(error) from None
@@ -109,11 +104,10 @@ def pay(
     try:
         received = _decimal(amount, "--amount")
         when = None if paid_at is None else _instant(paid_at, "--paid-at")
-        with Database(settings.database_url).write() as session:
+        with Database(settings.database_url).unit_of_work(seller) as work:
             recorded = corrections.record_payment(
-                session,
+                work,
                 clock_for(settings),
-                seller,
                 invoice_id,
                 amount=received,
                 paid_at=when,

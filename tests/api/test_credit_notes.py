@@ -185,11 +185,10 @@ def test_credit_notes_of_several_threads_are_numbered_without_gaps(
     invoice_ids = [invoice["Id"], other_invoice["Id"]]
 
     def issue(n: int) -> str:
-        with database.write() as session:
+        with database.unit_of_work(contract.seller.seller_id) as work:
             note = issue_credit_note(
-                session,
+                work,
                 clock,
-                contract.seller.seller_id,
                 invoice_ids[n % 2],
                 reason=f"Thread {n}",
                 lines=[LineCredit(n % 3, Decimal("0.10"))],

@@ -83,6 +83,10 @@ def test_migrated_schema_matches_the_models(empty_database_url: str) -> None:
         database.dispose()
 
 
+def _without_parties(invoice: dict[str, object]) -> dict[str, object]:
+    return {key: value for key, value in invoice.items() if key not in ("Seller", "Customer")}
+
+
 def test_0011_keeps_every_invoice_amount_exact_down_to_0010_and_up_again(
     empty_database_url: str, settings: Settings, clock: TestClock
 ) -> None:
@@ -121,7 +125,8 @@ def test_0011_keeps_every_invoice_amount_exact_down_to_0010_and_up_again(
             schema.upgrade(database)
 
             again = [get_invoice(client, contract.seller, i["Id"]) for i in (first, second)]
-            assert again == issued
+            # Going below 0014 drops the parties an invoice keeps (0014's downgrade).
+            assert [_without_parties(i) for i in again] == [_without_parties(i) for i in issued]
             assert schema.pending_differences(database) == []
     finally:
         database.dispose()

@@ -105,9 +105,9 @@ def test_a_void_killed_half_way_leaves_nothing_done_and_then_everything(
 
     # Hold the seller's credit note sequence: the void takes its locks, unbills the
     # usage, moves the contract back, and waits there for its credit note's number.
-    with database.write() as session:
+    with database.unit_of_work(seller) as work:
         issue_credit_note(
-            session, clock, seller, other["Id"], reason="Held", lines=[LineCredit(0, Decimal(1))]
+            work, clock, other["Id"], reason="Held", lines=[LineCredit(0, Decimal(1))]
         )
         voiding = _arrears(database, "void", invoice["Id"], "--seller", seller, "--reason", "X")
         until_blocked(database)
@@ -115,7 +115,7 @@ def test_a_void_killed_half_way_leaves_nothing_done_and_then_everything(
             _wait_started(voiding)
         voiding.send_signal(signal.SIGKILL)
         voiding.communicate(timeout=30)
-        session.rollback()
+        work.session.rollback()
 
     assert voiding.returncode == -signal.SIGKILL
     assert (get_contract(client, contract), usage_entries(client, contract)) == before

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
-
 from arrears.domain.clock import Clock
 from arrears.domain.credit_notes import (
     CreditNote,
@@ -29,19 +27,19 @@ from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import InvoiceKind
 from arrears.domain.money import currency
+from arrears.domain.paging import Page, PageRequest
 from arrears.domain.payments import Payment, PaymentStatus, balance, check_payment
 from arrears.domain.voids import check_voidable, reopened
-from arrears.store.contracts import ContractRepository
-from arrears.store.credit_notes import CreditNoteRepository
-from arrears.store.invoice_balances import InvoiceBalances, LockedInvoice
-from arrears.store.invoices import InvoiceRepository
-from arrears.store.payments import PaymentRepository
-from arrears.store.reopening import InvoiceReopening
-from arrears.store.sellers import SellerRegistry
+from arrears.store.credit_notes import CreditNoteFilter
+from arrears.store.invoice_balances import LockedInvoice
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
+    "CreditNoteFilter",
     "RecordedPayment",
     "VoidedInvoice",
+    "credit_note",
+    "credit_notes",
     "issue_credit_note",
     "payments_of",
     "record_payment",
@@ -50,9 +48,8 @@ __all__ = [
 
 
 def issue_credit_note(
-    session: Session,
+    work: UnitOfWork,
     clock: Clock,
-    seller_id: str,
     invoice_id: str,
     *,
     reason: str,
@@ -62,29 +59,28 @@ def issue_credit_note(
     numbered credit note, and the invoice's `AmountCredited` with it. `Invalid` for
     lines the invoice does not have; `Conflict` beyond a line's amount or the invoice's
     total; `NotFound` for an invoice of no one this seller knows."""
-    locked = InvoiceBalances(session, seller_id).lock(invoice_id)
+    locked = work.invoice_balances.lock(invoice_id)
     if locked.balance.payment_status is PaymentStatus.VOIDED:
         raise Conflict(f"Invoice {locked.invoice_number} is voided: its credit note is issued.")
-    return _credit(session, clock, seller_id, locked, reason=reason, lines=lines)
+    return _credit(work, clock, locked, reason=reason, lines=lines)
 
 
 def _credit(
-    session: Session,
+    work: UnitOfWork,
     clock: Clock,
-    seller_id: str,
     locked: LockedInvoice,
     *,
     reason: str,
     lines: Sequence[LineCredit] | None,
 ) -> CreditNote:
-    invoice = InvoiceRepository(session, seller_id).invoice(locked.id)
-    notes = CreditNoteRepository(session, seller_id)
+    invoice = work.invoices.invoice(locked.id)
+    notes = work.credit_notes
     code = currency(locked.currency)
     draft = credit_note_draft(invoice, credited_by(notes.of_invoice(locked.id), code), lines)
     now = clock.now()
     note = CreditNote(
         id=new_id(),
-        credit_note_number=notes.reserve_number(_prefix(session, seller_id), now.year),
+        credit_note_number=notes.reserve_number(_prefix(work), now.year),
         invoice_id=locked.id,
         contract_id=locked.contract_id,
         customer_id=locked.customer_id,
@@ -101,16 +97,16 @@ def _credit(
         before.amount_paid,
         voided=before.payment_status is PaymentStatus.VOIDED,
     )
-    InvoiceBalances(session, seller_id).save(locked.id, after)
+    work.invoice_balances.save(locked.id, after)
     # event: creditnote.issued (data: the credit note), and invoice.paid when the
     # credit settles what was left (after.payment_status turned Paid).
     return note
 
 
-def _prefix(session: Session, seller_id: str) -> str:
-    seller = SellerRegistry(session).get(seller_id)
+def _prefix(work: UnitOfWork) -> str:
+    seller = work.sellers.get(work.seller_id)
     if seller is None:  # sellers are never deleted; a 500 is never the answer
-        raise NotFound(f"There is no seller {seller_id}.")
+        raise NotFound(f"There is no seller {work.seller_id}.")
     return seller.invoice_prefix
 
 
@@ -122,9 +118,8 @@ class RecordedPayment:
 
 
 def record_payment(
-    session: Session,
+    work: UnitOfWork,
     clock: Clock,
-    seller_id: str,
     invoice_id: str,
     *,
     amount: Decimal,
@@ -134,8 +129,8 @@ def record_payment(
     """Record money received for the invoice, at most its `AmountDue` (`Conflict`
     above, saying by how much). The same `reference` with the same amount and date is
     the payment recorded before (nothing is written); with others it is `Conflict`."""
-    locked = InvoiceBalances(session, seller_id).lock(invoice_id)
-    payments = PaymentRepository(session, seller_id)
+    locked = work.invoice_balances.lock(invoice_id)
+    payments = work.payments
     stored = payments.find(locked.id, reference, locked.currency)
     if stored is not None:
         if stored.amount != amount or (paid_at is not None and stored.paid_at != paid_at):
@@ -161,15 +156,27 @@ def record_payment(
     after = balance(
         locked.total, before.amount_credited, before.amount_paid + payment.amount, voided=False
     )
-    InvoiceBalances(session, seller_id).save(locked.id, after)
+    work.invoice_balances.save(locked.id, after)
     # event: invoice.paid (data: the invoice) when after.payment_status is Paid.
     return RecordedPayment(payment, created=True)
 
 
-def payments_of(session: Session, seller_id: str, invoice_id: str) -> list[Payment]:
+def payments_of(work: UnitOfWork, invoice_id: str) -> list[Payment]:
     """The invoice's payments, by when they were made (`NotFound` for a foreign id)."""
-    code = InvoiceRepository(session, seller_id).invoice(invoice_id).draft.currency.code
-    return PaymentRepository(session, seller_id).of_invoice(invoice_id, code)
+    code = work.invoices.invoice(invoice_id).draft.currency.code
+    return work.payments.of_invoice(invoice_id, code)
+
+
+def credit_note(work: UnitOfWork, credit_note_id: str) -> CreditNote:
+    """The credit note; `NotFound` for a foreign id."""
+    return work.credit_notes.credit_note(credit_note_id)
+
+
+def credit_notes(
+    work: UnitOfWork, note_filter: CreditNoteFilter, page: PageRequest
+) -> Page[CreditNote]:
+    """The seller's credit notes, newest first, by invoice, customer and document date."""
+    return work.credit_notes.credit_notes(note_filter, page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +189,7 @@ class VoidedInvoice:
     """How many usage entries and rated items became unbilled again."""
 
 
-def void_invoice(
-    session: Session, clock: Clock, seller_id: str, invoice_id: str, *, reason: str
-) -> VoidedInvoice:
+def void_invoice(work: UnitOfWork, clock: Clock, invoice_id: str, *, reason: str) -> VoidedInvoice:
     """Void the invoice (SPEC §10): its usage entries and rated items unbilled again, a
     regular invoice's period (a final invoice's contract) reopened for the next billing
     run, what is not yet credited credited, `PaymentStatus` Voided. All in the caller's
@@ -193,23 +198,21 @@ def void_invoice(
     The contract is locked before the invoice, in the order billing locks them.
     `Conflict` for a paid or voided invoice, or one a later invoice builds on
     (`domain.voids`)."""
-    contract_id = InvoiceRepository(session, seller_id).invoice(invoice_id).contract_id
-    contracts = ContractRepository(session, seller_id)
+    contract_id = work.invoices.invoice(invoice_id).contract_id
+    contracts = work.contracts
     contract = contracts.get(contract_id, for_update=True)
-    balances = InvoiceBalances(session, seller_id)
+    balances = work.invoice_balances
     locked = balances.lock(invoice_id)
     kind = InvoiceKind(locked.kind)
     check_voidable(locked.invoice_number, kind, locked.period_index, locked.balance, contract)
-    entries, items = InvoiceReopening(session, seller_id).unbill(invoice_id)
+    entries, items = work.reopening.unbill(invoice_id)
     if kind is not InvoiceKind.INTERIM:
         contracts.save_billing_state(reopened(kind, locked.period_index, contract))
-    invoice = InvoiceRepository(session, seller_id).invoice(invoice_id)
-    credited = credited_by(
-        CreditNoteRepository(session, seller_id).of_invoice(invoice_id), invoice.draft.currency
-    )
+    invoice = work.invoices.invoice(invoice_id)
+    credited = credited_by(work.credit_notes.of_invoice(invoice_id), invoice.draft.currency)
     note = None
     if not fully_credited(invoice, credited):
-        note = _credit(session, clock, seller_id, locked, reason=reason, lines=None)
+        note = _credit(work, clock, locked, reason=reason, lines=None)
     after = balances.lock(invoice_id).balance
     balances.save(
         invoice_id,

@@ -3,14 +3,11 @@ while every issued invoice keeps the parties as they were when it was issued."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from arrears.domain.catalog import Customer
 from arrears.domain.clock import Clock
 from arrears.domain.errors import NotFound
 from arrears.domain.profiles import SellerProfile
-from arrears.store.catalog import CatalogRepository
-from arrears.store.seller_profiles import SellerProfileRepository
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = ["CUSTOMER_FIELDS", "seller_profile", "set_seller_profile", "update_customer"]
 
@@ -31,17 +28,15 @@ CUSTOMER_FIELDS = frozenset(
 """What `PATCH /customers/{id}` may change: everything but the id and `CreatedAt`."""
 
 
-def seller_profile(session: Session, seller_id: str) -> SellerProfile:
+def seller_profile(work: UnitOfWork) -> SellerProfile:
     """The seller's profile; `NotFound` until its first `PUT`."""
-    profile = SellerProfileRepository(session, seller_id).get()
+    profile = work.seller_profiles.get()
     if profile is None:
         raise NotFound("The seller has no profile yet: PUT /api/v1/seller sets it.")
     return profile
 
 
-def set_seller_profile(
-    session: Session, clock: Clock, seller_id: str, profile: SellerProfile
-) -> SellerProfile:
+def set_seller_profile(work: UnitOfWork, clock: Clock, profile: SellerProfile) -> SellerProfile:
     """Replace the seller's profile with `profile` (stamped with the clock's now)."""
     stamped = SellerProfile(
         legal_name=profile.legal_name,
@@ -56,16 +51,14 @@ def set_seller_profile(
         logo=profile.logo,
         updated_at=clock.now(),
     )
-    SellerProfileRepository(session, seller_id).put(stamped)
+    work.seller_profiles.put(stamped)
     return stamped
 
 
-def update_customer(
-    session: Session, seller_id: str, customer_id: str, changes: dict[str, object]
-) -> Customer:
+def update_customer(work: UnitOfWork, customer_id: str, changes: dict[str, object]) -> Customer:
     """Set the given fields of the customer (`CUSTOMER_FIELDS`; a None clears one).
     `ExternalCustomerId` stays unique per seller (`Conflict`)."""
     unknown = set(changes) - CUSTOMER_FIELDS
     if unknown:
         raise ValueError(f"not a customer's field: {sorted(unknown)}")
-    return CatalogRepository(session, seller_id).update_customer(customer_id, changes)
+    return work.catalog.update_customer(customer_id, changes)

@@ -19,9 +19,7 @@ from arrears.api.routers.invoices import InvoiceOut, invoice_out
 from arrears.domain.credit_notes import CreditNote, LineCredit
 from arrears.domain.payments import Payment
 from arrears.services import corrections as service
-from arrears.store.credit_notes import CreditNoteFilter, CreditNoteRepository
-from arrears.store.invoice_balances import InvoiceBalances
-from arrears.store.invoices import InvoiceRepository
+from arrears.services import invoices
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["corrections"])
 
@@ -88,9 +86,9 @@ def create_credit_note(
         if body.lines is None
         else [LineCredit(line.line_index, line.amount) for line in body.lines]
     )
-    with context.database.write() as session:
+    with context.database.unit_of_work(seller_id) as work:
         note = service.issue_credit_note(
-            session, context.clock, seller_id, invoice_id, reason=body.reason, lines=lines
+            work, context.clock, invoice_id, reason=body.reason, lines=lines
         )
     return json_response(credit_note_out(note), 201)
 
@@ -107,9 +105,9 @@ def list_credit_notes(
     document_to: Annotated[Instant | None, Query(alias="to", description="Exclusive.")] = None,
 ) -> Response:
     """The seller's credit notes, newest first, by invoice, customer and document date."""
-    note_filter = CreditNoteFilter(invoice_id, customer_id, document_from, document_to)
-    with context.database.read() as session:
-        page = CreditNoteRepository(session, seller_id).credit_notes(note_filter, paging)
+    note_filter = service.CreditNoteFilter(invoice_id, customer_id, document_from, document_to)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.credit_notes(work, note_filter, paging)
     return list_response([credit_note_out(note) for note in page.items], page.total)
 
 
@@ -119,8 +117,8 @@ def get_credit_note(
     seller_id: SellerId,
     context: Context,
 ) -> Response:
-    with context.database.read() as session:
-        note = CreditNoteRepository(session, seller_id).credit_note(credit_note_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        note = service.credit_note(work, credit_note_id)
     return json_response(credit_note_out(note))
 
 
@@ -172,10 +170,10 @@ def void_invoice(
     deleted or corrected), and a regular or final invoice's period is billed again by
     the next billing run, as if it had never been billed. The invoice itself keeps every
     line; its `PaymentStatus` is `Voided`."""
-    with context.database.write() as session:
-        service.void_invoice(session, context.clock, seller_id, invoice_id, reason=body.reason)
-        invoice = InvoiceRepository(session, seller_id).invoice(invoice_id)
-        (standing,) = InvoiceBalances(session, seller_id).balances([invoice_id]).values()
+    with context.database.unit_of_work(seller_id) as work:
+        service.void_invoice(work, context.clock, invoice_id, reason=body.reason)
+        invoice = invoices.invoice(work, invoice_id)
+        standing = invoices.standings(work, [invoice_id])[invoice_id]
     return json_response(invoice_out(invoice, standing))
 
 
@@ -221,11 +219,10 @@ def create_payment(
 ) -> Response:
     """Record money received for the invoice, at most its `AmountDue`. Idempotent by
     `Reference`: sent again, the payment recorded before is answered with 200."""
-    with context.database.write() as session:
+    with context.database.unit_of_work(seller_id) as work:
         recorded = service.record_payment(
-            session,
+            work,
             context.clock,
-            seller_id,
             invoice_id,
             amount=body.amount,
             paid_at=body.paid_at,
@@ -239,8 +236,8 @@ def create_payment(
 )
 def list_payments(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     """The payments recorded for the invoice, by the time they were made."""
-    with context.database.read() as session:
-        payments = service.payments_of(session, seller_id, invoice_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        payments = service.payments_of(work, invoice_id)
     return list_response([payment_out(p) for p in payments], len(payments))
 
 

@@ -59,8 +59,8 @@ class SellerProfileOut(SellerProfileIn):
 )
 def get_seller(seller_id: SellerId, context: Context) -> Response:
     """The seller's profile: what its invoices show of it."""
-    with context.database.read() as session:
-        profile = service.seller_profile(session, seller_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        profile = service.seller_profile(work)
     return json_response(_profile_out(profile))
 
 
@@ -82,8 +82,8 @@ def put_seller(body: SellerProfileIn, seller_id: SellerId, context: Context) -> 
         footer=body.footer,
         logo=None if body.logo is None else base64.b64decode(body.logo),
     )
-    with context.database.write() as session:
-        stored = service.set_seller_profile(session, context.clock, seller_id, profile)
+    with context.database.unit_of_work(seller_id) as work:
+        stored = service.set_seller_profile(work, context.clock, profile)
     return json_response(_profile_out(stored))
 
 
@@ -128,6 +128,6 @@ def update_customer(
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if body.address is not None:
         changes["address"] = body.address.model_dump(exclude_none=True)
-    with context.database.write() as session:
-        customer = service.update_customer(session, seller_id, customer_id, changes)
+    with context.database.unit_of_work(seller_id) as work:
+        customer = service.update_customer(work, customer_id, changes)
     return json_response(customer_out(customer))
