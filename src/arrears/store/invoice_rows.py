@@ -67,6 +67,9 @@ def rows_of_invoices(
     instant = partial(_INVOICES.c.document_date.type.to_driver, dialect_name=dialect)
     invoice_rows = []
     line_rows = []
+    # A batch's invoices share one seller (and a customer's its copy): encode each once.
+    parties: dict[int, str | None] = {}
+    party = partial(_party, parties)
     for invoice in invoices:
         draft = invoice.draft
         regular = draft.kind in (InvoiceKind.REGULAR, InvoiceKind.FINAL)
@@ -92,8 +95,8 @@ def rows_of_invoices(
                 money(draft.total),
                 invoice.status.value,
                 instant(invoice.due_date),
-                _party(invoice.seller),
-                _party(invoice.customer),
+                party(invoice.seller),
+                party(invoice.customer),
             )
         )
         line_rows.extend(
@@ -103,9 +106,12 @@ def rows_of_invoices(
     return invoice_rows, line_rows
 
 
-def _party(party: Party | None) -> str | None:
-    data = party_to_json(party)
-    return None if data is None else json_text(data)
+def _party(encoded: dict[int, str | None], party: Party | None) -> str | None:
+    if party is None:
+        return None
+    if id(party) not in encoded:
+        encoded[id(party)] = json_text(party_to_json(party))
+    return encoded[id(party)]
 
 
 def _line_row(
