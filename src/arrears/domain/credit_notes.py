@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Final
 
 from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.invoices import Invoice
 from arrears.domain.money import Currency, decimal_places, round_amount
+from arrears.domain.payments import EXACT
 
 __all__ = [
     "CreditLine",
@@ -83,11 +84,17 @@ class Credited:
 
     @property
     def total(self) -> Decimal:
-        return self.subtotal + self.tax_amount
+        with localcontext(EXACT):
+            return self.subtotal + self.tax_amount
 
 
 def credited_by(notes: Iterable[CreditNote], currency: Currency) -> Credited:
     """The sums of `notes`, all of one invoice: per line, before tax, and of the tax."""
+    with localcontext(EXACT):
+        return _credited_by(notes, currency)
+
+
+def _credited_by(notes: Iterable[CreditNote], currency: Currency) -> Credited:
     zero = Decimal(0) * currency.quantum
     by_line: dict[int, Decimal] = {}
     subtotal = tax = zero
@@ -120,6 +127,13 @@ def credit_note_draft(
     line named twice, an amount that is not positive or has more places than the
     currency), and `Conflict` when a line would be credited more than it has left, or
     the invoice more than its total, saying by how much; or when nothing is left."""
+    with localcontext(EXACT):
+        return _draft(invoice, credited, requested)
+
+
+def _draft(
+    invoice: Invoice, credited: Credited, requested: Sequence[LineCredit] | None
+) -> CreditNoteDraft:
     draft = invoice.draft
     currency = draft.currency
     left = {

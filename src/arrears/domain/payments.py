@@ -6,12 +6,19 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
+from typing import Final
 
 from arrears.domain.errors import Conflict, FieldError, Invalid
+from arrears.domain.limits import DECIMAL_PRECISION
 from arrears.domain.money import Currency, decimal_places
 
-__all__ = ["Balance", "Payment", "PaymentStatus", "balance", "check_payment"]
+__all__ = ["EXACT", "Balance", "Payment", "PaymentStatus", "balance", "check_payment"]
+
+
+# Amounts reach 30 digits and more (domain.limits), past the default context's 28: sums
+# and differences are made exact in this one, and any rounding would be an error.
+EXACT: Final = Context(prec=DECIMAL_PRECISION, traps=[Inexact, InvalidOperation])
 
 
 class PaymentStatus(enum.StrEnum):
@@ -47,7 +54,8 @@ def balance(
 ) -> Balance:
     """`AmountDue = Total - AmountCredited - AmountPaid`; the invoice is `Paid` when
     that reaches 0 (also by credits alone), `Voided` once voided, else `Open`."""
-    due = total - amount_credited - amount_paid
+    with localcontext(EXACT):
+        due = total - amount_credited - amount_paid
     if voided:
         status = PaymentStatus.VOIDED
     elif due <= 0:
@@ -76,7 +84,9 @@ def check_payment(amount: Decimal, due: Balance, currency: Currency, invoice_num
     if due.payment_status is PaymentStatus.VOIDED:
         raise Conflict(f"Invoice {invoice_number} is voided: nothing is due.")
     if amount > due.amount_due:
+        with localcontext(EXACT):
+            excess = amount - due.amount_due
         raise Conflict(
             f"Invoice {invoice_number} has {max(due.amount_due, Decimal(0))} {currency.code} "
-            f"due; {amount} is {amount - due.amount_due} too much."
+            f"due; {amount} is {excess} too much."
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from arrears.domain.clock import Clock
 from arrears.domain.credit_notes import (
@@ -28,7 +28,7 @@ from arrears.domain.ids import new_id
 from arrears.domain.invoices import InvoiceKind
 from arrears.domain.money import currency
 from arrears.domain.paging import Page, PageRequest
-from arrears.domain.payments import Payment, PaymentStatus, balance, check_payment
+from arrears.domain.payments import EXACT, Payment, PaymentStatus, balance, check_payment
 from arrears.domain.voids import check_voidable, reopened
 from arrears.store.credit_notes import CreditNoteFilter
 from arrears.store.invoice_balances import LockedInvoice
@@ -91,9 +91,11 @@ def _credit(
     )
     notes.add(note)
     before = locked.balance
+    with localcontext(EXACT):  # amounts may pass the default context's 28 digits
+        credited = before.amount_credited + draft.total
     after = balance(
         locked.total,
-        before.amount_credited + draft.total,
+        credited,
         before.amount_paid,
         voided=before.payment_status is PaymentStatus.VOIDED,
     )
@@ -146,16 +148,16 @@ def record_payment(
     payment = Payment(
         id=new_id(),
         invoice_id=locked.id,
-        amount=amount.quantize(code.quantum),
+        amount=amount.quantize(code.quantum, context=EXACT),
         paid_at=paid_at or now,
         reference=reference,
         created_at=now,
     )
     payments.add(payment)
     before = locked.balance
-    after = balance(
-        locked.total, before.amount_credited, before.amount_paid + payment.amount, voided=False
-    )
+    with localcontext(EXACT):
+        paid = before.amount_paid + payment.amount
+    after = balance(locked.total, before.amount_credited, paid, voided=False)
     work.invoice_balances.save(locked.id, after)
     # event: invoice.paid (data: the invoice) when after.payment_status is Paid.
     return RecordedPayment(payment, created=True)

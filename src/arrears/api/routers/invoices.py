@@ -178,8 +178,8 @@ def invoice_out(invoice: Invoice, standing: Balance | None = None) -> InvoiceOut
     """The invoice as issued, with where it stands (`standing`; None: just issued)."""
     draft = invoice.draft
     if standing is None:
-        standing = balance(draft.total, Decimal(0), Decimal(0), voided=False)
-    quantum = draft.currency.quantum
+        zero = Decimal(0) * draft.currency.quantum
+        standing = balance(draft.total, zero, zero, voided=False)
     return _out(
         draft,
         invoice_id=invoice.id,
@@ -194,9 +194,9 @@ def invoice_out(invoice: Invoice, standing: Balance | None = None) -> InvoiceOut
             "due_date": invoice.due_date
             or due_date(invoice.document_date, DEFAULT_PAYMENT_TERMS_DAYS),
             "payment_status": standing.payment_status,
-            "amount_credited": standing.amount_credited.quantize(quantum),
-            "amount_paid": standing.amount_paid.quantize(quantum),
-            "amount_due": standing.amount_due.quantize(quantum),
+            "amount_credited": standing.amount_credited,
+            "amount_paid": standing.amount_paid,
+            "amount_due": standing.amount_due,
             "seller": _party_out(invoice.seller),
             "customer": _party_out(invoice.customer),
         }
