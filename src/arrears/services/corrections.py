@@ -1,4 +1,4 @@
-"""Corrections and payments (SPEC §10): credit notes and payments of issued invoices.
+"""Corrections and payments (SPEC §10): credit notes, payments and voids of issued invoices.
 
 An issued invoice never changes; what corrects it are documents that refer to it. Each
 use case locks the invoice's row first (`InvoiceBalances.lock`), so that credit notes
