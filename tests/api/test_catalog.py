@@ -23,6 +23,8 @@ from tests.factories import (
 )
 
 CREATED_AT = "2026-01-01T00:00:00Z"  # the test clock
+# What a plan variant answers for the SPEC §11 fields a request leaves out.
+_SECTION_11_DEFAULTS = {"QuantityComponents": [], "MinimumCommitment": None, "NoticePeriod": None}
 UNKNOWN_ID = "0" * 24
 MONTHLY = {"Unit": "Month", "Quantity": 1}
 
@@ -208,7 +210,7 @@ def test_creating_a_component_echoes_every_field_with_id_and_created_at(
     response = client.post("/api/v1/components", json=payload, headers=seller.headers)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body == {**payload, "Id": body["Id"], "CreatedAt": CREATED_AT}
+    assert body == {**payload, "Kind": "Metered", "Id": body["Id"], "CreatedAt": CREATED_AT}
     fetched = client.get(f"/api/v1/components/{body['Id']}", headers=seller.headers)
     assert fetched.status_code == 200
     assert fetched.json() == body
@@ -280,7 +282,7 @@ def test_creating_a_plan_variant_echoes_every_field_with_id_and_created_at(
     response = _post(client, seller, "planvariants", payload)
     assert response.status_code == 201, response.text
     body = _exact(response)
-    assert body == {**payload, "Id": body["Id"], "CreatedAt": CREATED_AT}
+    assert body == {**payload, **_SECTION_11_DEFAULTS, "Id": body["Id"], "CreatedAt": CREATED_AT}
     fetched = client.get(f"/api/v1/planvariants/{body['Id']}", headers=seller.headers)
     assert fetched.status_code == 200
     assert _exact(fetched) == body
@@ -336,7 +338,7 @@ def test_the_spec_example_price_list_is_read_back_exactly(client: TestClient) ->
 
     fetched = client.get(f"/api/v1/planvariants/{created.json()['Id']}", headers=seller.headers)
     body = _exact(fetched)
-    assert body == {**payload, "Id": body["Id"], "CreatedAt": CREATED_AT}
+    assert body == {**payload, **_SECTION_11_DEFAULTS, "Id": body["Id"], "CreatedAt": CREATED_AT}
     # Exact decimals, answered without trailing zeros.
     assert '"RecurringFee":9.9,' in fetched.text
     assert '"TaxRate":19,' in fetched.text

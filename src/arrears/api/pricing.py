@@ -39,6 +39,10 @@ class PricingTier(PascalModel):
         description="Units up to and including this bound; null for the last, open tier."
     )
     price_per_unit: Price
+    flat_fee: Price | None = Field(
+        default=None,
+        description="Charged once per period when the period's quantity reaches the tier.",
+    )
 
 
 class PerUnitPricing(PascalModel):
@@ -104,6 +108,8 @@ BillingPeriodField = Annotated[
 class PricingTierOut(PascalModel):
     up_to: PlainDecimal | None
     price_per_unit: PlainDecimal
+    # Absent where the tier has none, so that tiers read as they did before flat fees.
+    flat_fee: PlainDecimal | None = Field(default=None, exclude_if=lambda fee: fee is None)
 
 
 class PerUnitPricingOut(PascalModel):

@@ -44,8 +44,7 @@ class Customer:
 
 class ComponentKind(enum.StrEnum):
     """How a component is counted (SPEC §11 `Kind`, default `Metered`); the values are
-    the wire names. (`Component` gains its `kind` with the column that stores it: the
-    catalog repository maps every field of a `Component` to a column.)"""
+    the wire names."""
 
     METERED = "Metered"
     """Usage reported as it happens, billed by quantity used."""
@@ -63,6 +62,7 @@ class Component:
     unit: str
     item_code: str | None = None
     description: str | None = None
+    kind: ComponentKind = ComponentKind.METERED
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,16 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from arrears.domain.catalog import Address, Component, Customer, MeteredComponent, Plan, PlanVariant
+from arrears.domain.catalog import (
+    Address,
+    Component,
+    ComponentKind,
+    Customer,
+    MeteredComponent,
+    Plan,
+    PlanVariant,
+    QuantityComponent,
+)
 from arrears.domain.clock import Clock
 from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.ids import new_id
@@ -79,6 +88,7 @@ def create_component(
     unit: str,
     item_code: str | None = None,
     description: str | None = None,
+    kind: ComponentKind = ComponentKind.METERED,
 ) -> Component:
     """A new component; `ItemCode` is unique per seller (`Conflict`)."""
     component = Component(
@@ -88,6 +98,7 @@ def create_component(
         unit=unit,
         item_code=item_code,
         description=description,
+        kind=kind,
     )
     work.catalog.add_component(component)
     return component
@@ -125,6 +136,9 @@ def create_plan_variant(
     metered_components: tuple[MeteredComponent, ...],
     recurring_fee: Decimal | None = None,
     tax_rate: Decimal = Decimal(0),
+    minimum_commitment: Decimal | None = None,
+    quantity_components: tuple[QuantityComponent, ...] = (),
+    notice_period: BillingPeriod | None = None,
 ) -> PlanVariant:
     """A new plan variant of one of the seller's plans, charging the seller's components."""
     variant = PlanVariant(
@@ -137,6 +151,9 @@ def create_plan_variant(
         tax_rate=tax_rate,
         metered_components=metered_components,
         recurring_fee=recurring_fee,
+        minimum_commitment=minimum_commitment,
+        quantity_components=quantity_components,
+        notice_period=notice_period,
     )
     _check_references(work.catalog, variant)
     work.catalog.add_plan_variant(variant)
@@ -161,24 +178,43 @@ def _check_references(catalog: CatalogRepository, variant: PlanVariant) -> None:
     errors: list[FieldError] = []
     if not catalog.plan_exists(variant.plan_id):
         errors.append(FieldError("PlanId", "not_found", f"There is no plan {variant.plan_id}."))
-    ids = [m.component_id for m in variant.metered_components]
-    known = catalog.existing_component_ids(ids)
+    metered = [m.component_id for m in variant.metered_components]
+    priced = [q.component_id for q in variant.quantity_components]
+    kinds = catalog.component_kinds([*metered, *priced])
+    errors += _component_errors("MeteredComponents", metered, kinds, ComponentKind.METERED)
+    errors += _component_errors("QuantityComponents", priced, kinds, ComponentKind.QUANTITY)
+    if errors:
+        raise Invalid(errors)
+
+
+def _component_errors(
+    field: str, ids: list[str], kinds: dict[str, ComponentKind], kind: ComponentKind
+) -> list[FieldError]:
+    """What is wrong with the component ids of one list of a plan variant: unknown,
+    listed twice, or of the other `Kind` (SPEC §11: metered components are `Metered`,
+    quantity components `Quantity`)."""
+    errors: list[FieldError] = []
     seen: set[str] = set()
     for index, component_id in enumerate(ids):
-        field = f"MeteredComponents[{index}].ComponentId"
-        if component_id not in known:
+        path = f"{field}[{index}].ComponentId"
+        if component_id not in kinds:
             errors.append(
-                FieldError(field, "not_found", f"There is no component {component_id}.", index)
+                FieldError(path, "not_found", f"There is no component {component_id}.", index)
             )
         elif component_id in seen:
             errors.append(
                 FieldError(
-                    field, "duplicate", "Each component may appear once per plan variant.", index
+                    path, "duplicate", "Each component may appear once per plan variant.", index
+                )
+            )
+        elif kinds[component_id] is not kind:
+            errors.append(
+                FieldError(
+                    path, "wrong_kind", f"{field} lists components of Kind {kind.value}.", index
                 )
             )
         seen.add(component_id)
-    if errors:
-        raise Invalid(errors)
+    return errors
 
 
 # -- reads: the seller's objects by id (a foreign id is `NotFound`) and in pages -----------

@@ -8,17 +8,27 @@ from decimal import Decimal
 
 from sqlalchemy import delete, exists, select
 
-from arrears.domain.catalog import Component, Customer, MeteredComponent, Plan, PlanVariant
+from arrears.domain.catalog import (
+    Component,
+    ComponentKind,
+    Customer,
+    MeteredComponent,
+    Plan,
+    PlanVariant,
+    QuantityComponent,
+)
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.periods import BillingPeriod, PeriodUnit
 from arrears.domain.pricing import parse_pricing, pricing_to_json
 from arrears.store.tables import (
     ComponentRow,
+    ContractPhaseRow,
     ContractRow,
     CustomerRow,
     MeteredComponentRow,
     PlanRow,
     PlanVariantRow,
+    QuantityComponentRow,
 )
 from arrears.store.tenancy import TenantRepository, batched
 
@@ -89,6 +99,13 @@ class CatalogRepository(TenantRepository):
         )
         return {row.id: row.name for row in self._session.execute(query)}
 
+    def component_kinds(self, component_ids: Iterable[str]) -> dict[str, ComponentKind]:
+        """The kind of each of these ids that is a component of this seller (one query)."""
+        query = select(ComponentRow.id, ComponentRow.kind).where(
+            ComponentRow.seller_id == self.seller_id, ComponentRow.id.in_(set(component_ids))
+        )
+        return {id_: ComponentKind(kind) for id_, kind in self._session.execute(query)}
+
     def item_codes(self, component_ids: Iterable[str]) -> dict[str, str]:
         """The ItemCode of each of these components that has one."""
         query = select(ComponentRow.id, ComponentRow.item_code).where(
@@ -103,19 +120,27 @@ class CatalogRepository(TenantRepository):
                 setattr(row, name, value)
 
     def component_in_use(self, component_id: str) -> bool:
-        """True when a contract's plan variant charges this component."""
-        used = (
-            select(ContractRow.id)
-            .join(
-                MeteredComponentRow,
-                MeteredComponentRow.plan_variant_id == ContractRow.plan_variant_id,
-            )
+        """True when a plan variant a contract is (or was) on charges this component."""
+        charging = select(MeteredComponentRow.plan_variant_id).where(
+            MeteredComponentRow.component_id == component_id
+        )
+        pricing = select(QuantityComponentRow.plan_variant_id).where(
+            QuantityComponentRow.component_id == component_id
+        )
+        variants = charging.union(pricing).subquery()
+        used = select(ContractRow.id).where(
+            ContractRow.seller_id == self.seller_id,
+            ContractRow.plan_variant_id.in_(select(variants.c.plan_variant_id)),
+        )
+        phased = (
+            select(ContractPhaseRow.contract_id)
+            .join(ContractRow, ContractRow.id == ContractPhaseRow.contract_id)
             .where(
                 ContractRow.seller_id == self.seller_id,
-                MeteredComponentRow.component_id == component_id,
+                ContractPhaseRow.plan_variant_id.in_(select(variants.c.plan_variant_id)),
             )
         )
-        return bool(self._session.execute(select(exists(used))).scalar())
+        return bool(self._session.execute(select(exists(used) | exists(phased))).scalar())
 
     # -- plans -------------------------------------------------------------------------
 
@@ -154,13 +179,38 @@ class CatalogRepository(TenantRepository):
         self._session.execute(
             delete(MeteredComponentRow).where(MeteredComponentRow.plan_variant_id == variant.id)
         )
+        self._session.execute(
+            delete(QuantityComponentRow).where(QuantityComponentRow.plan_variant_id == variant.id)
+        )
         self._add_metered_components(variant)
 
     def plan_variant_in_use(self, variant_id: str) -> bool:
+        """True when a contract is (or was, before a plan change) on this variant."""
         used = select(ContractRow.id).where(
             ContractRow.seller_id == self.seller_id, ContractRow.plan_variant_id == variant_id
         )
-        return bool(self._session.execute(select(exists(used))).scalar())
+        phased = (
+            select(ContractPhaseRow.contract_id)
+            .join(ContractRow, ContractRow.id == ContractPhaseRow.contract_id)
+            .where(
+                ContractRow.seller_id == self.seller_id,
+                ContractPhaseRow.plan_variant_id == variant_id,
+            )
+        )
+        return bool(self._session.execute(select(exists(used) | exists(phased))).scalar())
+
+    def plan_variants_by_id(self, variant_ids: Iterable[str]) -> dict[str, PlanVariant]:
+        """These plan variants of this seller by id, in two queries for all (unknown
+        ids are left out)."""
+        wanted = set(variant_ids)
+        if not wanted:
+            return {}
+        rows = list(
+            self._session.execute(
+                self._scoped(PlanVariantRow).where(PlanVariantRow.id.in_(wanted))
+            ).scalars()
+        )
+        return {variant.id: variant for variant in self._variants(rows)}
 
     def _add_metered_components(self, variant: PlanVariant) -> None:
         self._session.add_all(
@@ -170,16 +220,37 @@ class CatalogRepository(TenantRepository):
                 position=position,
                 pricing=pricing_to_json(metered.pricing),
                 free_quota=metered.free_quota,
+                maximum_amount=metered.maximum_amount,
             )
             for position, metered in enumerate(variant.metered_components)
+        )
+        self._session.add_all(
+            QuantityComponentRow(
+                plan_variant_id=variant.id,
+                component_id=priced.component_id,
+                position=position,
+                price_per_unit=priced.price_per_unit,
+            )
+            for position, priced in enumerate(variant.quantity_components)
         )
         self._session.flush()
 
     def _variants(self, rows: list[PlanVariantRow]) -> list[PlanVariant]:
-        """Plan variants with their metered components, in one query for all rows."""
+        """Plan variants with their metered and quantity components, in two queries for
+        all rows."""
         ids = [row.id for row in rows]
         metered: dict[str, list[MeteredComponent]] = {id_: [] for id_ in ids}
+        priced: dict[str, list[QuantityComponent]] = {id_: [] for id_ in ids}
         if ids:
+            by_position = (
+                select(QuantityComponentRow)
+                .where(QuantityComponentRow.plan_variant_id.in_(ids))
+                .order_by(QuantityComponentRow.plan_variant_id, QuantityComponentRow.position)
+            )
+            for q in self._session.execute(by_position).scalars():
+                priced[q.plan_variant_id].append(
+                    QuantityComponent(q.component_id, q.price_per_unit)
+                )
             query = (
                 select(MeteredComponentRow)
                 .where(MeteredComponentRow.plan_variant_id.in_(ids))
@@ -191,9 +262,10 @@ class CatalogRepository(TenantRepository):
                         component_id=m.component_id,
                         pricing=parse_pricing(m.pricing),
                         free_quota=m.free_quota,
+                        maximum_amount=m.maximum_amount,
                     )
                 )
-        return [_variant(row, tuple(metered[row.id])) for row in rows]
+        return [_variant(row, tuple(metered[row.id]), tuple(priced[row.id])) for row in rows]
 
 
 def _fields(obj: Customer | Component | Plan) -> dict[str, object]:
@@ -215,6 +287,9 @@ def _variant_fields(variant: PlanVariant) -> dict[str, object]:
         "period_quantity": variant.billing_period.quantity,
         "recurring_fee": variant.recurring_fee,
         "tax_rate": variant.tax_rate,
+        "minimum_commitment": variant.minimum_commitment,
+        "notice_unit": notice.unit.value if (notice := variant.notice_period) else None,
+        "notice_quantity": notice.quantity if notice else None,
     }
 
 
@@ -243,6 +318,7 @@ def _component(row: ComponentRow) -> Component:
         unit=row.unit,
         item_code=row.item_code,
         description=row.description,
+        kind=ComponentKind(row.kind),
     )
 
 
@@ -250,7 +326,16 @@ def _plan(row: PlanRow) -> Plan:
     return Plan(id=row.id, created_at=row.created_at, name=row.name, description=row.description)
 
 
-def _variant(row: PlanVariantRow, metered: tuple[MeteredComponent, ...]) -> PlanVariant:
+def _variant(
+    row: PlanVariantRow,
+    metered: tuple[MeteredComponent, ...],
+    priced: tuple[QuantityComponent, ...],
+) -> PlanVariant:
+    notice = (
+        BillingPeriod(PeriodUnit(row.notice_unit), row.notice_quantity)
+        if row.notice_unit is not None and row.notice_quantity is not None
+        else None
+    )
     return PlanVariant(
         id=row.id,
         created_at=row.created_at,
@@ -261,4 +346,7 @@ def _variant(row: PlanVariantRow, metered: tuple[MeteredComponent, ...]) -> Plan
         tax_rate=row.tax_rate,
         metered_components=metered,
         recurring_fee=row.recurring_fee,
+        minimum_commitment=row.minimum_commitment,
+        quantity_components=priced,
+        notice_period=notice,
     )

@@ -46,7 +46,7 @@ INVOICE_COLUMNS = (
 LINE_COLUMNS = (
     "invoice_id", "position", "kind", "component_id", "description", "quantity",
     "free_quantity", "billable_quantity", "late", "override", "unit_price", "tiers",
-    "usage_ids", "amount",
+    "usage_ids", "amount", "phase_from", "discount_id",
 )  # fmt: skip
 
 _json_encoder = msgspec.json.Encoder(decimal_format="number")
@@ -100,7 +100,7 @@ def rows_of_invoices(
             )
         )
         line_rows.extend(
-            _line_row(invoice.id, position, line, money)
+            _line_row(invoice.id, position, line, money, instant)
             for position, line in enumerate(draft.lines)
         )
     return invoice_rows, line_rows
@@ -115,7 +115,7 @@ def _party(encoded: dict[int, str | None], party: Party | None) -> str | None:
 
 
 def _line_row(
-    invoice_id: str, position: int, line: InvoiceLine, money: partial[Any]
+    invoice_id: str, position: int, line: InvoiceLine, money: partial[Any], instant: partial[Any]
 ) -> tuple[Any, ...]:
     return (
         invoice_id,
@@ -129,15 +129,24 @@ def _line_row(
         line.late,
         line.override,
         money(line.unit_price),
-        json_text(
-            [
-                {"Quantity": t.quantity, "UnitPrice": t.unit_price, "Amount": t.amount}
-                for t in line.tiers
-            ]
-        ),
+        json_text([_tier_json(t) for t in line.tiers]),
         json_text(line.usage_ids),
         money(line.amount),
+        instant(line.phase_from),
+        line.discount_id,
     )
+
+
+def _tier_json(tier: TierCharge) -> dict[str, object]:
+    stored: dict[str, object] = {
+        "Quantity": tier.quantity,
+        "UnitPrice": tier.unit_price,
+        "Amount": tier.amount,
+    }
+    # FlatFee only where charged, so that tiers stored before it read as they always have.
+    if tier.flat_fee:
+        stored["FlatFee"] = tier.flat_fee
+    return stored
 
 
 def line_from_row(row: InvoiceLineRow) -> InvoiceLine:
@@ -157,10 +166,13 @@ def line_from_row(row: InvoiceLineRow) -> InvoiceLine:
                 quantity=Decimal(t["Quantity"]),  # type: ignore[arg-type]
                 unit_price=Decimal(t["UnitPrice"]),  # type: ignore[arg-type]
                 amount=Decimal(t["Amount"]),  # type: ignore[arg-type]
+                flat_fee=Decimal(t.get("FlatFee", 0)),  # type: ignore[arg-type]
             )
             for t in row.tiers
         ),
         usage_ids=tuple(row.usage_ids),
+        phase_from=row.phase_from,
+        discount_id=row.discount_id,
     )
 
 

@@ -27,10 +27,15 @@ __all__ = [
     "BilledUsageRow",
     "BillingFailureRow",
     "ComponentRow",
+    "ComponentSubscriptionRow",
+    "ContractDiscountRow",
+    "ContractPhaseRow",
     "ContractRow",
+    "CouponRow",
     "CreditNoteRow",
     "CreditNoteSequenceRow",
     "CustomerRow",
+    "DiscountRow",
     "InvoiceLineRow",
     "InvoiceRow",
     "InvoiceSequenceRow",
@@ -39,6 +44,7 @@ __all__ = [
     "PaymentRow",
     "PlanRow",
     "PlanVariantRow",
+    "QuantityComponentRow",
     "RatedItemRow",
     "SellerProfileRow",
     "SellerRow",
@@ -143,6 +149,8 @@ class ComponentRow(TenantOwned, Base):
     unit: Mapped[str] = mapped_column(String(50))
     item_code: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(String(1000))
+    # SPEC §11 `Kind`: "Metered" or "Quantity" (migration 0015 gives older rows Metered).
+    kind: Mapped[str] = mapped_column(String(8), server_default="Metered")
 
 
 class PlanRow(TenantOwned, Base):
@@ -162,6 +170,10 @@ class PlanVariantRow(TenantOwned, Base):
     period_quantity: Mapped[int]
     recurring_fee: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
     tax_rate: Mapped[Decimal] = mapped_column(ExactDecimal(9, 4))
+    minimum_commitment: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    # The notice period (SPEC §11), a billing period's unit and quantity; NULL for none.
+    notice_unit: Mapped[str | None] = mapped_column(String(5))
+    notice_quantity: Mapped[int | None]
 
 
 class MeteredComponentRow(Base):
@@ -177,9 +189,26 @@ class MeteredComponentRow(Base):
     # The pricing as SPEC §3 JSON with exact decimals: one column for four models.
     pricing: Mapped[dict[str, object]] = mapped_column(ExactJSON)
     free_quota: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    maximum_amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
 
 
 Index("ix_metered_components_component_id", MeteredComponentRow.component_id)
+
+
+class QuantityComponentRow(Base):
+    """A quantity component's price per unit and period on one plan variant (SPEC §11)."""
+
+    __tablename__ = "quantity_components"
+
+    plan_variant_id: Mapped[str] = mapped_column(
+        ForeignKey("plan_variants.id", ondelete="CASCADE"), primary_key=True
+    )
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"), primary_key=True)
+    position: Mapped[int]
+    price_per_unit: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+
+
+Index("ix_quantity_components_component_id", QuantityComponentRow.component_id)
 
 
 class ContractRow(TenantOwned, Base):
@@ -197,6 +226,73 @@ class ContractRow(TenantOwned, Base):
     next_billing_date: Mapped[datetime] = mapped_column(index=True)
     # Set by the final invoice; from then on the contract takes no more usage.
     final_invoice_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class ContractPhaseRow(Base):
+    """A contract's plan phases (SPEC §11), written by its first plan change: the first
+    phase (its first variant, from `StartDate`) and one per change. A contract without
+    rows has one phase, its `plan_variant_id` from its `start_date`; with rows,
+    `contracts.plan_variant_id` is the variant of the last phase."""
+
+    __tablename__ = "contract_phases"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True)
+    starts: Mapped[datetime] = mapped_column(primary_key=True)
+    plan_variant_id: Mapped[str] = mapped_column(ForeignKey("plan_variants.id"), index=True)
+
+
+class ComponentSubscriptionRow(Base):
+    """A quantity a contract holds of a quantity component from `starts` on (SPEC §11);
+    of two from the same instant, the higher `position` holds."""
+
+    __tablename__ = "component_subscriptions"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    component_id: Mapped[str] = mapped_column(ForeignKey("components.id"))
+    quantity: Mapped[Decimal] = mapped_column(ExactDecimal(24, 6))
+    starts: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class DiscountRow(TenantOwned, Base):
+    """A discount (SPEC §11): a percentage or an amount off the lines it applies to."""
+
+    __tablename__ = "discounts"
+
+    name: Mapped[str] = mapped_column(String(200))
+    applies_to: Mapped[str] = mapped_column(String(12))
+    percentage: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    amount: Mapped[Decimal | None] = mapped_column(ExactDecimal(24, 6))
+    periods: Mapped[int | None]
+
+
+class CouponRow(TenantOwned, Base):
+    """A code that gives a discount, redeemed at most `max_redemptions` times: the
+    guarded update of `redemptions` (`DiscountRepository.redeem`) is what keeps it so
+    under concurrent orders."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (UniqueConstraint("seller_id", "code"),)
+
+    code: Mapped[str] = mapped_column(String(200))
+    discount_id: Mapped[str] = mapped_column(ForeignKey("discounts.id"), index=True)
+    max_redemptions: Mapped[int | None]
+    valid_until: Mapped[datetime | None]
+    redemptions: Mapped[int]
+
+
+class ContractDiscountRow(Base):
+    """A discount a contract has from the billing period `first_period` on."""
+
+    __tablename__ = "contract_discounts"
+
+    contract_id: Mapped[str] = mapped_column(ForeignKey("contracts.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    discount_id: Mapped[str] = mapped_column(ForeignKey("discounts.id"), index=True)
+    first_period: Mapped[int]
+    coupon_code: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
 
 
 class UsageEntryRow(Base):
@@ -373,6 +469,9 @@ class InvoiceLineRow(Base):
     tiers: Mapped[list[dict[str, object]]] = mapped_column(ExactJSON)
     usage_ids: Mapped[list[int]] = mapped_column(ExactJSON)
     amount: Mapped[Decimal] = mapped_column(_wide())
+    # SPEC §11: the plan phase whose variant rated the line, the discount a line grants.
+    phase_from: Mapped[datetime | None]
+    discount_id: Mapped[str | None] = mapped_column(String(24))
 
 
 class InvoiceSequenceRow(Base):

@@ -176,6 +176,10 @@ class NewComponent(PascalModel):
         description="Unique per seller; the seller consumption API may name a product by it.",
     )
     description: Text | None = None
+    kind: domain.ComponentKind = Field(
+        default=domain.ComponentKind.METERED,
+        description="Metered (usage reported as it happens) or Quantity (seats, licences).",
+    )
 
 
 # In a change, a field that is absent stays as it is. Required fields are typed without
@@ -187,6 +191,7 @@ class ComponentChanges(PascalModel):
     unit: Unit = None  # type: ignore[assignment]
     item_code: Code | None = None
     description: Text | None = None
+    kind: domain.ComponentKind = None  # type: ignore[assignment]
 
 
 class ComponentOut(NewComponent):
@@ -296,11 +301,26 @@ class NewMeteredComponent(PascalModel):
     free_quota: Quantity = Field(
         default=Decimal(0), description="Quantity per billing period that is not charged."
     )
+    maximum_amount: Price | None = Field(
+        default=None,
+        description="The spend cap: the most a period's usage of it is charged, over all "
+        "the period's invoices.",
+    )
 
     def to_domain(self) -> domain.MeteredComponent:
         # domain_rule(parse_pricing) replaced the JSON object by the domain's Pricing.
         pricing: Pricing = self.pricing  # type: ignore[assignment]
-        return domain.MeteredComponent(self.component_id, pricing, self.free_quota)
+        return domain.MeteredComponent(
+            self.component_id, pricing, self.free_quota, self.maximum_amount
+        )
+
+
+class NewQuantityComponent(PascalModel):
+    component_id: Id
+    price_per_unit: Price = Field(description="Per unit held for a whole billing period.")
+
+    def to_domain(self) -> domain.QuantityComponent:
+        return domain.QuantityComponent(self.component_id, self.price_per_unit)
 
 
 BillingPeriodIn = Annotated[BillingPeriodField, Field(examples=[{"Unit": "Month", "Quantity": 1}])]
@@ -314,6 +334,13 @@ class NewPlanVariant(PascalModel):
     recurring_fee: Price | None = Field(default=None, description="Amount per billing period.")
     tax_rate: Percent = Field(default=Decimal(0), description="Percent, e.g. 19.")
     metered_components: list[NewMeteredComponent] = Field(default_factory=list, max_length=200)
+    quantity_components: list[NewQuantityComponent] = Field(default_factory=list, max_length=200)
+    minimum_commitment: Price | None = Field(
+        default=None, description="The least a period's usage and fee charges come to."
+    )
+    notice_period: BillingPeriodIn | None = Field(
+        default=None, description="How long before its end a contract must be ended."
+    )
 
 
 class PlanVariantChanges(PascalModel):
@@ -325,12 +352,22 @@ class PlanVariantChanges(PascalModel):
     recurring_fee: Price | None = None
     tax_rate: Percent = None  # type: ignore[assignment]
     metered_components: list[NewMeteredComponent] = Field(default=None, max_length=200)  # type: ignore[arg-type]
+    quantity_components: list[NewQuantityComponent] = Field(default=None, max_length=200)  # type: ignore[arg-type]
+    minimum_commitment: Price | None = None
+    notice_period: BillingPeriodIn | None = None
 
 
 class MeteredComponentOut(PascalModel):
     component_id: str
     pricing: PricingOut
     free_quota: Quantity
+    # Absent without a cap, so that metered components read as they did before caps.
+    maximum_amount: Price | None = Field(default=None, exclude_if=lambda cap: cap is None)
+
+
+class QuantityComponentOut(PascalModel):
+    component_id: str
+    price_per_unit: Price
 
 
 class PlanVariantOut(PascalModel):
@@ -343,6 +380,9 @@ class PlanVariantOut(PascalModel):
     recurring_fee: Price | None
     tax_rate: Percent
     metered_components: list[MeteredComponentOut]
+    quantity_components: list[QuantityComponentOut]
+    minimum_commitment: Price | None
+    notice_period: BillingPeriodOut | None
 
 
 PlanVariantIdPath = Annotated[str, Path(alias="planVariantId")]
@@ -363,6 +403,9 @@ def create_plan_variant(body: NewPlanVariant, seller_id: SellerId, context: Cont
             recurring_fee=body.recurring_fee,
             tax_rate=body.tax_rate,
             metered_components=tuple(m.to_domain() for m in body.metered_components),
+            quantity_components=tuple(q.to_domain() for q in body.quantity_components),
+            minimum_commitment=body.minimum_commitment,
+            notice_period=body.notice_period,  # type: ignore[arg-type]
         )
     return json_response(_variant(variant), 201)
 
@@ -397,6 +440,8 @@ def change_plan_variant(
     changes = _changes(body)
     if "metered_components" in changes:
         changes["metered_components"] = tuple(m.to_domain() for m in body.metered_components)
+    if "quantity_components" in changes:
+        changes["quantity_components"] = tuple(q.to_domain() for q in body.quantity_components)
     with context.database.unit_of_work(seller_id) as work:
         variant = service.change_plan_variant(work, variant_id, changes)
     return json_response(_variant(variant))
@@ -419,10 +464,21 @@ def _variant(variant: domain.PlanVariant) -> PlanVariantOut:
                 component_id=m.component_id,
                 pricing=pricing_out(m.pricing),
                 free_quota=m.free_quota,
+                maximum_amount=m.maximum_amount,
             )
             for m in variant.metered_components
         ],
+        quantity_components=[
+            QuantityComponentOut(component_id=q.component_id, price_per_unit=q.price_per_unit)
+            for q in variant.quantity_components
+        ],
+        minimum_commitment=variant.minimum_commitment,
+        notice_period=_period_out(variant.notice_period) if variant.notice_period else None,
     )
+
+
+def _period_out(period: BillingPeriod) -> BillingPeriodOut:
+    return BillingPeriodOut.model_validate(billing_period_to_json(period), by_alias=True)
 
 
 def _changes(body: PascalModel) -> dict[str, Any]:

@@ -46,6 +46,10 @@ class InvoiceState(enum.StrEnum):
 class TierOut(PascalModel):
     quantity: PlainDecimal
     unit_price: PlainDecimal
+    # Absent unless this part charges the tier's flat fee (SPEC §11): parts read as before.
+    flat_fee: PlainDecimal = Field(
+        default=Decimal(0), exclude_if=lambda fee: not fee, description="The tier's flat fee."
+    )
     amount: PlainDecimal
 
 
@@ -62,6 +66,17 @@ class LineOut(PascalModel):
     # In the currency's minor unit, trailing zeros kept (3.00 EUR).
     amount: ExactDecimal
     usage_ids: list[str]
+    # SPEC §11, absent where they do not apply (lines of one plan, lines of no discount).
+    phase_from: datetime | None = Field(
+        default=None,
+        exclude_if=lambda instant: instant is None,
+        description="The From of the plan phase whose variant rated the line.",
+    )
+    discount_id: str | None = Field(
+        default=None,
+        exclude_if=lambda id_: id_ is None,
+        description="The discount a Discount line grants.",
+    )
 
 
 class PartyOut(PascalModel):
@@ -281,9 +296,13 @@ def _line_out(line: InvoiceLine) -> LineOut:
         late=line.late,
         unit_price=line.unit_price,
         tiers=[
-            TierOut(quantity=t.quantity, unit_price=t.unit_price, amount=t.amount)
+            TierOut(
+                quantity=t.quantity, unit_price=t.unit_price, flat_fee=t.flat_fee, amount=t.amount
+            )
             for t in line.tiers
         ],
         amount=line.amount,
         usage_ids=[str(i) for i in line.usage_ids],
+        phase_from=line.phase_from,
+        discount_id=line.discount_id,
     )
