@@ -222,6 +222,18 @@ def _tenant_a(client: TestClient) -> Tenant:
     assert payment.status_code == 201, payment.text
     profile = client.put("/api/v1/seller", json=ALPHA_PROFILE, headers=seller.headers)
     assert profile.status_code == 200, profile.text
+    discount = client.post(
+        "/api/v1/discounts",
+        json={"Name": "Alpha discount", "Percentage": 10, "AppliesTo": "All"},
+        headers=seller.headers,
+    )
+    assert discount.status_code == 201, discount.text
+    coupon = client.post(
+        "/api/v1/coupons",
+        json={"Code": "alpha-coupon", "DiscountId": discount.json()["Id"]},
+        headers=seller.headers,
+    )
+    assert coupon.status_code == 201, coupon.text
     ids = {
         "sellerId": seller.seller_id,
         "customerId": customer["Id"],
@@ -234,6 +246,8 @@ def _tenant_a(client: TestClient) -> Tenant:
         "orderId": order.json()["Id"],
         "invoiceId": invoice_id,
         "creditNoteId": note.json()["Id"],
+        "discountId": discount.json()["Id"],
+        "couponId": coupon.json()["Id"],
     }
     names = (
         "Alpha Storage Ltd",
@@ -250,6 +264,8 @@ def _tenant_a(client: TestClient) -> Tenant:
         "Alpha goodwill",
         "alpha-payment-ref",
         "Alpha Storage Legal Ltd",
+        "Alpha discount",
+        "alpha-coupon",
     )
     return Tenant(seller, {k: str(v) for k, v in ids.items()}, names)
 
@@ -324,6 +340,7 @@ SAMPLE_BODIES: dict[tuple[str, str], SampleBody] = {
         "Amount": 1,
         "Reference": "beta-ref",
     },
+    ("POST", "/api/v1/coupons"): lambda ids: {"Code": "beta", "DiscountId": ids["discountId"]},
     ("POST", "/api/v1/orders"): _order,
     ("POST", "/api/v1/orders/preview"): _order,
     ("POST", "/api/sellers/{sellerId}/services/bulkconsumptions"): lambda ids: {

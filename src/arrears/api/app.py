@@ -19,6 +19,7 @@ from arrears.api.routers import (
     consumption,
     contracts,
     corrections,
+    discounts,
     health,
     invoices,
     metrics,
@@ -108,6 +109,7 @@ def _include_routers(app: FastAPI, settings: Settings, clock: Clock) -> None:
     app.include_router(corrections.router)
     app.include_router(profiles.router)
     app.include_router(orders.router)
+    app.include_router(discounts.router)
     app.include_router(consumption.router)
     app.include_router(seller_profile.router)
     install_console(app)

@@ -15,6 +15,7 @@ __all__ = [
     "CHANGE_DATE",
     "CONTRACT_ID",
     "ORDER_COMPONENT_SUBSCRIPTIONS",
+    "ORDER_DISCOUNT_SUBSCRIPTIONS",
     "ORDER_PLAN_VARIANT_ID",
     "ORDER_USAGES",
     "RECORDS",
@@ -57,6 +58,8 @@ ORDER_PLAN_VARIANT_ID = "Cart.PlanVariantId"
 """The plan variant an order moves its contract to (SPEC §11)."""
 ORDER_COMPONENT_SUBSCRIPTIONS = "Cart.ComponentSubscriptions"
 """The quantities an order sets (SPEC §11)."""
+ORDER_DISCOUNT_SUBSCRIPTIONS = "Cart.DiscountSubscriptions"
+"""The discounts and coupons an order gives its contract (SPEC §11)."""
 CHANGE_DATE = "ChangeDate"
 """When an order's plan change, quantities and discounts take effect (SPEC §11)."""
 
