@@ -17,16 +17,21 @@ hold the contracts' rows (or SQLite's write lock) and own the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Final
 
 from arrears import metrics
-from arrears.domain.catalog import PlanVariant
 from arrears.domain.contracts import Contract
+from arrears.domain.discounts import discount_lines
 from arrears.domain.errors import NotFound
-from arrears.domain.fees import prorated_fee_line, rated_item_line, recurring_fee_line
+from arrears.domain.fees import (
+    commitment_line,
+    prorated_fee_line,
+    rated_item_line,
+    recurring_fee_line,
+)
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import (
     Invoice,
@@ -34,16 +39,24 @@ from arrears.domain.invoices import (
     InvoiceKind,
     InvoiceLine,
     draft_invoice,
-    effective_tax_rate,
 )
-from arrears.domain.money import Currency, currency
+from arrears.domain.phases import (
+    Phase,
+    PhaseWindow,
+    phase_commitment,
+    phase_components,
+    phase_fee_lines,
+    phase_of,
+    phase_windows,
+)
 from arrears.domain.profiles import due_date, payment_terms_days
+from arrears.domain.quantities import quantity_lines
 from arrears.domain.rating import (
     InvoiceUsage,
     PeriodCharges,
     rate_totals,
 )
-from arrears.store.catalog import CatalogRepository
+from arrears.services.invoice_terms import InvoiceTerms, read_terms
 from arrears.store.invoices import PendingRatedItem, UsageWindow
 from arrears.store.unit_of_work import UnitOfWork
 
@@ -57,6 +70,9 @@ __all__ = [
     "rate",
     "regular_window",
 ]
+
+_MICROSECOND: Final = timedelta(microseconds=1)
+_NO_USAGE: Final = InvoiceUsage()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +124,6 @@ def interim_window(contract: Contract, now: datetime) -> InvoiceWindow:
 
 
 @dataclass(frozen=True, slots=True)
-class InvoiceTerms:
-    """What rating needs of a contract beyond its window: read once per batch."""
-
-    variant: PlanVariant
-    currency: Currency
-    tax_rate: Decimal
-    descriptions: dict[str, str]
-    """The name of each metered component, for its lines."""
-
-
-@dataclass(frozen=True, slots=True)
 class RatedInvoice:
     """An invoice rated, before it is numbered and stored."""
 
@@ -138,12 +143,12 @@ def rate(
     """Each window's invoice, rated, in the order given; its usage linked to it unless
     `link` is False (a preview, which links and saves nothing)."""
     invoices = work.invoices
-    terms = _terms(work.catalog, [w.contract for w in windows])
+    terms = read_terms(work, [w.contract for w in windows])
     opening = [w.contract for w in windows if w.opening]
     items = invoices.unbilled_rated_items([c.id for c in opening])
     earlier = invoices.period_lines({c.id: c.billed_periods for c in opening})
     bills = invoices.link_unbilled_usage if link else invoices.sum_unbilled_usage
-    usage = bills([w.usage_window() for w in windows])
+    usage = _usage_by_phase(bills, windows, terms)
     rated: list[RatedInvoice] = []
     for window in windows:
         contract_id = window.contract.id
@@ -156,8 +161,63 @@ def rate(
             items=own_items,
             earlier=earlier[contract_id] if window.opening else [],
         )
-        rated.append(RatedInvoice(window, draft, own_usage.usage_ids, [i.id for i in own_items]))
+        usage_ids = [id_ for part in own_usage.values() for id_ in part.usage_ids]
+        rated.append(RatedInvoice(window, draft, usage_ids, [i.id for i in own_items]))
     return rated
+
+
+def _usage_by_phase(
+    bills: Callable[[Sequence[UsageWindow]], dict[str, InvoiceUsage]],
+    windows: Sequence[InvoiceWindow],
+    terms: dict[str, InvoiceTerms],
+) -> dict[str, dict[datetime, InvoiceUsage]]:
+    """What each window bills, by the `From` of the phase whose variant rates it.
+
+    A window whose period no plan change cuts before its cutoff bills all its usage
+    in one phase, the one its period starts in: those windows are linked and summed by
+    one statement for the batch. A window cut by a change (rare: its contract changed
+    plans in this very period) is summed once per phase, the usage due before the
+    change apart from the rest; late usage goes with the period's first phase."""
+    whole: list[InvoiceWindow] = []
+    usage: dict[str, dict[datetime, InvoiceUsage]] = {}
+    for window in windows:
+        phases = terms[window.contract.id].phases
+        cuts = _phase_cuts(phases, window)
+        if not cuts:
+            whole.append(window)
+            continue
+        parts: dict[datetime, InvoiceUsage] = {}
+        after = window.after
+        for cut, phase_starts in cuts:
+            upper = min(window.cutoff, cut - _MICROSECOND) if cut else window.cutoff
+            part = replace(window.usage_window(), after=after, cutoff=upper)
+            parts[phase_starts] = bills([part])[window.invoice_id]
+            after = upper
+        usage[window.invoice_id] = parts
+    summed = bills([w.usage_window() for w in whole])
+    for window in whole:
+        starts = phase_of(terms[window.contract.id].phases, window.period_start).starts
+        usage[window.invoice_id] = {starts: summed[window.invoice_id]}
+    return usage
+
+
+def _phase_cuts(
+    phases: Sequence[Phase], window: InvoiceWindow
+) -> list[tuple[datetime | None, datetime]]:
+    """The sub-windows of a window that plan changes cut, as (the next change, or None
+    for the last, and the `From` of the phase the sub-window bills); empty when no
+    change falls inside its period at or before its cutoff."""
+    inside = [
+        p
+        for p in phases
+        if window.period_start < p.starts < window.period_end and p.starts <= window.cutoff
+    ]
+    if not inside:
+        return []
+    first = phase_of(phases, window.period_start).starts
+    starts = [first, *(p.starts for p in inside)]
+    nexts: list[datetime | None] = [*(p.starts for p in inside), None]
+    return list(zip(nexts, starts, strict=True))
 
 
 def issue(work: UnitOfWork, now: datetime, rated: Sequence[RatedInvoice]) -> list[Invoice]:
@@ -202,69 +262,153 @@ def rate_window(
     window: InvoiceWindow,
     terms: InvoiceTerms,
     *,
-    usage: InvoiceUsage,
+    usage: dict[datetime, InvoiceUsage],
     items: Sequence[PendingRatedItem],
     earlier: Sequence[InvoiceLine],
 ) -> InvoiceDraft:
-    """The window's invoice for `usage`, `items` and its fee, after the period's `earlier`
-    invoice lines. Pure: only domain functions over what was read."""
+    """The window's invoice for `usage` (by the `From` of the phase that rates it),
+    `items`, its fee, and on a closing (regular or final) invoice its quantities and
+    commitment; then its discounts; after the period's `earlier` invoice lines. Pure:
+    only domain functions over what was read (docs/billing.md, SPEC §11)."""
     start = window.period_start
-    usage_lines = rate_totals(
-        components=terms.variant.metered_components,
-        currency=terms.currency,
-        period_start=start,
-        earlier=PeriodCharges.of_lines(earlier),
-        usage=usage,
-        descriptions=terms.descriptions,
-    )
+    closing = window.kind is not InvoiceKind.INTERIM
+    usage_lines = _usage_lines(window, terms, usage, earlier, closing=closing)
     item_lines = tuple(
         rated_item_line(item.description, item.quantity, item.price_per_unit, terms.currency)
         for item in items
     )
+    lines = [*usage_lines, *_fee_lines(window, terms)]
+    if closing:
+        lines.extend(_quantity_lines(window, terms))
+    lines.extend(item_lines)
+    if closing:
+        lines.extend(_commitment_lines(window, terms, (*earlier, *lines)))
+    lines.extend(_discount_lines(window, terms, earlier, lines))
     period_end = window.cutoff if window.kind is InvoiceKind.FINAL else window.period_end
     return draft_invoice(
         kind=window.kind,
         currency=terms.currency,
         period_start=start,
         period_end=max(period_end, start),
-        lines=(*usage_lines, *_fee_lines(window, terms), *item_lines),
-        tax_rate=terms.tax_rate,
+        lines=lines,
+        tax_rate=terms.tax_rate(phase_of(terms.phases, start)),
     )
 
 
-def _fee_lines(window: InvoiceWindow, terms: InvoiceTerms) -> tuple[InvoiceLine, ...]:
-    fee = terms.variant.recurring_fee
-    start, end = window.period_start, window.period_end
-    if fee is None or window.kind is InvoiceKind.INTERIM:
-        return ()
-    if window.kind is InvoiceKind.REGULAR:
-        return (recurring_fee_line(fee, start, end, terms.currency),)
-    ended = window.contract.end_date
-    if ended is None or ended <= start:
-        return ()  # ended on its last billing date: no part of a period is left to charge
-    return (prorated_fee_line(fee, start, end, ended, terms.currency),)
-
-
-def _terms(catalog: CatalogRepository, contracts: list[Contract]) -> dict[str, InvoiceTerms]:
-    """Each contract's terms by id, with one read per plan variant and one for all the
-    customers' tax rates."""
-    variants: dict[str, PlanVariant] = {}
-    names: dict[str, dict[str, str]] = {}
-    for contract in contracts:
-        if contract.plan_variant_id not in variants:
-            variant = catalog.plan_variant(contract.plan_variant_id)
-            variants[variant.id] = variant
-            names[variant.id] = catalog.component_names(
-                m.component_id for m in variant.metered_components
-            )
-    tax_rates = catalog.customer_tax_rates(contract.customer_id for contract in contracts)
-    terms: dict[str, InvoiceTerms] = {}
-    for contract in contracts:
-        variant = variants[contract.plan_variant_id]
-        terms[contract.id] = InvoiceTerms(
-            variant=variant,
-            currency=currency(variant.currency),
-            tax_rate=effective_tax_rate(tax_rates[contract.customer_id], variant.tax_rate),
-            descriptions=names[variant.id],
+def _usage_lines(
+    window: InvoiceWindow,
+    terms: InvoiceTerms,
+    usage: dict[datetime, InvoiceUsage],
+    earlier: Sequence[InvoiceLine],
+    *,
+    closing: bool,
+) -> list[InvoiceLine]:
+    """`rate_totals` once per phase that covers part of the period or bills usage, with
+    its variant's free quotas prorated to its part (whole for a contract of one phase:
+    a final invoice's free quota is the whole period's, SPEC §7) and the lines its
+    phase made earlier in the period; no tier position carries across phases."""
+    phases = terms.phases
+    covering = {
+        w.phase.starts: w for w in phase_windows(phases, window.period_start, window.period_end)
+    }
+    first = phases[0].starts
+    lines: list[InvoiceLine] = []
+    for phase in phases:
+        part = covering.get(phase.starts)
+        if part is None and phase.starts not in usage:
+            continue
+        components = (
+            phase_components(part)
+            if part is not None and not part.whole
+            else phase.plan_variant.metered_components
         )
-    return terms
+        rated = rate_totals(
+            components=components,
+            currency=terms.currency,
+            period_start=window.period_start,
+            earlier=PeriodCharges.of_lines(
+                x for x in earlier if (x.phase_from or first) == phase.starts
+            ),
+            usage=usage.get(phase.starts, _NO_USAGE),
+            descriptions=terms.descriptions,
+            closing=closing and part is not None,
+        )
+        if terms.phased:
+            rated = tuple(replace(line, phase_from=phase.starts) for line in rated)
+        lines.extend(rated)
+    return lines
+
+
+def _billed_windows(window: InvoiceWindow, terms: InvoiceTerms) -> tuple[PhaseWindow, ...]:
+    """The parts of the window's period each phase covers, cut at a final invoice's end."""
+    ended = window.contract.end_date if window.kind is InvoiceKind.FINAL else None
+    return phase_windows(terms.phases, window.period_start, window.period_end, end_date=ended)
+
+
+def _quantity_lines(window: InvoiceWindow, terms: InvoiceTerms) -> tuple[InvoiceLine, ...]:
+    if not terms.quantities:
+        return ()
+    ended = window.contract.end_date if window.kind is InvoiceKind.FINAL else None
+    if ended is not None and ended <= window.period_start:
+        return ()
+    return quantity_lines(
+        subscriptions=terms.quantities,
+        phases=terms.phases,
+        period_start=window.period_start,
+        period_end=window.period_end,
+        currency=terms.currency,
+        end_date=ended,
+        descriptions=terms.descriptions,
+    )
+
+
+def _commitment_lines(
+    window: InvoiceWindow, terms: InvoiceTerms, lines: Sequence[InvoiceLine]
+) -> tuple[InvoiceLine, ...]:
+    """The closing invoice's `Commitment` line, if the period falls short of it."""
+    start, end = window.period_start, window.period_end
+    ended = window.contract.end_date if window.kind is InvoiceKind.FINAL else None
+    if ended is not None and ended <= start:
+        return ()
+    if terms.phased:
+        # Each variant's commitment prorated to its part, already cut at the end.
+        commitment = phase_commitment(_billed_windows(window, terms))
+        ended = None
+    else:
+        commitment = terms.variant.minimum_commitment
+    if commitment is None:
+        return ()
+    line = commitment_line(commitment, lines, start, end, terms.currency, end_date=ended)
+    return () if line is None else (line,)
+
+
+def _discount_lines(
+    window: InvoiceWindow,
+    terms: InvoiceTerms,
+    earlier: Sequence[InvoiceLine],
+    lines: Sequence[InvoiceLine],
+) -> tuple[InvoiceLine, ...]:
+    """The `Discount` lines of the discounts the window's period has (its index is the
+    contract's billed periods before the invoice)."""
+    index = window.contract.billed_periods
+    current = [s.discount for s in terms.discounts if s.applies_in(index)]
+    if not current:
+        return ()
+    return discount_lines(current, earlier, lines, terms.currency)
+
+
+def _fee_lines(window: InvoiceWindow, terms: InvoiceTerms) -> tuple[InvoiceLine, ...]:
+    start, end = window.period_start, window.period_end
+    if window.kind is InvoiceKind.INTERIM:
+        return ()
+    ended = window.contract.end_date
+    if window.kind is InvoiceKind.FINAL and (ended is None or ended <= start):
+        return ()  # ended on its last billing date: no part of a period is left to charge
+    if terms.phased:
+        return phase_fee_lines(_billed_windows(window, terms), terms.currency)
+    fee = terms.variant.recurring_fee
+    if fee is None:
+        return ()
+    if window.kind is InvoiceKind.REGULAR or ended is None:
+        return (recurring_fee_line(fee, start, end, terms.currency),)
+    return (prorated_fee_line(fee, start, end, ended, terms.currency),)

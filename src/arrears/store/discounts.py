@@ -19,8 +19,7 @@ from arrears.domain.discounts import Coupon, Discount, DiscountSubscription, Dis
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
 from arrears.store.tables import ContractDiscountRow, CouponRow, DiscountRow
-from arrears.store.tenancy import TenantRepository
-from arrears.store.usage import batched
+from arrears.store.tenancy import TenantRepository, batched
 
 __all__ = ["ContractDiscount", "DiscountRepository", "StoredCoupon", "StoredDiscount"]
 

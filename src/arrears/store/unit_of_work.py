@@ -21,9 +21,11 @@ from arrears.store.billing_failures import BillingFailureLog, BillingFailures
 from arrears.store.billing_queue import BillingQueue, DueContracts
 from arrears.store.catalog import CatalogRepository
 from arrears.store.console_reads import ConsoleReads
+from arrears.store.contract_plans import ContractPlanRepository
 from arrears.store.contracts import ContractRepository
 from arrears.store.credit_notes import CreditNoteRepository
 from arrears.store.database import Database
+from arrears.store.discounts import DiscountRepository
 from arrears.store.invoice_balances import InvoiceBalances
 from arrears.store.invoices import InvoiceRepository
 from arrears.store.orders import OrderRepository
@@ -82,6 +84,14 @@ class UnitOfWork(RegistryWork):
     @cached_property
     def contracts(self) -> ContractRepository:
         return ContractRepository(self.session, self.seller_id)
+
+    @cached_property
+    def contract_plans(self) -> ContractPlanRepository:
+        return ContractPlanRepository(self.session, self.seller_id)
+
+    @cached_property
+    def discounts(self) -> DiscountRepository:
+        return DiscountRepository(self.session, self.seller_id)
 
     @cached_property
     def usage(self) -> UsageRepository:
