@@ -24,6 +24,7 @@ from tests.factories import SellerKey
 from tests.ingest_factories import exact
 
 MONTHLY = {"Unit": "Month", "Quantity": 1}
+_DECIMAL_FIELDS = frozenset({"RecurringFee", "MinimumCommitment", "TaxRate"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def new_variant(
             {"ComponentId": id_, "PricePerUnit": Decimal(price)}
             for id_, price in zip(catalog.quantity_ids, quantity_prices, strict=False)
         ],
-        **{k: Decimal(v) if isinstance(v, str) else v for k, v in fields.items()},
+        **{k: Decimal(v) if k in _DECIMAL_FIELDS else v for k, v in fields.items()},
     }
     variant_id: str = _created(client, catalog.seller, "planvariants", payload)["Id"]
     return variant_id

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Final
 
 from arrears.domain.clock import Clock
 from arrears.domain.discounts import Coupon, Discount
@@ -35,8 +34,6 @@ __all__ = [
     "discounts",
     "subscribe_discounts",
 ]
-
-_FIELDS: Final = ("DiscountId", "CouponCode")
 
 
 def create_discount(
@@ -72,40 +69,6 @@ def coupon(discounts: DiscountRepository, coupon_id: str) -> StoredCoupon:
 
 def coupons(repository: DiscountRepository, page: PageRequest) -> Page[StoredCoupon]:
     return repository.coupons(page)
-
-
-def parse_discount_subscriptions(data: object) -> list[Mapping[str, str]]:
-    """An order's `Cart.DiscountSubscriptions`: a list of `{"DiscountId"}` or
-    `{"CouponCode"}` objects. Raises `Invalid` naming every bad item at once."""
-    at = ORDER_DISCOUNT_SUBSCRIPTIONS
-    if isinstance(data, str | bytes) or not isinstance(data, Sequence):
-        raise Invalid.one(at, "not_a_list", "DiscountSubscriptions must be a list.")
-    errors: list[FieldError] = []
-    items: list[Mapping[str, str]] = []
-    for index, item in enumerate(data):
-        path = f"{at}[{index}]"
-        if not isinstance(item, Mapping):
-            errors.append(FieldError(path, "not_an_object", "Each must be a JSON object."))
-            continue
-        errors.extend(
-            FieldError(f"{path}.{key}", "unknown_field", f"{key} is not a field.")
-            for key in item
-            if key not in _FIELDS
-        )
-        given = [name for name in _FIELDS if name in item]
-        if len(given) != 1:
-            errors.append(
-                FieldError(path, "one_of", "Give exactly one of DiscountId and CouponCode.")
-            )
-        elif not isinstance(item[given[0]], str) or not item[given[0]]:
-            errors.append(
-                FieldError(f"{path}.{given[0]}", "not_a_string", f"{given[0]} must be a string.")
-            )
-        else:
-            items.append({given[0]: item[given[0]]})
-    if errors:
-        raise Invalid(errors)
-    return items
 
 
 def subscribe_discounts(

@@ -17,6 +17,7 @@ from arrears.domain.usage import UsageCandidate, UsageEntry, check_usage, duplic
 from arrears.services import submissions
 from arrears.services.billing_failures import on_request
 from arrears.services.contract_billing import after_billing_due, catch_up, interim_invoice
+from arrears.services.contract_plans import NOTHING_MORE, CartTerms, sell_cart_terms
 from arrears.store.unit_of_work import Database, UnitOfWork
 
 __all__ = ["Order", "OrderedUsage", "PlacedOrder", "RatedItem", "place", "place_order", "rehearse"]
@@ -56,6 +57,8 @@ class Order:
     usages: list[OrderedUsage]
     rated_items: list[RatedItem]
     trigger_interim_billing: bool
+    cart_terms: CartTerms = NOTHING_MORE
+    """The plan change, quantities and discounts it sells (SPEC §11)."""
 
 
 def place(database: Database, clock: Clock, seller_id: str, order: Order) -> PlacedOrder:
@@ -98,6 +101,7 @@ def _placed(work: UnitOfWork, clock: Clock, order: Order, *, trigger: bool) -> P
         usages=order.usages,
         rated_items=order.rated_items,
         trigger_interim_billing=trigger,
+        cart_terms=order.cart_terms,
     )
 
 
@@ -109,8 +113,10 @@ def place_order(
     usages: list[OrderedUsage],
     rated_items: list[RatedItem],
     trigger_interim_billing: bool,
+    cart_terms: CartTerms = NOTHING_MORE,
 ) -> PlacedOrder:
-    """Add the order's usage and rated items, then bill interim if asked.
+    """Add the order's usage and rated items, sell its plan change, quantities and
+    discounts (`contract_plans.sell_cart_terms`), then bill interim if asked.
 
     Every usage meets the rules of SPEC §5 (`Invalid` names each bad one as
     `Cart.MeteredUsages[i].<field>`); a key already stored with other values is a
@@ -122,6 +128,8 @@ def place_order(
     usage = work.usage
     now = clock.now()
     candidates = _checked_usage(work, contract_id, usages, now=now)
+    if not cart_terms.empty:
+        sell_cart_terms(work, work.contracts.get(contract_id), cart_terms, now=now)
     new, repeated = submissions.split_by_key(usage, candidates)
     order_id = new_id()
     orders = work.orders

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Response
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
@@ -18,6 +19,7 @@ from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.usage import MAX_KEY_LENGTH
 from arrears.services import orders as service
 from arrears.services import submissions
+from arrears.services.contract_plans import CartTerms, OrderedQuantity
 from arrears.services.orders import Order, OrderedUsage, RatedItem
 
 router = APIRouter(prefix="/api/v1/orders", route_class=ArrearsRoute, tags=["orders"])
@@ -41,30 +43,53 @@ class RatedItemIn(PascalModel):
     price_per_unit: Price
 
 
+class ComponentSubscriptionIn(PascalModel):
+    """The quantity of a quantity component the contract holds from `ChangeDate` on."""
+
+    component_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    quantity: Quantity
+
+
+class DiscountSubscriptionIn(PascalModel):
+    """A discount by its id, or a coupon by its code: exactly one of the two."""
+
+    discount_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    coupon_code: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DiscountSubscriptionIn:
+        if (self.discount_id is None) == (self.coupon_code is None):
+            raise PydanticCustomError("one_of", "Give exactly one of DiscountId and CouponCode.")
+        return self
+
+    def as_wire(self) -> dict[str, str]:
+        if self.discount_id is not None:
+            return {"DiscountId": self.discount_id}
+        return {"CouponCode": self.coupon_code or ""}
+
+
 class Cart(PascalModel):
     metered_usages: list[MeteredUsageIn] = Field(default_factory=list, max_length=10_000)
     rated_items: list[RatedItemIn] = Field(default_factory=list, max_length=1_000)
-    component_subscriptions: list[Any] = Field(
-        default_factory=list, description="Not supported yet: must be empty."
+    plan_variant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
+        default=None, description="The plan variant the contract moves to at ChangeDate."
     )
-    discount_subscriptions: list[Any] = Field(
-        default_factory=list, description="Not supported yet: must be empty."
+    component_subscriptions: list[ComponentSubscriptionIn] = Field(
+        default_factory=list, max_length=200
+    )
+    discount_subscriptions: list[DiscountSubscriptionIn] = Field(
+        default_factory=list, max_length=200
     )
     quantity: Annotated[int, Field(ge=1)] = 1
-
-    @field_validator("component_subscriptions", "discount_subscriptions")
-    @classmethod
-    def _not_supported_yet(cls, value: list[Any]) -> list[Any]:
-        if value:
-            raise ValueError("is not supported yet and must be empty")
-        return value
 
 
 class NewOrder(PascalModel):
     contract_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     cart: Cart
     change_date: Instant | None = Field(
-        default=None, description="Accepted for compatibility; orders take effect now."
+        default=None,
+        description="When the plan change, quantities and discounts take effect; default now. "
+        "Not before the contract's LastBillingDate.",
     )
     trigger_interim_billing: bool = False
 
@@ -133,4 +158,17 @@ def _order(body: NewOrder) -> Order:
             RatedItem(i.description, i.quantity, i.price_per_unit) for i in body.cart.rated_items
         ],
         trigger_interim_billing=body.trigger_interim_billing,
+        cart_terms=_cart_terms(body),
+    )
+
+
+def _cart_terms(body: NewOrder) -> CartTerms:
+    cart = body.cart
+    return CartTerms(
+        plan_variant_id=cart.plan_variant_id,
+        change_date=body.change_date,
+        quantities=tuple(
+            OrderedQuantity(s.component_id, s.quantity) for s in cart.component_subscriptions
+        ),
+        discounts=tuple(d.as_wire() for d in cart.discount_subscriptions),
     )
