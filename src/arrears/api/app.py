@@ -17,6 +17,7 @@ from arrears.api.routers import (
     billing_failures,
     catalog,
     consumption,
+    contract_plans,
     contracts,
     corrections,
     discounts,
@@ -104,6 +105,7 @@ def _include_routers(app: FastAPI, settings: Settings, clock: Clock) -> None:
     app.include_router(health.router)
     app.include_router(catalog.router)
     app.include_router(contracts.router)
+    app.include_router(contract_plans.router)
     app.include_router(usage.router)
     app.include_router(invoices.router)
     app.include_router(corrections.router)

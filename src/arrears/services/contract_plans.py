@@ -27,7 +27,13 @@ from arrears.store.catalog import CatalogRepository
 from arrears.store.contract_plans import ContractPlanRepository
 from arrears.store.unit_of_work import UnitOfWork
 
-__all__ = ["NOTHING_MORE", "CartTerms", "sell_cart_terms"]
+__all__ = [
+    "NOTHING_MORE",
+    "CartTerms",
+    "OrderedQuantity",
+    "component_subscriptions",
+    "sell_cart_terms",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +152,10 @@ def _refusals(check: Callable[..., None], *args: object) -> list[FieldError]:
 def _unique(errors: list[FieldError]) -> list[FieldError]:
     # check_plan_change names a ChangeDate before LastBillingDate too: say it once.
     return list({(e.field, e.code): e for e in errors}.values())
+
+
+def component_subscriptions(work: UnitOfWork, contract_id: str) -> list[ComponentSubscription]:
+    """The quantities the contract holds, in the order its orders set them (`NotFound`
+    for a contract that is not the seller's)."""
+    work.contracts.get(contract_id)
+    return work.contract_plans.component_subscriptions([contract_id]).get(contract_id, [])
