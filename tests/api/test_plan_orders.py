@@ -320,3 +320,63 @@ def test_a_contract_preview_shows_its_quantities_commitment_and_discounts(
     assert amounts(invoice, "Commitment") == ["40.00"]  # 100.00 - 20.00 - 40.00
     assert amounts(invoice, "Discount") == ["-5.00"]
     assert invoices_of(client, contract) == []
+
+
+# -- notice periods and phases ------------------------------------------------------------
+
+
+def _end(client: TestClient, contract: Any, body: dict[str, Any]) -> Any:
+    return send_json(client, "POST", f"{contract.path}/end", contract, body)
+
+
+def test_one_months_notice_ended_on_day_10_ends_at_the_end_of_the_next_period(
+    client: TestClient,
+) -> None:
+    catalog = new_catalog(client, "Storage")
+    variant = new_variant(client, catalog, Metered(), NoticePeriod={"Unit": "Month", "Quantity": 1})
+    contract = new_contract(client, catalog, variant)
+    move_clock(client, "2026-01-10T00:00:00Z")
+    ended = _end(client, contract, {})
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["EndDate"] == "2026-03-01T00:00:00Z"
+
+
+def test_without_a_notice_period_a_contract_ends_at_the_end_of_its_current_period(
+    client: TestClient,
+) -> None:
+    catalog = new_catalog(client, "Storage")
+    variant = new_variant(client, catalog, Metered())
+    contract = new_contract(client, catalog, variant)
+    move_clock(client, "2026-01-10T00:00:00Z")
+    assert _end(client, contract, {}).json()["EndDate"] == "2026-02-01T00:00:00Z"
+
+
+def test_an_end_date_within_the_notice_period_is_refused_unless_ignored(
+    client: TestClient,
+) -> None:
+    catalog = new_catalog(client, "Storage")
+    variant = new_variant(client, catalog, Metered(), NoticePeriod={"Unit": "Month", "Quantity": 1})
+    contract = new_contract(client, catalog, variant)
+    move_clock(client, "2026-01-10T00:00:00Z")
+    soon = {"EndDate": "2026-02-01T00:00:00Z"}
+    assert _errors(_end(client, contract, soon)) == {("EndDate", "within_notice_period")}
+    ignored = _end(client, contract, {**soon, "IgnoreNoticePeriod": True})
+    assert ignored.status_code == 200, ignored.text
+    assert ignored.json()["EndDate"] == "2026-02-01T00:00:00Z"
+
+
+def test_a_contract_answers_its_phases_and_the_variant_of_the_last(client: TestClient) -> None:
+    catalog = new_catalog(client, "Storage")
+    small = new_variant(client, catalog, Metered())
+    large = new_variant(client, catalog, Metered(), name="Large")
+    contract = new_contract(client, catalog, small)
+    assert client.get(contract.path, headers=contract.headers).json()["Phases"] == [
+        {"PlanVariantId": small, "From": "2026-01-01T00:00:00Z"}
+    ]
+    ordered(client, contract, {"PlanVariantId": large}, ChangeDate="2026-01-20T00:00:00Z")
+    answered = client.get(contract.path, headers=contract.headers).json()
+    assert answered["PlanVariantId"] == large
+    assert answered["Phases"] == [
+        {"PlanVariantId": small, "From": "2026-01-01T00:00:00Z"},
+        {"PlanVariantId": large, "From": "2026-01-20T00:00:00Z"},
+    ]

@@ -24,14 +24,16 @@ from arrears.domain.phases import check_plan_change
 from arrears.domain.quantities import ComponentSubscription, check_component_subscriptions
 from arrears.services.discounts import subscribe_discounts
 from arrears.store.catalog import CatalogRepository
-from arrears.store.contract_plans import ContractPlanRepository
+from arrears.store.contract_plans import ContractPlanRepository, StoredPhase
 from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "NOTHING_MORE",
     "CartTerms",
     "OrderedQuantity",
+    "StoredPhase",
     "component_subscriptions",
+    "phases",
     "sell_cart_terms",
 ]
 
@@ -159,3 +161,8 @@ def component_subscriptions(work: UnitOfWork, contract_id: str) -> list[Componen
     for a contract that is not the seller's)."""
     work.contracts.get(contract_id)
     return work.contract_plans.component_subscriptions([contract_id]).get(contract_id, [])
+
+
+def phases(work: UnitOfWork, contracts: Sequence[Contract]) -> dict[str, list[StoredPhase]]:
+    """Each contract's plan phases, ascending (one query for all)."""
+    return work.contract_plans.phases(contracts)

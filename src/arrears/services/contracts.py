@@ -9,6 +9,7 @@ from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
 from arrears.domain.errors import FieldError, Invalid, NotFound
 from arrears.domain.ids import new_id
+from arrears.domain.notice import check_end_date, notice_end_date
 from arrears.domain.paging import Page, PageRequest
 from arrears.store.unit_of_work import UnitOfWork
 
@@ -51,10 +52,28 @@ def create_contract(
     return contract
 
 
-def end_contract(work: UnitOfWork, contract_id: str, end_date: datetime) -> ContractView:
-    """The contract, ended at `end_date`; its final invoice follows when the clock passes it."""
+def end_contract(
+    work: UnitOfWork,
+    clock: Clock,
+    contract_id: str,
+    end_date: datetime | None,
+    *,
+    ignore_notice_period: bool = False,
+) -> ContractView:
+    """The contract, ended at `end_date`; its final invoice follows when the clock passes
+    it. Without `end_date` it ends at the end of the first billing period that ends at
+    least its plan variant's notice period from now (SPEC §11); an `end_date` sooner
+    than the notice allows is `Invalid` unless `ignore_notice_period`."""
     # The row lock orders this against a concurrent billing run moving the periods on.
-    ended = work.contracts.get(contract_id, for_update=True).ended(end_date)
+    contract = work.contracts.get(contract_id, for_update=True)
+    if contract.end_date is None:  # an ended contract is a Conflict below, notice or not
+        notice = work.catalog.plan_variant(contract.plan_variant_id).notice_period
+        now = clock.now()
+        if end_date is None:
+            end_date = notice_end_date(contract.start_date, contract.billing_period, notice, now)
+        else:
+            check_end_date(end_date, notice, now, ignore_notice_period=ignore_notice_period)
+    ended = contract.ended(end_date or contract.start_date)
     work.contracts.save_end(ended)
     return ended, work.billing_failures.of([contract_id]).get(contract_id)
 

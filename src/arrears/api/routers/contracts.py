@@ -16,7 +16,9 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.domain.billing_failures import BillingFailure
 from arrears.domain.contracts import Contract, ContractStatus
+from arrears.services import contract_plans as plans
 from arrears.services import contracts as service
+from arrears.services.contract_plans import StoredPhase
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["contracts"])
 
@@ -30,7 +32,21 @@ class NewContract(PascalModel):
 
 
 class ContractEnd(PascalModel):
-    end_date: Instant
+    end_date: Instant | None = Field(
+        default=None,
+        description="Default: the end of the first billing period that ends at least the "
+        "plan variant's notice period from now.",
+    )
+    ignore_notice_period: bool = Field(
+        default=False, description="Accept an EndDate sooner than the notice period allows."
+    )
+
+
+class PhaseOut(PascalModel):
+    """The contract is on `PlanVariantId` from `From` until the next phase (SPEC §11)."""
+
+    plan_variant_id: str
+    from_: datetime = Field(alias="From")
 
 
 class BillingErrorOut(PascalModel):
@@ -49,7 +65,8 @@ class ContractOut(PascalModel):
     id: str
     created_at: datetime
     customer_id: str
-    plan_variant_id: str
+    plan_variant_id: str = Field(description="The plan variant of its last phase.")
+    phases: list[PhaseOut] = Field(description="Its plan variants over time, oldest first.")
     start_date: datetime
     end_date: datetime | None
     last_billing_date: datetime
@@ -79,7 +96,8 @@ def create_contract(body: NewContract, seller_id: SellerId, context: Context) ->
             plan_variant_id=body.plan_variant_id,
             start_date=body.start_date,
         )
-    return json_response(_out(contract, context, None), 201)
+    first = [StoredPhase(contract.plan_variant_id, contract.start_date)]
+    return json_response(_out(contract, context, None, first), 201)
 
 
 @router.get("/contracts", response_model=list[ContractOut])
@@ -92,14 +110,18 @@ def list_contracts(
     """The seller's contracts, newest first, optionally of one customer."""
     with context.database.unit_of_work(seller_id, "read") as work:
         page = service.contracts(work, paging, customer_id=customer_id)
-    return list_response([_out(c, context, failure) for c, failure in page.items], page.total)
+        phases = plans.phases(work, [c for c, _ in page.items])
+    return list_response(
+        [_out(c, context, failure, phases[c.id]) for c, failure in page.items], page.total
+    )
 
 
 @router.get("/contracts/{contractId}", response_model=ContractOut)
 def get_contract(contract_id: ContractIdPath, seller_id: SellerId, context: Context) -> Response:
     with context.database.unit_of_work(seller_id, "read") as work:
         contract, failure = service.contract(work, contract_id)
-    return json_response(_out(contract, context, failure))
+        phases = plans.phases(work, [contract])[contract_id]
+    return json_response(_out(contract, context, failure, phases))
 
 
 @router.post(
@@ -110,19 +132,34 @@ def get_contract(contract_id: ContractIdPath, seller_id: SellerId, context: Cont
 def end_contract(
     contract_id: ContractIdPath, body: ContractEnd, seller_id: SellerId, context: Context
 ) -> Response:
-    """End the contract at `EndDate` (409 if it is already ended). Its final invoice is
-    issued when the clock passes `EndDate`; until then it stays `Active`."""
+    """End the contract at `EndDate` (409 if it is already ended), by default at the end
+    of the first billing period that ends at least the notice period from now; an
+    `EndDate` sooner than the notice allows is 422 unless `IgnoreNoticePeriod`. Its final
+    invoice is issued when the clock passes `EndDate`; until then it stays `Active`."""
     with context.database.unit_of_work(seller_id) as work:
-        contract, failure = service.end_contract(work, contract_id, body.end_date)
-    return json_response(_out(contract, context, failure))
+        contract, failure = service.end_contract(
+            work,
+            context.clock,
+            contract_id,
+            body.end_date,
+            ignore_notice_period=body.ignore_notice_period,
+        )
+        phases = plans.phases(work, [contract])[contract_id]
+    return json_response(_out(contract, context, failure, phases))
 
 
-def _out(contract: Contract, context: Context, failure: BillingFailure | None) -> ContractOut:
+def _out(
+    contract: Contract,
+    context: Context,
+    failure: BillingFailure | None,
+    phases: list[StoredPhase],
+) -> ContractOut:
     return ContractOut(
         id=contract.id,
         created_at=contract.created_at,
         customer_id=contract.customer_id,
         plan_variant_id=contract.plan_variant_id,
+        phases=[PhaseOut(plan_variant_id=p.plan_variant_id, from_=p.starts) for p in phases],
         start_date=contract.start_date,
         end_date=contract.end_date,
         last_billing_date=contract.last_billing_date,
