@@ -24,8 +24,11 @@ from arrears.store.discounts import (
     StoredCoupon,
     StoredDiscount,
 )
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
+    "StoredCoupon",
+    "StoredDiscount",
     "coupon",
     "coupons",
     "create_coupon",
@@ -36,39 +39,37 @@ __all__ = [
 ]
 
 
-def create_discount(
-    discounts: DiscountRepository, clock: Clock, parsed: Discount
-) -> StoredDiscount:
+def create_discount(work: UnitOfWork, clock: Clock, parsed: Discount) -> StoredDiscount:
     """A new discount as `parsed` describes it (its id is drawn here)."""
     stored = StoredDiscount(replace(parsed, id=new_id()), clock.now())
-    discounts.add_discount(stored.discount, stored.created_at)
+    work.discounts.add_discount(stored.discount, stored.created_at)
     return stored
 
 
-def discount(discounts: DiscountRepository, discount_id: str) -> StoredDiscount:
-    return discounts.discount(discount_id)
+def discount(work: UnitOfWork, discount_id: str) -> StoredDiscount:
+    return work.discounts.discount(discount_id)
 
 
-def discounts(repository: DiscountRepository, page: PageRequest) -> Page[StoredDiscount]:
-    return repository.discounts(page)
+def discounts(work: UnitOfWork, page: PageRequest) -> Page[StoredDiscount]:
+    return work.discounts.discounts(page)
 
 
-def create_coupon(discounts: DiscountRepository, clock: Clock, parsed: Coupon) -> StoredCoupon:
+def create_coupon(work: UnitOfWork, clock: Clock, parsed: Coupon) -> StoredCoupon:
     """A new coupon of one of the seller's discounts (422 naming `DiscountId` when it is
     not one); its `Code` is unique per seller (409)."""
-    if not discounts.existing_discount_ids([parsed.discount_id]):
+    if not work.discounts.existing_discount_ids([parsed.discount_id]):
         raise Invalid.one("DiscountId", "not_found", f"There is no discount {parsed.discount_id}.")
     stored = StoredCoupon(new_id(), clock.now(), replace(parsed, redemptions=0))
-    discounts.add_coupon(stored)
+    work.discounts.add_coupon(stored)
     return stored
 
 
-def coupon(discounts: DiscountRepository, coupon_id: str) -> StoredCoupon:
-    return discounts.coupon(coupon_id)
+def coupon(work: UnitOfWork, coupon_id: str) -> StoredCoupon:
+    return work.discounts.coupon(coupon_id)
 
 
-def coupons(repository: DiscountRepository, page: PageRequest) -> Page[StoredCoupon]:
-    return repository.coupons(page)
+def coupons(work: UnitOfWork, page: PageRequest) -> Page[StoredCoupon]:
+    return work.discounts.coupons(page)
 
 
 def subscribe_discounts(

@@ -24,7 +24,7 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.domain.discounts import Coupon, Discount, DiscountTarget, parse_coupon, parse_discount
 from arrears.services import discounts as service
-from arrears.store.discounts import DiscountRepository, StoredCoupon, StoredDiscount
+from arrears.services.discounts import StoredCoupon, StoredDiscount
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["discounts"])
 
@@ -65,18 +65,16 @@ class DiscountOut(PascalModel):
 def create_discount(body: DiscountBody, seller_id: SellerId, context: Context) -> Response:
     """Create a discount; an order's `Cart.DiscountSubscriptions` gives it to a contract."""
     parsed: Discount = body  # type: ignore[assignment]
-    with context.database.write() as session:
-        stored = service.create_discount(
-            DiscountRepository(session, seller_id), context.clock, parsed
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        stored = service.create_discount(work, context.clock, parsed)
     return json_response(_discount(stored), 201)
 
 
 @router.get("/discounts", response_model=list[DiscountOut])
 def list_discounts(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's discounts, newest first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = service.discounts(DiscountRepository(session, seller_id), paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.discounts(work, paging)
     return list_response([_discount(d) for d in page.items], page.total)
 
 
@@ -84,8 +82,8 @@ def list_discounts(seller_id: SellerId, context: Context, paging: Paging) -> Res
 def get_discount(
     discount_id: Annotated[str, Path(alias="discountId")], seller_id: SellerId, context: Context
 ) -> Response:
-    with context.database.read() as session:
-        stored = service.discount(DiscountRepository(session, seller_id), discount_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        stored = service.discount(work, discount_id)
     return json_response(_discount(stored))
 
 
@@ -140,18 +138,16 @@ class CouponOut(PascalModel):
 def create_coupon(body: CouponBody, seller_id: SellerId, context: Context) -> Response:
     """Create a coupon of a discount. `Code` is unique per seller (409)."""
     parsed: Coupon = body  # type: ignore[assignment]
-    with context.database.write() as session:
-        stored = service.create_coupon(
-            DiscountRepository(session, seller_id), context.clock, parsed
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        stored = service.create_coupon(work, context.clock, parsed)
     return json_response(_coupon(stored), 201)
 
 
 @router.get("/coupons", response_model=list[CouponOut])
 def list_coupons(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's coupons, newest first; `X-Total-Count` holds their number."""
-    with context.database.read() as session:
-        page = service.coupons(DiscountRepository(session, seller_id), paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = service.coupons(work, paging)
     return list_response([_coupon(c) for c in page.items], page.total)
 
 
@@ -159,8 +155,8 @@ def list_coupons(seller_id: SellerId, context: Context, paging: Paging) -> Respo
 def get_coupon(
     coupon_id: Annotated[str, Path(alias="couponId")], seller_id: SellerId, context: Context
 ) -> Response:
-    with context.database.read() as session:
-        stored = service.coupon(DiscountRepository(session, seller_id), coupon_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        stored = service.coupon(work, coupon_id)
     return json_response(_coupon(stored))
 
 

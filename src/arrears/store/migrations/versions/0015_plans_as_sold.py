@@ -202,14 +202,16 @@ def downgrade() -> None:
         "quantity_components",
     ):
         op.drop_table(table)
-    with op.batch_alter_table("invoice_lines", schema=None) as batch_op:
-        batch_op.drop_column("discount_id")
-        batch_op.drop_column("phase_from")
-    with op.batch_alter_table("metered_components", schema=None) as batch_op:
-        batch_op.drop_column("maximum_amount")
-    with op.batch_alter_table("plan_variants", schema=None) as batch_op:
-        batch_op.drop_column("notice_quantity")
-        batch_op.drop_column("notice_unit")
-        batch_op.drop_column("minimum_commitment")
-    with op.batch_alter_table("components", schema=None) as batch_op:
-        batch_op.drop_column("kind")
+    # Contracts, metered components and quantity components refer to plan variants and
+    # components: columns are dropped in place (SQLite 3.35 and later), not by copying
+    # the tables, which SQLite's foreign keys would refuse.
+    for table, column in (
+        ("invoice_lines", "discount_id"),
+        ("invoice_lines", "phase_from"),
+        ("metered_components", "maximum_amount"),
+        ("plan_variants", "notice_quantity"),
+        ("plan_variants", "notice_unit"),
+        ("plan_variants", "minimum_commitment"),
+        ("components", "kind"),
+    ):
+        op.drop_column(table, column)
