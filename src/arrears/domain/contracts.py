@@ -37,6 +37,9 @@ class Contract:
     end_date: datetime | None = None
     billed_periods: int = 0
     final_invoice_id: str | None = None
+    sold_terms: bool = False
+    """Whether an order sold it a plan change, quantities or discounts (SPEC §11):
+    billing reads those only for such contracts."""
     """Set once the final invoice is issued: the contract then takes no more usage."""
 
     @property

@@ -242,4 +242,5 @@ def _contract(row: LockedContract, periods: dict[str, BillingPeriod]) -> Contrac
         start_date=row.start_date,
         end_date=row.end_date,
         final_invoice_id=row.final_invoice_id,
+        sold_terms=row.sold_terms,
     )

@@ -104,6 +104,7 @@ def sell_cart_terms(
         errors += _refusals(check_component_subscriptions, held, after, kinds)
     if errors:
         raise Invalid(_unique(errors))
+    plans.mark_sold(contract.id)
     if after is not None and terms.plan_variant_id is not None:
         plans.change_plan(contract, after.id, change_date)
     plans.add_component_subscriptions(contract.id, held, now)

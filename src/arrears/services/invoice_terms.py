@@ -69,9 +69,10 @@ def read_terms(work: UnitOfWork, contracts: Sequence[Contract]) -> dict[str, Inv
                     [m.component_id for m in variant.metered_components]
                     + [q.component_id for q in variant.quantity_components]
                 )
-    ids = [contract.id for contract in unique]
-    held = plans.component_subscriptions(ids)
-    given = work.discounts.contract_discounts(ids)
+    # Quantities and discounts exist only where an order sold them (`sold_terms`).
+    ids = [contract.id for contract in unique if contract.sold_terms]
+    held = plans.component_subscriptions(ids) if ids else {}
+    given = work.discounts.contract_discounts(ids) if ids else {}
     tax_rates = catalog.customer_tax_rates(contract.customer_id for contract in unique)
     terms: dict[str, InvoiceTerms] = {}
     for contract in unique:

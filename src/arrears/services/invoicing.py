@@ -291,7 +291,7 @@ def rate_window(
         period_start=start,
         period_end=max(period_end, start),
         lines=lines,
-        tax_rate=terms.tax_rate(phase_of(terms.phases, start)),
+        tax_rate=terms.tax_rate(phase_of(terms.phases, start) if terms.phased else terms.phases[0]),
     )
 
 
@@ -308,6 +308,18 @@ def _usage_lines(
     a final invoice's free quota is the whole period's, SPEC §7) and the lines its
     phase made earlier in the period; no tier position carries across phases."""
     phases = terms.phases
+    if not terms.phased:  # the common case: one variant for the whole period
+        return list(
+            rate_totals(
+                components=phases[0].plan_variant.metered_components,
+                currency=terms.currency,
+                period_start=window.period_start,
+                earlier=PeriodCharges.of_lines(earlier),
+                usage=usage.get(phases[0].starts, _NO_USAGE),
+                descriptions=terms.descriptions,
+                closing=closing,
+            )
+        )
     covering = {
         w.phase.starts: w for w in phase_windows(phases, window.period_start, window.period_end)
     }

@@ -63,6 +63,7 @@ class LockedContract:
     period_unit: str
     period_quantity: int
     created_at: datetime
+    sold_terms: bool
 
 
 class DueContracts(TenantRepository):
@@ -88,6 +89,7 @@ class DueContracts(TenantRepository):
                 PlanVariantRow.period_unit,
                 PlanVariantRow.period_quantity,
                 ContractRow.created_at,
+                ContractRow.sold_terms,
             )
             .join(PlanVariantRow, PlanVariantRow.id == ContractRow.plan_variant_id)
             .where(ContractRow.seller_id == self.seller_id, ContractRow.id.in_(contract_ids))

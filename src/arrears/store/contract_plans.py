@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from arrears.domain.contracts import Contract
 from arrears.domain.quantities import ComponentSubscription
@@ -40,7 +40,9 @@ class ContractPlanRepository(TenantRepository):
         plans, else its one phase (its plan variant from its `StartDate`)."""
         by_id = {contract.id: contract for contract in contracts}
         stored: dict[str, list[StoredPhase]] = {}
-        for chunk in batched(by_id, _CHUNK):
+        # Only an order that sold terms writes phases: the others are not looked up.
+        sold = [id_ for id_, contract in by_id.items() if contract.sold_terms]
+        for chunk in batched(sold, _CHUNK):
             query = (
                 select(ContractPhaseRow)
                 .join(ContractRow, ContractRow.id == ContractPhaseRow.contract_id)
@@ -73,6 +75,14 @@ class ContractPlanRepository(TenantRepository):
         row = self._row(ContractRow, contract.id, "contract")
         row.plan_variant_id = plan_variant_id
         self._session.flush()
+
+    def mark_sold(self, contract_id: str) -> None:
+        """Note that an order sold the contract terms beyond usage (`sold_terms`)."""
+        self._session.execute(
+            update(ContractRow)
+            .where(ContractRow.seller_id == self.seller_id, ContractRow.id == contract_id)
+            .values(sold_terms=True)
+        )
 
     # -- quantities held ---------------------------------------------------------------
 

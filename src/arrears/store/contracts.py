@@ -86,6 +86,7 @@ class ContractRepository(TenantRepository):
                 end_date=row.end_date,
                 billed_periods=row.billed_periods,
                 final_invoice_id=row.final_invoice_id,
+                sold_terms=row.sold_terms,
             )
             for row in rows
         ]

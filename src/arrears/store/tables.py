@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -226,6 +227,9 @@ class ContractRow(TenantOwned, Base):
     next_billing_date: Mapped[datetime] = mapped_column(index=True)
     # Set by the final invoice; from then on the contract takes no more usage.
     final_invoice_id: Mapped[str | None] = mapped_column(String(24))
+    # Set by an order that sells a plan change, quantities or discounts (SPEC §11), so
+    # that billing reads phases, quantities and discounts only for contracts that have any.
+    sold_terms: Mapped[bool] = mapped_column(server_default=false())
 
 
 class ContractPhaseRow(Base):

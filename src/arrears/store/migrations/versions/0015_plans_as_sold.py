@@ -44,6 +44,11 @@ def _catalog_columns() -> None:
         batch_op.add_column(
             sa.Column("kind", sa.String(length=8), server_default="Metered", nullable=False)
         )
+    # Added in place: SQLite cannot copy a table other tables refer to.
+    op.add_column(
+        "contracts",
+        sa.Column("sold_terms", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     with op.batch_alter_table("plan_variants", schema=None) as batch_op:
         batch_op.add_column(sa.Column("minimum_commitment", _decimal(), nullable=True))
         batch_op.add_column(sa.Column("notice_unit", sa.String(length=5), nullable=True))
@@ -213,5 +218,6 @@ def downgrade() -> None:
         ("plan_variants", "notice_unit"),
         ("plan_variants", "minimum_commitment"),
         ("components", "kind"),
+        ("contracts", "sold_terms"),
     ):
         op.drop_column(table, column)
