@@ -17,6 +17,7 @@ from tests.billing_factories import (
     Metered,
     app_without_worker,
     bill_at,
+    bill_interim_at,
     invoices_of,
     move_clock,
     only_invoice,
@@ -380,3 +381,40 @@ def test_a_contract_answers_its_phases_and_the_variant_of_the_last(client: TestC
         {"PlanVariantId": small, "From": "2026-01-01T00:00:00Z"},
         {"PlanVariantId": large, "From": "2026-01-20T00:00:00Z"},
     ]
+
+
+def test_seats_on_a_final_invoice_are_billed_for_the_days_held_before_the_end(
+    client: TestClient,
+) -> None:
+    """10 seats at 4.00 from April 1, the contract ended on April 16: 15 of 30 days."""
+    catalog = new_catalog(client, "Storage", quantities=("Seats",))
+    variant = new_variant(client, catalog, Metered(), quantity_prices=("4.00",))
+    move_clock(client, APRIL)
+    contract = new_contract(client, catalog, variant, start=APRIL)
+    seats = catalog.quantity_ids[0]
+    ordered(client, contract, {"ComponentSubscriptions": [{"ComponentId": seats, "Quantity": 10}]})
+    end = send_json(
+        client, "POST", f"{contract.path}/end", contract, {"EndDate": "2026-04-16T00:00:00Z"}
+    )
+    assert end.status_code == 200, end.text
+    bill_at(client, "2026-04-17T00:00:00Z")
+    final = only_invoice(client, contract)
+    assert (final["Kind"], amounts(final, "Quantity")) == ("Final", ["20.00"])
+
+
+def test_a_fixed_50_discount_is_taken_once_over_a_periods_interim_and_regular_invoice(
+    client: TestClient,
+) -> None:
+    catalog = new_catalog(client, "Storage")
+    variant = new_variant(client, catalog, Metered(pricing=per_unit("1.00")))
+    contract = new_contract(client, catalog, variant)
+    discount = _discount(client, contract, Amount="50.00", AppliesTo="All")
+    ordered(client, contract, {"DiscountSubscriptions": [{"DiscountId": discount}]})
+    post_usage(client, contract, "30", "2026-01-05T00:00:00Z")
+    bill_interim_at(client, contract, "2026-01-10T00:00:00Z")
+    post_usage(client, contract, "40", "2026-01-20T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    interim, regular = invoices_of(client, contract)
+    assert amounts(interim, "Discount") == ["-30.00"]
+    assert amounts(regular, "Discount") == ["-20.00"]
+    assert [totals(i)[0] for i in (interim, regular)] == ["0.00", "20.00"]

@@ -17,8 +17,10 @@ from tests.billing_factories import (
     app_without_worker,
     bill_at,
     bill_interim_at,
+    end_contract,
     graduated,
     invoices_of,
+    move_clock,
     only_invoice,
     per_unit,
     post_usage,
@@ -28,6 +30,7 @@ from tests.billing_factories import (
 from tests.plan_factories import amounts, new_catalog, new_contract, new_variant
 
 FEBRUARY = "2026-02-01T00:00:00Z"
+APRIL = "2026-04-01T00:00:00Z"
 
 
 @pytest.fixture
@@ -164,3 +167,25 @@ def test_a_period_that_reaches_its_commitment_has_no_commitment_line(client: Tes
     post_usage(client, contract, "5", "2026-01-05T00:00:00Z")
     bill_at(client, FEBRUARY)
     assert amounts(only_invoice(client, contract), "Commitment") == []
+
+
+def test_a_final_invoice_prorates_the_commitment_like_the_fee(client: TestClient) -> None:
+    """April has 30 days: a contract ended on April 11 owes 10 of them, so a 90.00
+    commitment is 30.00 and a 30.00 fee 10.00; with 5.00 of usage the true-up is 15.00."""
+    catalog = new_catalog(client, "Calls")
+    variant = new_variant(
+        client,
+        catalog,
+        Metered("Calls", per_unit("1.00")),
+        RecurringFee="30.00",
+        MinimumCommitment="90.00",
+    )
+    move_clock(client, APRIL)
+    contract = new_contract(client, catalog, variant, start=APRIL)
+    post_usage(client, contract, "5", "2026-04-05T00:00:00Z")
+    end_contract(client, contract, "2026-04-11T00:00:00Z")
+    bill_at(client, "2026-04-12T00:00:00Z")
+    final = only_invoice(client, contract)
+    assert final["Kind"] == "Final"
+    assert amounts(final, "RecurringFee") == ["10.00"]
+    assert amounts(final, "Commitment") == ["15.00"]
