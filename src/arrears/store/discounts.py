@@ -134,7 +134,9 @@ class DiscountRepository(TenantRepository):
         coupon = stored.coupon
         if coupon.valid_until is not None and now > coupon.valid_until:
             raise Conflict(f"Coupon {code} expired at {coupon.valid_until.isoformat()}.")
-        raise Conflict(f"Coupon {code} is spent: it was redeemed {coupon.redemptions} times.")
+        raise Conflict(
+            f"Coupon {code} is spent: MaxRedemptions ({coupon.max_redemptions}) is reached."
+        )
 
     # -- the discounts of contracts ----------------------------------------------------
 
