@@ -418,3 +418,26 @@ def test_a_fixed_50_discount_is_taken_once_over_a_periods_interim_and_regular_in
     assert amounts(interim, "Discount") == ["-30.00"]
     assert amounts(regular, "Discount") == ["-20.00"]
     assert [totals(i)[0] for i in (interim, regular)] == ["0.00", "20.00"]
+
+
+def test_an_order_that_changes_plans_and_bills_interim_rates_each_phase_by_its_variant(
+    client: TestClient,
+) -> None:
+    catalog = new_catalog(client, "Storage")
+    small = new_variant(client, catalog, Metered(pricing=per_unit("0.10")))
+    large = new_variant(client, catalog, Metered(pricing=per_unit("0.05")), name="Large")
+    contract = new_contract(client, catalog, small)
+    post_usage(client, contract, "100", "2026-01-05T00:00:00Z")
+    move_clock(client, "2026-01-11T00:00:00Z")
+    order = ordered(
+        client,
+        contract,
+        {
+            "PlanVariantId": large,
+            "MeteredUsages": [{"ComponentId": contract.component_id, "Quantity": 100}],
+        },
+        TriggerInterimBilling=True,
+    )
+    (interim,) = invoices_of(client, contract)
+    assert interim["Id"] == order["InvoiceId"]
+    assert amounts(interim, "Usage") == ["10.00", "5.00"]  # 100 at 0.10, then 100 at 0.05

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select
 
 from arrears.domain.contracts import Contract
 from arrears.domain.quantities import ComponentSubscription
@@ -77,12 +77,9 @@ class ContractPlanRepository(TenantRepository):
         self._session.flush()
 
     def mark_sold(self, contract_id: str) -> None:
-        """Note that an order sold the contract terms beyond usage (`sold_terms`)."""
-        self._session.execute(
-            update(ContractRow)
-            .where(ContractRow.seller_id == self.seller_id, ContractRow.id == contract_id)
-            .values(sold_terms=True)
-        )
+        """Note that an order sold the contract terms beyond usage (`sold_terms`). Set on
+        the session's row, so that an interim invoice of the same order reads it."""
+        self._row(ContractRow, contract_id, "contract").sold_terms = True
 
     # -- quantities held ---------------------------------------------------------------
 
