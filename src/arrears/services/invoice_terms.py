@@ -8,7 +8,7 @@ however many invoices the batch makes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from arrears.domain.catalog import PlanVariant
@@ -37,6 +37,16 @@ class InvoiceTerms:
     """The name of each component its variants charge, for its lines."""
     quantities: tuple[ComponentSubscription, ...] = ()
     discounts: tuple[DiscountSubscription, ...] = ()
+    rate: Decimal = field(init=False)
+    """The tax rate of its first phase, computed once (most contracts have one phase)."""
+    committed: bool = field(init=False)
+    """Whether a variant of its phases has a minimum commitment."""
+
+    def __post_init__(self) -> None:
+        # Frozen: set once here, read for every invoice of the batch.
+        object.__setattr__(self, "rate", self.tax_rate(self.phases[0]))
+        committed = any(p.plan_variant.minimum_commitment is not None for p in self.phases)
+        object.__setattr__(self, "committed", committed)
 
     @property
     def variant(self) -> PlanVariant:

@@ -161,7 +161,12 @@ def rate(
             items=own_items,
             earlier=earlier[contract_id] if window.opening else [],
         )
-        usage_ids = [id_ for part in own_usage.values() for id_ in part.usage_ids]
+        parts = list(own_usage.values())
+        usage_ids = (
+            parts[0].usage_ids
+            if len(parts) == 1
+            else [id_ for part in parts for id_ in part.usage_ids]
+        )
         rated.append(RatedInvoice(window, draft, usage_ids, [i.id for i in own_items]))
     return rated
 
@@ -181,8 +186,8 @@ def _usage_by_phase(
     whole: list[InvoiceWindow] = []
     usage: dict[str, dict[datetime, InvoiceUsage]] = {}
     for window in windows:
-        phases = terms[window.contract.id].phases
-        cuts = _phase_cuts(phases, window)
+        own = terms[window.contract.id]
+        cuts = _phase_cuts(own.phases, window) if own.phased else []
         if not cuts:
             whole.append(window)
             continue
@@ -196,7 +201,10 @@ def _usage_by_phase(
         usage[window.invoice_id] = parts
     summed = bills([w.usage_window() for w in whole])
     for window in whole:
-        starts = phase_of(terms[window.contract.id].phases, window.period_start).starts
+        phases = terms[window.contract.id].phases
+        starts = (
+            phase_of(phases, window.period_start).starts if len(phases) > 1 else phases[0].starts
+        )
         usage[window.invoice_id] = {starts: summed[window.invoice_id]}
     return usage
 
@@ -281,7 +289,7 @@ def rate_window(
     if closing:
         lines.extend(_quantity_lines(window, terms))
     lines.extend(item_lines)
-    if closing:
+    if closing and terms.committed:
         lines.extend(_commitment_lines(window, terms, (*earlier, *lines)))
     lines.extend(_discount_lines(window, terms, earlier, lines))
     period_end = window.cutoff if window.kind is InvoiceKind.FINAL else window.period_end
@@ -291,7 +299,7 @@ def rate_window(
         period_start=start,
         period_end=max(period_end, start),
         lines=lines,
-        tax_rate=terms.tax_rate(phase_of(terms.phases, start) if terms.phased else terms.phases[0]),
+        tax_rate=terms.tax_rate(phase_of(terms.phases, start)) if terms.phased else terms.rate,
     )
 
 
