@@ -441,3 +441,20 @@ def test_an_order_that_changes_plans_and_bills_interim_rates_each_phase_by_its_v
     (interim,) = invoices_of(client, contract)
     assert interim["Id"] == order["InvoiceId"]
     assert amounts(interim, "Usage") == ["10.00", "5.00"]  # 100 at 0.10, then 100 at 0.05
+
+
+def test_a_plan_change_that_would_strand_unbilled_usage_is_refused(client: TestClient) -> None:
+    """Usage due from ChangeDate on is rated by the new variant: it must meter it."""
+    catalog = new_catalog(client, "Storage", "Calls")
+    both = new_variant(client, catalog, Metered(), Metered("Calls"))
+    storage_only = new_variant(client, catalog, Metered(), name="Storage only")
+    contract = new_contract(client, catalog, both)
+    post_usage(client, contract, "5", "2026-01-20T00:00:00Z", catalog.metered_ids[1])
+    response = place_order(
+        client, contract, {"PlanVariantId": storage_only}, ChangeDate="2026-01-15T00:00:00Z"
+    )
+    assert _errors(response) == {("Cart.PlanVariantId", "usage_not_in_plan_variant")}
+    later = place_order(
+        client, contract, {"PlanVariantId": storage_only}, ChangeDate="2026-01-21T00:00:00Z"
+    )
+    assert later.status_code == 201, later.text

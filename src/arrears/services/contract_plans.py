@@ -99,6 +99,7 @@ def sell_cart_terms(
             errors += _refusals(
                 check_plan_change, current, after, change_date, contract.last_billing_date
             )
+            errors += _stranded_usage(plans, contract, after, change_date)
     if held and after is not None:
         kinds = catalog.component_kinds(q.component_id for q in held)
         errors += _refusals(check_component_subscriptions, held, after, kinds)
@@ -141,6 +142,25 @@ def _new_variant(
             )
         )
         return None
+
+
+def _stranded_usage(
+    plans: ContractPlanRepository, contract: Contract, new: PlanVariant, change_date: datetime
+) -> list[FieldError]:
+    """Unbilled usage due from `change_date` on is rated by `new`: it must meter each of
+    its components (else that usage could never be billed)."""
+    metered = {m.component_id for m in new.metered_components}
+    stranded = plans.unbilled_components_from(contract.id, change_date) - metered
+    if not stranded:
+        return []
+    return [
+        FieldError(
+            wire.ORDER_PLAN_VARIANT_ID,
+            "usage_not_in_plan_variant",
+            "Unbilled usage due from ChangeDate on meters components the plan variant does "
+            f"not: {', '.join(sorted(stranded))}.",
+        )
+    ]
 
 
 def _refusals(check: Callable[..., None], *args: object) -> list[FieldError]:

@@ -16,7 +16,13 @@ from sqlalchemy import delete, func, select
 
 from arrears.domain.contracts import Contract
 from arrears.domain.quantities import ComponentSubscription
-from arrears.store.tables import ComponentSubscriptionRow, ContractPhaseRow, ContractRow
+from arrears.store.tables import (
+    BilledUsageRow,
+    ComponentSubscriptionRow,
+    ContractPhaseRow,
+    ContractRow,
+    UsageEntryRow,
+)
 from arrears.store.tenancy import TenantRepository, batched
 
 __all__ = ["ContractPlanRepository", "StoredPhase"]
@@ -75,6 +81,21 @@ class ContractPlanRepository(TenantRepository):
         row = self._row(ContractRow, contract.id, "contract")
         row.plan_variant_id = plan_variant_id
         self._session.flush()
+
+    def unbilled_components_from(self, contract_id: str, instant: datetime) -> set[str]:
+        """The components of the contract's unbilled usage due at or after `instant`."""
+        query = (
+            select(UsageEntryRow.component_id)
+            .distinct()
+            .outerjoin(BilledUsageRow, BilledUsageRow.usage_id == UsageEntryRow.id)
+            .where(
+                UsageEntryRow.seller_id == self.seller_id,
+                UsageEntryRow.contract_id == contract_id,
+                UsageEntryRow.due_date >= instant,
+                BilledUsageRow.usage_id.is_(None),
+            )
+        )
+        return set(self._session.execute(query).scalars())
 
     def mark_sold(self, contract_id: str) -> None:
         """Note that an order sold the contract terms beyond usage (`sold_terms`). Set on
