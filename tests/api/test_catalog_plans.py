@@ -170,3 +170,19 @@ def test_bad_section_11_fields_are_named_together(client: TestClient) -> None:
         "MinimumCommitment",
         "NoticePeriod.Unit",
     } <= fields
+
+
+def test_a_component_a_plan_variant_prices_keeps_its_kind(client: TestClient) -> None:
+    seller = new_seller(client)
+    plan = new_plan(client, seller)
+    calls = new_component(client, seller, "Calls", "call")
+    metered = {"ComponentId": calls["Id"], "Pricing": {"Model": "PerUnit", "PricePerUnit": 1}}
+    created = _post(
+        client, seller, "planvariants", _variant(plan["Id"], MeteredComponents=[metered])
+    )
+    assert created.status_code == 201, created.text
+    path = f"/api/v1/components/{calls['Id']}"
+    refused = client.patch(path, json={"Kind": "Quantity"}, headers=seller.headers)
+    assert refused.status_code == 409, refused.text
+    renamed = client.patch(path, json={"Name": "API calls"}, headers=seller.headers)
+    assert renamed.status_code == 200, renamed.text

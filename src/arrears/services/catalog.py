@@ -113,6 +113,11 @@ def change_component(work: UnitOfWork, component_id: str, changes: dict[str, Any
             "create a new component (and a new plan variant that uses it)."
         )
     changed = replace(component, **changes)
+    if changed.kind is not component.kind and work.catalog.component_priced(component_id):
+        raise Conflict(
+            f"Component {component_id} is priced by a plan variant as {component.kind.value}; "
+            "remove it from the plan variant's list before changing its Kind."
+        )
     work.catalog.replace_component(changed)
     return changed
 

@@ -119,6 +119,16 @@ class CatalogRepository(TenantRepository):
             for name, value in _fields(component).items():
                 setattr(row, name, value)
 
+    def component_priced(self, component_id: str) -> bool:
+        """True when a plan variant lists this component (metered or quantity)."""
+        metered = select(MeteredComponentRow.plan_variant_id).where(
+            MeteredComponentRow.component_id == component_id
+        )
+        priced = select(QuantityComponentRow.plan_variant_id).where(
+            QuantityComponentRow.component_id == component_id
+        )
+        return bool(self._session.execute(select(exists(metered) | exists(priced))).scalar())
+
     def component_in_use(self, component_id: str) -> bool:
         """True when a plan variant a contract is (or was) on charges this component."""
         charging = select(MeteredComponentRow.plan_variant_id).where(
