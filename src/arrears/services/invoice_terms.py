@@ -8,7 +8,7 @@ however many invoices the batch makes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 from arrears.domain.catalog import PlanVariant
@@ -25,7 +25,9 @@ __all__ = ["InvoiceTerms", "read_terms"]
 
 @dataclass(frozen=True, slots=True)
 class InvoiceTerms:
-    """What rating needs of a contract beyond its window: read once per batch."""
+    """What rating needs of a contract beyond its window: read once per batch (build it
+    with `read_terms`; the fields after `discounts` are derived once, here, rather than
+    for each invoice)."""
 
     phases: tuple[Phase, ...]
     """The contract's plan phases, ascending; one for a contract that never changed
@@ -35,18 +37,14 @@ class InvoiceTerms:
     """Percent; overrides the variants' rate when set."""
     descriptions: dict[str, str]
     """The name of each component its variants charge, for its lines."""
-    quantities: tuple[ComponentSubscription, ...] = ()
-    discounts: tuple[DiscountSubscription, ...] = ()
-    rate: Decimal = field(init=False)
-    """The tax rate of its first phase, computed once (most contracts have one phase)."""
-    committed: bool = field(init=False)
+    quantities: tuple[ComponentSubscription, ...]
+    discounts: tuple[DiscountSubscription, ...]
+    phased: bool
+    """Whether the contract changed plans: its lines then name their phase."""
+    rate: Decimal
+    """The tax rate of its first phase."""
+    committed: bool
     """Whether a variant of its phases has a minimum commitment."""
-
-    def __post_init__(self) -> None:
-        # Frozen: set once here, read for every invoice of the batch.
-        object.__setattr__(self, "rate", self.tax_rate(self.phases[0]))
-        committed = any(p.plan_variant.minimum_commitment is not None for p in self.phases)
-        object.__setattr__(self, "committed", committed)
 
     @property
     def variant(self) -> PlanVariant:
@@ -56,11 +54,6 @@ class InvoiceTerms:
     def tax_rate(self, phase: Phase) -> Decimal:
         """The tax rate of an invoice whose period starts in `phase`."""
         return effective_tax_rate(self.customer_tax_rate, phase.plan_variant.tax_rate)
-
-    @property
-    def phased(self) -> bool:
-        """Whether the contract changed plans: its lines then name their phase."""
-        return len(self.phases) > 1
 
 
 def read_terms(work: UnitOfWork, contracts: Sequence[Contract]) -> dict[str, InvoiceTerms]:
@@ -84,19 +77,42 @@ def read_terms(work: UnitOfWork, contracts: Sequence[Contract]) -> dict[str, Inv
     held = plans.component_subscriptions(ids) if ids else {}
     given = work.discounts.contract_discounts(ids) if ids else {}
     tax_rates = catalog.customer_tax_rates(contract.customer_id for contract in unique)
-    terms: dict[str, InvoiceTerms] = {}
-    for contract in unique:
-        phases = tuple(Phase(variants[p.plan_variant_id], p.starts) for p in stored[contract.id])
-        first = phases[0].plan_variant
-        descriptions: dict[str, str] = {}
-        for one in phases:
-            descriptions.update(names[one.plan_variant.id])
-        terms[contract.id] = InvoiceTerms(
-            phases=phases,
-            currency=currency(first.currency),
-            customer_tax_rate=tax_rates[contract.customer_id],
-            descriptions=descriptions,
-            quantities=tuple(held.get(contract.id, ())),
-            discounts=tuple(given.get(contract.id, ())),
+    return {
+        contract.id: _terms(
+            tuple(Phase(variants[p.plan_variant_id], p.starts) for p in stored[contract.id]),
+            tax_rates[contract.customer_id],
+            names,
+            tuple(held.get(contract.id, ())),
+            tuple(given.get(contract.id, ())),
         )
-    return terms
+        for contract in unique
+    }
+
+
+def _terms(
+    phases: tuple[Phase, ...],
+    customer_tax_rate: Decimal | None,
+    names: dict[str, dict[str, str]],
+    quantities: tuple[ComponentSubscription, ...],
+    discounts: tuple[DiscountSubscription, ...],
+) -> InvoiceTerms:
+    first = phases[0].plan_variant
+    if len(phases) == 1:  # most contracts: the variant's names as they are, shared
+        descriptions = names[first.id]
+        committed = first.minimum_commitment is not None
+    else:
+        descriptions = {}
+        for phase in phases:
+            descriptions.update(names[phase.plan_variant.id])
+        committed = any(p.plan_variant.minimum_commitment is not None for p in phases)
+    return InvoiceTerms(
+        phases=phases,
+        currency=currency(first.currency),
+        customer_tax_rate=customer_tax_rate,
+        descriptions=descriptions,
+        quantities=quantities,
+        discounts=discounts,
+        phased=len(phases) > 1,
+        rate=effective_tax_rate(customer_tax_rate, first.tax_rate),
+        committed=committed,
+    )

@@ -286,12 +286,13 @@ def rate_window(
         for item in items
     )
     lines = [*usage_lines, *_fee_lines(window, terms)]
-    if closing:
+    if closing and terms.quantities:
         lines.extend(_quantity_lines(window, terms))
     lines.extend(item_lines)
     if closing and terms.committed:
         lines.extend(_commitment_lines(window, terms, (*earlier, *lines)))
-    lines.extend(_discount_lines(window, terms, earlier, lines))
+    if terms.discounts:
+        lines.extend(_discount_lines(window, terms, earlier, lines))
     period_end = window.cutoff if window.kind is InvoiceKind.FINAL else window.period_end
     return draft_invoice(
         kind=window.kind,

@@ -129,24 +129,30 @@ def _line_row(
         line.late,
         line.override,
         money(line.unit_price),
-        json_text([_tier_json(t) for t in line.tiers]),
+        json_text(
+            [
+                _tier_json(t)
+                if t.flat_fee
+                else {"Quantity": t.quantity, "UnitPrice": t.unit_price, "Amount": t.amount}
+                for t in line.tiers
+            ]
+        ),
         json_text(line.usage_ids),
         money(line.amount),
-        instant(line.phase_from),
+        None if line.phase_from is None else instant(line.phase_from),
         line.discount_id,
     )
 
 
 def _tier_json(tier: TierCharge) -> dict[str, object]:
-    stored: dict[str, object] = {
+    # FlatFee only where charged (the caller writes the others inline, the common case),
+    # so that tiers stored before it read as they always have.
+    return {
         "Quantity": tier.quantity,
         "UnitPrice": tier.unit_price,
         "Amount": tier.amount,
+        "FlatFee": tier.flat_fee,
     }
-    # FlatFee only where charged, so that tiers stored before it read as they always have.
-    if tier.flat_fee:
-        stored["FlatFee"] = tier.flat_fee
-    return stored
 
 
 def line_from_row(row: InvoiceLineRow) -> InvoiceLine:
