@@ -110,7 +110,10 @@ def every_kind_of_line(currency: str = "EUR") -> tuple[DocumentLine, ...]:
         ),
     )
     discount = -money(sum(line.amount for line in lines) / 10, currency)
-    return (*lines, DocumentLine(kind="Discount", description="Launch discount 10 %", amount=discount))
+    return (
+        *lines,
+        DocumentLine(kind="Discount", description="Launch discount 10 %", amount=discount),
+    )
 
 
 def invoice_document(
@@ -149,7 +152,9 @@ def invoice_document(
     )
 
 
-def credit_note_document(invoice: InvoiceDocument, *, amounts: tuple[Decimal, ...]) -> InvoiceDocument:
+def credit_note_document(
+    invoice: InvoiceDocument, *, amounts: tuple[Decimal, ...]
+) -> InvoiceDocument:
     """A credit note of `amounts` on the invoice's first lines, taxed at its rate."""
     lines = tuple(
         DocumentLine(kind="Credit", description=line.description, amount=amount, unit_price=amount)

@@ -103,7 +103,11 @@ def _party(element: etree._Element, party: Party) -> None:
     if party.phone or party.email:
         contact = _el(element, "ram:DefinedTradeContact")
         if party.phone:
-            _el(_el(contact, "ram:TelephoneUniversalCommunication"), "ram:CompleteNumber", party.phone)
+            _el(
+                _el(contact, "ram:TelephoneUniversalCommunication"),
+                "ram:CompleteNumber",
+                party.phone,
+            )
         if party.email:
             _el(_el(contact, "ram:EmailURIUniversalCommunication"), "ram:URIID", party.email)
     assert party.address is not None  # noqa: S101 (semantic_document checked it)

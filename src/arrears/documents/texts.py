@@ -17,7 +17,7 @@ from io import BytesIO
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
+from babel.dates import format_date, format_interval
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
@@ -76,6 +76,10 @@ class Texts:
     def date(self, value: date) -> str:
         return format_date(value, format="medium", locale=self.locale)
 
+    def period(self, start: date, end: date) -> str:
+        """Both days of a period as the locale writes an interval (`1.-31. Jan. 2026`)."""
+        return format_interval(start, end, skeleton="yMMMd", locale=self.locale)
+
     def percent(self, rate: Decimal) -> str:
         return format_percent(
             rate / 100, format="#,##0.###%", locale=self.locale, decimal_quantization=False
@@ -94,8 +98,10 @@ class Texts:
                 )
             )
         for tier in line.tiers:
-            price = self.quantity(tier.unit_price) if currency is None else self.price(
-                tier.unit_price, currency
+            price = (
+                self.quantity(tier.unit_price)
+                if currency is None
+                else self.price(tier.unit_price, currency)
             )
             parts.append(
                 self._("Tier: {quantity} at {price}").format(
