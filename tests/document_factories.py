@@ -13,6 +13,7 @@ from arrears.documents.model import (
     DocumentLine,
     DocumentTier,
     InvoiceDocument,
+    Logo,
     Party,
     PrecedingInvoice,
 )
@@ -20,6 +21,16 @@ from arrears.documents.model import (
 D = Decimal
 MINOR_UNITS = {"EUR": 2, "JPY": 0, "USD": 2}
 
+LOGO = Logo(
+    media_type="image/svg+xml",
+    data=(
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="240" height="64" viewBox="0 0 240 64">'
+        b'<rect x="0" y="8" width="48" height="48" rx="10" fill="#1f5f8b"/>'
+        b'<path d="M12 40 L22 26 L30 34 L38 20" stroke="#fff" stroke-width="4" fill="none"/>'
+        b'<text x="60" y="42" font-family="DejaVu Sans" font-size="26" fill="#1f5f8b">'
+        b"Z\xc3\xa4hlerwerk</text></svg>"
+    ),
+)
 SELLER = Party(
     name="Zählerwerk GmbH",
     address=Address(line1="Torstraße 12", postal_code="10119", city="Berlin", country="DE"),
@@ -30,6 +41,7 @@ SELLER = Party(
     bank_account=BankAccount(
         iban="DE89370400440532013000", bic="COBADEFFXXX", account_holder="Zählerwerk GmbH"
     ),
+    logo=LOGO,
 )
 CUSTOMER = Party(
     name="Acme Robotics Inc.",
@@ -149,6 +161,7 @@ def invoice_document(
         period_end=date(2026, 1, 31),
         payment_terms_days=14,
         customer_reference="cus_acme",
+        footer="Zählerwerk GmbH · Torstraße 12, 10119 Berlin · Amtsgericht Charlottenburg HRB 123456",
     )
 
 

@@ -48,6 +48,9 @@ def render_pdf(document: InvoiceDocument, *, pdf_a: bool = False) -> bytes:
             sys_inputs={"view": json.dumps(data, ensure_ascii=False)},
             timestamp=stamp,
             pdf_standards=["a-3b"] if pdf_a else [],
+            # Tags (a structure element per table cell) would make a long invoice a
+            # PDF of tens of thousands of objects, for factur-x to copy one by one.
+            pdf_tags=False,
         )
     assert isinstance(pdf, bytes)  # noqa: S101 (one PDF, not pages)
     return pdf
