@@ -161,7 +161,7 @@ def invoice_document(
         period_end=date(2026, 1, 31),
         payment_terms_days=14,
         customer_reference="cus_acme",
-        footer="Zählerwerk GmbH · Torstraße 12, 10119 Berlin · Amtsgericht Charlottenburg HRB 123456",
+        footer="Zählerwerk GmbH · Torstraße 12, 10119 Berlin · AG Charlottenburg HRB 123456",
     )
 
 

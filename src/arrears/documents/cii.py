@@ -68,7 +68,8 @@ def cii_xml(document: InvoiceDocument) -> bytes:
     _party(_el(agreement, "ram:BuyerTradeParty"), document.customer)
     _el(transaction, "ram:ApplicableHeaderTradeDelivery")
     _settlement(_el(transaction, "ram:ApplicableHeaderTradeSettlement"), semantic)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return xml
 
 
 def _line(transaction: etree._Element, semantic: SemanticDocument, line: SemanticLine) -> None:

@@ -44,7 +44,7 @@ def facturx_pdf(document: InvoiceDocument) -> bytes:
     # The library logs every step at INFO; only its warnings are worth keeping.
     logging.getLogger("factur-x").setLevel(logging.WARNING)
     with _LOCK, _dated(document.issue_date):
-        return generate_from_binary(
+        made: bytes = generate_from_binary(
             pdf,
             xml,
             flavor="factur-x",
@@ -59,9 +59,10 @@ def facturx_pdf(document: InvoiceDocument) -> bytes:
             lang=document.locale,
             xmp_compression=False,
         )
+    return made
 
 
 def embedded_xml(pdf: bytes) -> bytes:
     """The `factur-x.xml` attachment of a Factur-X PDF (for tests and tools)."""
-    _, xml = get_xml_from_pdf(pdf, check_xsd=False)
+    xml: bytes = get_xml_from_pdf(pdf, check_xsd=False)[1]
     return xml

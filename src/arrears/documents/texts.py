@@ -9,9 +9,9 @@ Numbers, amounts and dates are formatted by babel from CLDR for the full locale
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import gettext
-from datetime import date
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
@@ -73,10 +73,10 @@ class Texts:
     def quantity(self, value: Decimal) -> str:
         return format_decimal(value, locale=self.locale, decimal_quantization=False)
 
-    def date(self, value: date) -> str:
+    def date(self, value: dt.date) -> str:
         return format_date(value, format="medium", locale=self.locale)
 
-    def period(self, start: date, end: date) -> str:
+    def period(self, start: dt.date, end: dt.date) -> str:
         """Both days of a period as the locale writes an interval (`1.-31. Jan. 2026`)."""
         return format_interval(start, end, skeleton="yMMMd", locale=self.locale)
 

@@ -45,7 +45,8 @@ def ubl_xml(document: InvoiceDocument) -> bytes:
     invoice = document.kind is DocumentKind.INVOICE
     root_name = "Invoice" if invoice else "CreditNote"
     namespace = _ROOTS[document.kind]
-    root = etree.Element(f"{{{namespace}}}{root_name}", nsmap={None: namespace, **_NSMAP})
+    nsmap: dict[str | None, str] = {None: namespace, "cac": _CAC, "cbc": _CBC}
+    root = etree.Element(f"{{{namespace}}}{root_name}", nsmap=nsmap)
     _el(root, "cbc:CustomizationID", CUSTOMIZATION)
     _el(root, "cbc:ProfileID", PROFILE)
     _el(root, "cbc:ID", document.number)
@@ -80,7 +81,8 @@ def ubl_xml(document: InvoiceDocument) -> bytes:
     _monetary_total(_el(root, "cac:LegalMonetaryTotal"), semantic)
     for line in semantic.lines:
         _line(root, root_name, semantic, line)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    xml: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return xml
 
 
 def _money(parent: etree._Element, tag: str, value: Decimal, document: InvoiceDocument) -> None:
