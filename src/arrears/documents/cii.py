@@ -121,7 +121,8 @@ def _party(element: etree._Element, party: Party) -> None:
 
 
 def _address(element: etree._Element, address: Address) -> None:
-    _el(element, "ram:PostcodeCode", address.postal_code)
+    if address.postal_code:
+        _el(element, "ram:PostcodeCode", address.postal_code)
     _el(element, "ram:LineOne", address.line1)
     if address.line2:
         _el(element, "ram:LineTwo", address.line2)

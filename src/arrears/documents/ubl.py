@@ -123,7 +123,8 @@ def _address(element: etree._Element, address: Address) -> None:
     if address.line2:
         _el(element, "cbc:AdditionalStreetName", address.line2)
     _el(element, "cbc:CityName", address.city)
-    _el(element, "cbc:PostalZone", address.postal_code)
+    if address.postal_code:
+        _el(element, "cbc:PostalZone", address.postal_code)
     if address.region:
         _el(element, "cbc:CountrySubentity", address.region)
     _el(_el(element, "cac:Country"), "cbc:IdentificationCode", address.country)
