@@ -21,6 +21,7 @@ from arrears.api.routers import (
     contracts,
     corrections,
     discounts,
+    documents,
     health,
     invoices,
     metrics,
@@ -110,6 +111,7 @@ def _include_routers(app: FastAPI, settings: Settings, clock: Clock) -> None:
     app.include_router(invoices.router)
     app.include_router(corrections.router)
     app.include_router(profiles.router)
+    app.include_router(documents.router)
     app.include_router(orders.router)
     app.include_router(discounts.router)
     app.include_router(consumption.router)

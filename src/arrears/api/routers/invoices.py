@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field
 
 from arrears.api.auth import SellerId
@@ -18,6 +18,7 @@ from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
 from arrears.api.profiles import BankAccountDetails
 from arrears.api.routers.catalog import Address
+from arrears.api.routers.documents import BINARY, PDF, accepts_pdf, invoice_pdf_response
 from arrears.api.routers.usage import UsageOut, usage_out
 from arrears.domain.invoices import Invoice, InvoiceDraft, InvoiceKind, InvoiceLine, LineKind
 from arrears.domain.payments import Balance, PaymentStatus, balance
@@ -136,8 +137,20 @@ def list_invoices(
     return list_response([invoice_out(i, standings[i.id]) for i in page.items], page.total)
 
 
-@router.get("/invoices/{invoiceId}", response_model=InvoiceOut)
-def get_invoice(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
+@router.get(
+    "/invoices/{invoiceId}",
+    response_model=InvoiceOut,
+    responses={200: {"content": {PDF: BINARY}, "description": "The invoice (a PDF on Accept)."}},
+)
+def get_invoice(
+    invoice_id: InvoiceIdPath,
+    seller_id: SellerId,
+    context: Context,
+    accept: Annotated[str | None, Header()] = None,
+) -> Response:
+    """The invoice; its PDF (as `/pdf`) for `Accept: application/pdf`."""
+    if accepts_pdf(accept):
+        return invoice_pdf_response(context, seller_id, invoice_id)
     with context.database.unit_of_work(seller_id, "read") as work:
         invoice = service.invoice(work, invoice_id)
         standing = service.standings(work, [invoice_id])[invoice_id]

@@ -1,0 +1,114 @@
+"""SPEC §12 over HTTP: an issued invoice's PDF, HTML page and e-invoice; the PDF also
+for `Accept: application/pdf` on the invoice's JSON URL; an e-invoice of a seller
+without what EN 16931 requires is 409 naming it; another seller's invoice is 404."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pypdf import PdfReader
+
+from arrears.config import Settings
+from arrears.domain.clock import TestClock
+from arrears.store.database import Database
+from tests.billing_factories import (
+    Metered,
+    PricedContract,
+    app_without_worker,
+    bill_at,
+    graduated,
+    new_billing_seller,
+    new_priced_contract,
+    only_invoice,
+    post_usage,
+)
+from tests.ingest_factories import problem
+
+
+@pytest.fixture
+def client(settings: Settings, database: Database, clock: TestClock) -> Iterator[TestClient]:
+    with TestClient(app_without_worker(settings, database, clock)) as test_client:
+        yield test_client
+
+
+def _billed(client: TestClient) -> tuple[PricedContract, dict[str, object]]:
+    """A January invoice of 1,500 GB over a free quota of 1,000, in two tiers."""
+    storage = Metered(pricing=graduated(("200", "0.10"), (None, "0.05")), free_quota="1000")
+    contract = new_priced_contract(client, None, storage, recurring_fee="49.00", tax_rate="19")
+    post_usage(client, contract, "1500", "2026-01-10T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    return contract, only_invoice(client, contract)
+
+
+def _text(pdf: bytes) -> str:
+    pages = PdfReader(io.BytesIO(pdf)).pages
+    return " ".join(" ".join((page.extract_text() or "").split()) for page in pages)
+
+
+def test_the_pdf_of_an_invoice_shows_its_number_lines_and_total(client: TestClient) -> None:
+    contract, invoice = _billed(client)
+    response = client.get(f"/api/v1/invoices/{invoice['Id']}/pdf", headers=contract.headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/pdf"
+    number = str(invoice["InvoiceNumber"])
+    assert response.headers["content-disposition"] == f'inline; filename="{number}.pdf"'
+    text = _text(response.content)
+    assert f"Invoice {number}" in text
+    lines = invoice["Lines"]
+    assert isinstance(lines, list)
+    assert len(lines) == 2
+    for line in lines:
+        assert f"€{line['Amount']}" in text
+    assert f"€{invoice['Total']}" in text
+
+
+def test_accept_application_pdf_on_the_invoice_url_answers_the_same_pdf(
+    client: TestClient,
+) -> None:
+    contract, invoice = _billed(client)
+    url = f"/api/v1/invoices/{invoice['Id']}"
+    pdf = client.get(url, headers={**contract.headers, "Accept": "application/pdf"})
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content == client.get(f"{url}/pdf", headers=contract.headers).content
+    json = client.get(url, headers={**contract.headers, "Accept": "application/json"})
+    assert json.json()["Id"] == invoice["Id"]
+
+
+def test_the_html_of_an_invoice_is_one_page_with_its_number(client: TestClient) -> None:
+    contract, invoice = _billed(client)
+    response = client.get(f"/api/v1/invoices/{invoice['Id']}/html", headers=contract.headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert f"<h1>Invoice {invoice['InvoiceNumber']}</h1>" in response.text
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl", "facturx"])
+def test_an_einvoice_of_a_seller_without_address_and_vat_id_is_409_naming_them(
+    client: TestClient, syntax: str
+) -> None:
+    contract, invoice = _billed(client)
+    response = client.get(
+        f"/api/v1/invoices/{invoice['Id']}/einvoice?syntax={syntax}", headers=contract.headers
+    )
+    body = problem(response, 409)
+    assert "Seller.Address" in body["detail"]
+    assert "Seller.VatId" in body["detail"]
+
+
+def test_an_unknown_syntax_is_422(client: TestClient) -> None:
+    contract, invoice = _billed(client)
+    response = client.get(
+        f"/api/v1/invoices/{invoice['Id']}/einvoice?syntax=pdf", headers=contract.headers
+    )
+    problem(response, 422)
+
+
+@pytest.mark.parametrize("suffix", ["pdf", "html", "einvoice?syntax=cii"])
+def test_another_sellers_invoice_document_is_404(client: TestClient, suffix: str) -> None:
+    _, invoice = _billed(client)
+    other = new_billing_seller(client, "Initech")
+    response = client.get(f"/api/v1/invoices/{invoice['Id']}/{suffix}", headers=other.headers)
+    problem(response, 404)
