@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from pypdf import PdfReader
+from typer.testing import CliRunner
 
+from arrears.cli import app as cli
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.store.database import Database
@@ -112,3 +115,34 @@ def test_another_sellers_invoice_document_is_404(client: TestClient, suffix: str
     other = new_billing_seller(client, "Initech")
     response = client.get(f"/api/v1/invoices/{invoice['Id']}/{suffix}", headers=other.headers)
     problem(response, 404)
+
+
+def test_the_cli_writes_the_same_pdf_as_the_api(
+    client: TestClient, database: Database, tmp_path: Path
+) -> None:
+    contract, invoice = _billed(client)
+    output = tmp_path / "invoice.pdf"
+    url = database.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli,
+        ["invoices", "pdf", str(invoice["Id"]), "-o", str(output)],
+        env={"ARREARS_DATABASE_URL": url, "ARREARS_SELLER_ID": contract.seller.seller_id},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"wrote {invoice['InvoiceNumber']} to {output}" in result.output
+    api = client.get(f"/api/v1/invoices/{invoice['Id']}/pdf", headers=contract.headers)
+    assert output.read_bytes() == api.content
+
+
+def test_the_cli_names_what_an_einvoice_lacks(
+    client: TestClient, database: Database, tmp_path: Path
+) -> None:
+    contract, invoice = _billed(client)
+    url = database.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli,
+        ["invoices", "einvoice", str(invoice["Id"]), "-o", str(tmp_path / "x.xml")],
+        env={"ARREARS_DATABASE_URL": url, "ARREARS_SELLER_ID": contract.seller.seller_id},
+    )
+    assert result.exit_code == 1
+    assert "Seller.VatId" in result.output
