@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,17 +11,12 @@ from rich.console import Console
 
 from arrears.client.commands import agent, submit
 from arrears.config import Settings, clock_for, lease_terms_for
-from arrears.documents.cii import cii_xml
-from arrears.documents.facturx import facturx_pdf
-from arrears.documents.model import InvoiceDocument
-from arrears.documents.pdf import render_pdf
-from arrears.documents.ubl import ubl_xml
+from arrears.document_commands import register as register_document_commands
 from arrears.domain.clock import SystemClock
 from arrears.domain.errors import ArrearsError, Invalid
 from arrears.invoice_commands import invoices_app
 from arrears.logs import configure_logging
 from arrears.services import sellers as seller_service
-from arrears.services.documents import invoice_document
 from arrears.store import schema
 from arrears.store.database import Database
 
@@ -34,12 +27,13 @@ app = typer.Typer(help="Arrears: metered billing in arrears.", no_args_is_help=T
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 sellers_app = typer.Typer(help="Sellers (tenants).", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys of sellers.", no_args_is_help=True)
-invoices_app = typer.Typer(help="Issued invoices' documents.", no_args_is_help=True)
 app.command()(submit)
 app.command()(agent)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers_app, name="sellers")
 app.add_typer(keys_app, name="keys")
+invoices_app = typer.Typer(help="Issued invoices' documents.", no_args_is_help=True)
+register_document_commands(invoices_app)
 app.add_typer(invoices_app, name="invoices")
 
 err = Console(stderr=True)
@@ -225,52 +219,6 @@ def keys_revoke(
     except ArrearsError as error:
         raise _fail(error) from None
     typer.echo(f"revoked key {key}")
-
-
-SellerOption = Annotated[
-    str, typer.Option("--seller", envvar="ARREARS_SELLER_ID", help="The seller's id.")
-]
-OutputOption = Annotated[Path, typer.Option("--output", "-o", help="The file to write.")]
-
-
-@invoices_app.command("pdf")
-def invoices_pdf(
-    invoice_id: Annotated[str, typer.Argument(help="The invoice's id.")],
-    seller: SellerOption,
-    output: OutputOption,
-) -> None:
-    """Write an issued invoice's PDF, in its customer's locale (as GET .../pdf)."""
-    _write_document(seller, invoice_id, output, render_pdf)
-
-
-@invoices_app.command("einvoice")
-def invoices_einvoice(
-    invoice_id: Annotated[str, typer.Argument(help="The invoice's id.")],
-    seller: SellerOption,
-    output: OutputOption,
-    syntax: Annotated[str, typer.Option(help="cii, ubl or facturx.")] = "facturx",
-) -> None:
-    """Write an issued invoice's EN 16931 e-invoice (as GET .../einvoice?syntax=)."""
-    writers = {"cii": cii_xml, "ubl": ubl_xml, "facturx": facturx_pdf}
-    if syntax not in writers:
-        err.print(f"[red]error:[/red] --syntax is one of {', '.join(writers)}, not {syntax}")
-        raise typer.Exit(code=2)
-    _write_document(seller, invoice_id, output, writers[syntax])
-
-
-def _write_document(
-    seller: str, invoice_id: str, output: Path, make: Callable[[InvoiceDocument], bytes]
-) -> None:
-    database = _database()
-    try:
-        with database.read() as session:
-            document = invoice_document(session, seller, invoice_id)
-        output.write_bytes(make(document))
-    except ArrearsError as error:
-        raise _fail(error) from None
-    finally:
-        database.dispose()
-    typer.echo(f"wrote {document.number} to {output}")
 
 
 def _print_key(issued: seller_service.IssuedKey, as_json: bool) -> None:
