@@ -5,9 +5,12 @@ requires is refused, naming what is missing."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -24,7 +27,7 @@ from tests.document_factories import (
     long_invoice,
     money,
 )
-from tests.einvoice_rules import failed_rules
+from tests.einvoice_rules import failed_rules, rules_directory
 
 D = Decimal
 Writer = Callable[[InvoiceDocument], bytes]
@@ -150,3 +153,18 @@ def test_a_seller_without_address_is_refused_by_name() -> None:
     with pytest.raises(MissingDocumentData) as refused:
         cii_xml(document)
     assert refused.value.missing == ("Seller.Address",)
+
+
+@pytest.mark.parametrize(("write", "syntax"), [(cii_xml, "cii"), (ubl_xml, "ubl")])
+def test_the_shared_validate_script_itself_finds_no_fatal_rule(
+    write: Writer, syntax: str, tmp_path: Path
+) -> None:
+    """The helper above runs the same stylesheets in process; this runs `validate.py`."""
+    xml = tmp_path / f"invoice.{syntax}.xml"
+    xml.write_bytes(write(invoice_document(locale="de-DE")))
+    script = rules_directory() / "validate.py"
+    run = subprocess.run(  # noqa: S603 (our interpreter, the shared script, our file)
+        [sys.executable, str(script), str(xml)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip().endswith(f"{syntax}: 0 fatal, 0 warnings")
