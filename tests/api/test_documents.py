@@ -85,6 +85,7 @@ def test_the_html_of_an_invoice_is_one_page_with_its_number(client: TestClient) 
     response = client.get(f"/api/v1/invoices/{invoice['Id']}/html", headers=contract.headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
     assert f"<h1>Invoice {invoice['InvoiceNumber']}</h1>" in response.text
 
 

@@ -28,6 +28,9 @@ router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"]
 
 InvoiceIdPath = Annotated[str, Path(alias="invoiceId")]
 PDF = "application/pdf"
+# The page is self-contained (its style inline, its logo a data: URI) and runs nothing:
+# served from the API's origin, it is allowed nothing else.
+_PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 _MISSING = {
     409: "The seller's profile or the customer lacks what EN 16931 requires (a postal "
     "address, the seller's VAT id): the problem's `detail` names each missing field."
@@ -105,7 +108,11 @@ def get_invoice_pdf(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Con
 def get_invoice_html(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     """The invoice as an HTML page: the same content as the PDF."""
     document = _document(context, seller_id, invoice_id)
-    return Response(render_html(document), media_type="text/html; charset=utf-8")
+    return Response(
+        render_html(document),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": _PAGE_POLICY},
+    )
 
 
 @router.get(
