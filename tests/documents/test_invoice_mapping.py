@@ -10,11 +10,12 @@ from decimal import Decimal
 
 from arrears.documents.cii import cii_xml
 from arrears.documents.model import Address, Party
+from arrears.documents.ubl import ubl_xml
 from arrears.domain.catalog import Customer
 from arrears.domain.invoices import Invoice, InvoiceKind, InvoiceLine, LineKind, draft_invoice
 from arrears.domain.money import currency
 from arrears.domain.pricing import TierCharge
-from arrears.services.documents import document_of_invoice
+from arrears.services.documents import CreditedLine, credit_note_document_of, document_of_invoice
 from arrears.store.sellers import SellerRecord
 from tests.einvoice_rules import failed_rules
 
@@ -116,3 +117,27 @@ def test_a_mapped_invoice_with_the_parties_complete_passes_the_rules() -> None:
         customer=replace(document.customer, address=address),
     )
     assert failed_rules(cii_xml(document)) == []
+
+
+def test_a_credit_note_refers_to_its_invoice_and_passes_the_rules() -> None:
+    address = Address(line1="Torstraße 12", postal_code="10119", city="Berlin", country="DE")
+    invoice = document_of_invoice(_invoice(), SELLER, _customer(company_name="Acme"))
+    invoice = replace(
+        invoice,
+        seller=replace(invoice.seller, address=address, vat_id="DE123456789"),
+        customer=replace(invoice.customer, address=address),
+    )
+    note = credit_note_document_of(
+        invoice,
+        number="ZW-CN-2026-000001",
+        document_date=datetime(2026, 2, 10, 9, 30, tzinfo=UTC),
+        reason="Outage",
+        lines=[CreditedLine("API calls", D("2.50"))],
+        subtotal=D("2.50"),
+        tax_amount=D("0.48"),
+        total=D("2.98"),
+    )
+    assert note.preceding_invoice is not None
+    assert (note.preceding_invoice.number, note.issue_date) == ("ZW-2026-000001", date(2026, 2, 10))
+    assert failed_rules(cii_xml(note)) == []
+    assert failed_rules(ubl_xml(note)) == []

@@ -9,8 +9,10 @@ to change when the snapshot exists.)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ from arrears.documents.model import (
     DocumentTier,
     InvoiceDocument,
     Party,
+    PrecedingInvoice,
 )
 from arrears.domain.catalog import Customer
 from arrears.domain.errors import NotFound
@@ -29,7 +32,13 @@ from arrears.store.catalog import CatalogRepository
 from arrears.store.invoices import InvoiceRepository
 from arrears.store.sellers import SellerRecord, SellerRegistry
 
-__all__ = ["DEFAULT_PAYMENT_TERMS_DAYS", "document_of_invoice", "invoice_document"]
+__all__ = [
+    "DEFAULT_PAYMENT_TERMS_DAYS",
+    "CreditedLine",
+    "credit_note_document_of",
+    "document_of_invoice",
+    "invoice_document",
+]
 
 DEFAULT_PAYMENT_TERMS_DAYS = 14  # SPEC §8: DueDate is DocumentDate + 14 days by default
 _DEFAULT_LOCALE = "en-US"
@@ -73,6 +82,51 @@ def document_of_invoice(
         period_end=_last_day(draft.period_start, draft.period_end),
         payment_terms_days=terms,
         customer_reference=customer.external_customer_id or customer.id,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CreditedLine:
+    description: str
+    amount: Decimal
+
+
+def credit_note_document_of(
+    invoice: InvoiceDocument,
+    *,
+    number: str,
+    document_date: datetime,
+    reason: str,
+    lines: Sequence[CreditedLine],
+    subtotal: Decimal,
+    tax_amount: Decimal,
+    total: Decimal,
+) -> InvoiceDocument:
+    """A credit note (SPEC §10) as its documents show it: the invoice's parties, currency,
+    rate and period, its own lines (one unit at the amount credited), referring to the
+    invoice (EN 16931 BG-3); nothing is due on it."""
+    return replace(
+        invoice,
+        kind=DocumentKind.CREDIT_NOTE,
+        number=number,
+        issue_date=document_date.date(),
+        lines=tuple(
+            DocumentLine(
+                kind="Credit",
+                description=line.description,
+                amount=line.amount,
+                unit_price=line.amount,
+            )
+            for line in lines
+        ),
+        subtotal=subtotal,
+        tax_amount=tax_amount,
+        total=total,
+        amount_due=total,
+        due_date=None,
+        payment_terms_days=None,
+        preceding_invoice=PrecedingInvoice(invoice.number, invoice.issue_date),
+        reason=reason,
     )
 
 
