@@ -28,12 +28,22 @@ router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"]
 
 InvoiceIdPath = Annotated[str, Path(alias="invoiceId")]
 PDF = "application/pdf"
+BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 # The page is self-contained (its style inline, its logo a data: URI) and runs nothing:
 # served from the API's origin, it is allowed nothing else.
 _PAGE_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-_MISSING = {
+MISSING_PARTY_DATA = {
     409: "The seller's profile or the customer lacks what EN 16931 requires (a postal "
     "address, the seller's VAT id): the problem's `detail` names each missing field."
+}
+
+
+EINVOICE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The EN 16931 e-invoice: XML (cii, ubl) or a PDF/A-3 (facturx).",
+        "content": {"application/xml": BINARY, PDF: BINARY},
+    },
+    **problem_responses(MISSING_PARTY_DATA),
 }
 
 
@@ -44,9 +54,6 @@ class Syntax(enum.StrEnum):
     CII = "cii"
     UBL = "ubl"
     FACTURX = "facturx"
-
-
-BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 
 
 def _content(media_type: str, description: str) -> dict[int | str, dict[str, Any]]:
@@ -107,24 +114,13 @@ def get_invoice_pdf(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Con
 )
 def get_invoice_html(invoice_id: InvoiceIdPath, seller_id: SellerId, context: Context) -> Response:
     """The invoice as an HTML page: the same content as the PDF."""
-    document = _document(context, seller_id, invoice_id)
-    return Response(
-        render_html(document),
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": _PAGE_POLICY},
-    )
+    return html_response(_document(context, seller_id, invoice_id))
 
 
 @router.get(
     "/invoices/{invoiceId}/einvoice",
     response_class=Response,
-    responses={
-        200: {
-            "description": "The EN 16931 e-invoice: XML (cii, ubl) or a PDF/A-3 (facturx).",
-            "content": {"application/xml": BINARY, PDF: BINARY},
-        },
-        **problem_responses(_MISSING),
-    },
+    responses=EINVOICE_RESPONSES,
     operation_id="getInvoiceEinvoice",
 )
 def get_invoice_einvoice(
@@ -134,7 +130,20 @@ def get_invoice_einvoice(
     syntax: Annotated[Syntax, Query(description="The e-invoice's syntax.")],
 ) -> Response:
     """The invoice as an EN 16931 e-invoice that passes the standard's business rules."""
-    document = _document(context, seller_id, invoice_id)
+    return einvoice_response(_document(context, seller_id, invoice_id), syntax)
+
+
+def html_response(document: InvoiceDocument) -> Response:
+    """The HTML page of `document`, allowed nothing but its own inline style and logo."""
+    return Response(
+        render_html(document),
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": _PAGE_POLICY},
+    )
+
+
+def einvoice_response(document: InvoiceDocument, syntax: Syntax) -> Response:
+    """The e-invoice of `document` in `syntax`, as a download named after its number."""
     if syntax is Syntax.FACTURX:
         disposition = f'attachment; filename="{document.number}.pdf"'
         return Response(
