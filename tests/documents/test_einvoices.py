@@ -168,3 +168,13 @@ def test_the_shared_validate_script_itself_finds_no_fatal_rule(
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.strip().endswith(f"{syntax}: 0 fatal, 0 warnings")
+
+
+@SYNTAXES
+def test_a_name_typed_with_control_characters_still_gives_an_einvoice_without_them(
+    write: Writer,
+) -> None:
+    document = replace(invoice_document(), customer=replace(CUSTOMER, name="Acme\x00\x1b Inc."))
+    xml = write(document)
+    assert b"Acme Inc." in xml
+    assert failed_rules(xml) == []

@@ -6,6 +6,7 @@ invoice always gives the same bytes."""
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -102,3 +103,11 @@ def test_a_facturx_pdf_carries_its_cii_which_passes_the_rules_again() -> None:
 
 def test_the_same_invoice_always_gives_the_same_facturx_pdf() -> None:
     assert facturx_pdf(invoice_document()) == facturx_pdf(invoice_document())
+
+
+def test_a_name_typed_with_control_characters_still_gives_a_pdf() -> None:
+    document = invoice_document()
+    customer = replace(document.customer, name="Acme\x00\x1b Inc.")
+    assert "Invoice ZW-2026-000042" in " ".join(
+        _pages(render_pdf(replace(document, customer=customer)))
+    )

@@ -15,6 +15,7 @@ from arrears.documents.en16931 import (
     SemanticLine,
     decimal_text,
     semantic_document,
+    xml_text,
 )
 from arrears.documents.model import Address, InvoiceDocument, Party
 
@@ -32,7 +33,7 @@ def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str)
     prefix, name = tag.split(":")
     element = etree.SubElement(parent, f"{{{_NSMAP[prefix]}}}{name}", attrs)
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 

@@ -16,6 +16,7 @@ Arrears' lines map onto it so that the standard's sums hold exactly:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -30,6 +31,7 @@ __all__ = [
     "SemanticLine",
     "decimal_text",
     "semantic_document",
+    "xml_text",
 ]
 
 _ZERO = Decimal(0)
@@ -80,6 +82,16 @@ class SemanticDocument:
     prepaid: Decimal  # BT-113
     due: Decimal  # BT-115
     payment_terms: str | None  # BT-20
+
+
+# XML 1.0 has no way to write most control characters (not even escaped); a name typed
+# with one still gets its e-invoice, without it.
+_NOT_IN_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def xml_text(value: str) -> str:
+    """`value` without the characters XML 1.0 cannot carry."""
+    return _NOT_IN_XML.sub("", value)
 
 
 def decimal_text(value: Decimal) -> str:
