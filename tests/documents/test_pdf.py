@@ -111,3 +111,11 @@ def test_a_name_typed_with_control_characters_still_gives_a_pdf() -> None:
     assert "Invoice ZW-2026-000042" in " ".join(
         _pages(render_pdf(replace(document, customer=customer)))
     )
+
+
+def test_a_name_no_font_can_show_still_gives_a_facturx_pdf_whose_xml_keeps_it() -> None:
+    document = invoice_document()
+    name = "Acme \U0004f40e \U00013000 \ue000 Inc."  # unassigned, hieroglyph, private use
+    pdf = facturx_pdf(replace(document, customer=replace(document.customer, name=name)))
+    assert "Invoice ZW-2026-000042" in " ".join(_pages(pdf))
+    assert "Acme \U0004f40e \U00013000 \ue000 Inc.".encode() in embedded_xml(pdf)
