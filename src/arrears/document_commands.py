@@ -67,8 +67,8 @@ def _write(
 ) -> None:
     database = Database(Settings().database_url)
     try:
-        with database.read() as session:
-            document = invoice_document(session, seller, invoice_id)
+        with database.unit_of_work(seller, "read") as work:
+            document = invoice_document(work, invoice_id)
         output.write_bytes(make(document))
     except ArrearsError as error:
         err.print(f"[red]error:[/red] {error.detail}")

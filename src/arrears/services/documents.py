@@ -1,6 +1,6 @@
 """Use case: the documents of an issued invoice (SPEC §12). Reads the invoice, its
-seller and its customer in the caller's session (tenant-scoped: a foreign id is a 404)
-and maps them to the documents layer's `InvoiceDocument`; never commits.
+seller and its customer through the caller's unit of work (tenant-scoped: a foreign id
+is a 404) and maps them to the documents layer's `InvoiceDocument`; never commits.
 
 The seller and customer parties are taken as the store has them. (Until invoices keep
 a snapshot of both as issued, SPEC §8, they are today's: the mapping is the one place
@@ -14,8 +14,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy.orm import Session
-
 from arrears.documents.model import (
     Address,
     DocumentKind,
@@ -28,9 +26,8 @@ from arrears.documents.model import (
 from arrears.domain.catalog import Customer
 from arrears.domain.errors import NotFound
 from arrears.domain.invoices import Invoice, InvoiceLine
-from arrears.store.catalog import CatalogRepository
-from arrears.store.invoices import InvoiceRepository
-from arrears.store.sellers import SellerRecord, SellerRegistry
+from arrears.store.sellers import SellerRecord
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "DEFAULT_PAYMENT_TERMS_DAYS",
@@ -44,13 +41,14 @@ DEFAULT_PAYMENT_TERMS_DAYS = 14  # SPEC §8: DueDate is DocumentDate + 14 days b
 _DEFAULT_LOCALE = "en-US"
 
 
-def invoice_document(session: Session, seller_id: str, invoice_id: str) -> InvoiceDocument:
-    """The document of the seller's invoice `invoice_id` (`NotFound` for another's)."""
-    invoice = InvoiceRepository(session, seller_id).invoice(invoice_id)
-    seller = SellerRegistry(session).get(seller_id)
+def invoice_document(work: UnitOfWork, invoice_id: str) -> InvoiceDocument:
+    """The document of the unit's seller's invoice `invoice_id` (`NotFound` for
+    another's)."""
+    invoice = work.invoices.invoice(invoice_id)
+    seller = work.sellers.get(work.seller_id)
     if seller is None:  # sellers are never deleted, but a 500 is never the answer
-        raise NotFound(f"There is no seller {seller_id}.")
-    customer = CatalogRepository(session, seller_id).customer(invoice.customer_id)
+        raise NotFound(f"There is no seller {work.seller_id}.")
+    customer = work.catalog.customer(invoice.customer_id)
     return document_of_invoice(invoice, seller, customer)
 
 

@@ -61,8 +61,8 @@ def _content(media_type: str, description: str) -> dict[int | str, dict[str, Any
 
 
 def _document(context: AppContext, seller_id: str, invoice_id: str) -> InvoiceDocument:
-    with context.database.read() as session:
-        return invoice_document(session, seller_id, invoice_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        return invoice_document(work, invoice_id)
 
 
 def accepts_pdf(accept: str | None) -> bool:
