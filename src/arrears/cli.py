@@ -32,7 +32,6 @@ app.command()(agent)
 app.add_typer(db_app, name="db")
 app.add_typer(sellers_app, name="sellers")
 app.add_typer(keys_app, name="keys")
-invoices_app = typer.Typer(help="Issued invoices' documents.", no_args_is_help=True)
 register_document_commands(invoices_app)
 app.add_typer(invoices_app, name="invoices")
 

@@ -15,16 +15,14 @@ from arrears.domain.catalog import Customer
 from arrears.domain.invoices import Invoice, InvoiceKind, InvoiceLine, LineKind, draft_invoice
 from arrears.domain.money import currency
 from arrears.domain.pricing import TierCharge
+from arrears.domain.profiles import Party as IssuedParty
 from arrears.services.documents import CreditedLine, credit_note_document_of, document_of_invoice
-from arrears.store.sellers import SellerRecord
 from tests.einvoice_rules import failed_rules
 
 D = Decimal
 JANUARY = datetime(2026, 1, 1, tzinfo=UTC)
 FEBRUARY = datetime(2026, 2, 1, tzinfo=UTC)
-SELLER = SellerRecord(
-    id="sel_1", name="Zählerwerk GmbH", currency="EUR", invoice_prefix="ZW", created_at=JANUARY
-)
+SELLER = IssuedParty(name="Zählerwerk GmbH")
 
 
 def _invoice() -> Invoice:

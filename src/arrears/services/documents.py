@@ -1,10 +1,11 @@
-"""Use case: the documents of an issued invoice (SPEC §12). Reads the invoice, its
-seller and its customer through the caller's unit of work (tenant-scoped: a foreign id
-is a 404) and maps them to the documents layer's `InvoiceDocument`; never commits.
+"""Use cases: the documents of an issued invoice or credit note (SPEC §12). They read
+the invoice (or credit note), its balance, the seller's profile and the customer in the
+caller's unit of work (tenant-scoped: a foreign id is a 404) and map them to the documents
+layer's `InvoiceDocument`; they never commit.
 
-The seller and customer parties are taken as the store has them. (Until invoices keep
-a snapshot of both as issued, SPEC §8, they are today's: the mapping is the one place
-to change when the snapshot exists.)
+The parties are the invoice's own, as they were when it was issued (SPEC §8); an invoice
+issued before invoices kept them shows today's. The logo, the footer and the contact
+details are the seller profile's as it is now.
 """
 
 from __future__ import annotations
@@ -20,24 +21,24 @@ from arrears.documents.model import (
     DocumentLine,
     DocumentTier,
     InvoiceDocument,
-    Party,
+    Logo,
     PrecedingInvoice,
 )
+from arrears.documents.model import BankAccount as DocumentBankAccount
+from arrears.documents.model import Party as DocumentParty
 from arrears.domain.catalog import Customer
-from arrears.domain.errors import NotFound
 from arrears.domain.invoices import Invoice, InvoiceLine
-from arrears.store.sellers import SellerRecord
+from arrears.domain.profiles import DEFAULT_PAYMENT_TERMS_DAYS, Party, SellerProfile
 from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
-    "DEFAULT_PAYMENT_TERMS_DAYS",
     "CreditedLine",
+    "credit_note_document",
     "credit_note_document_of",
     "document_of_invoice",
     "invoice_document",
 ]
 
-DEFAULT_PAYMENT_TERMS_DAYS = 14  # SPEC §8: DueDate is DocumentDate + 14 days by default
 _DEFAULT_LOCALE = "en-US"
 
 
@@ -45,42 +46,90 @@ def invoice_document(work: UnitOfWork, invoice_id: str) -> InvoiceDocument:
     """The document of the unit's seller's invoice `invoice_id` (`NotFound` for
     another's)."""
     invoice = work.invoices.invoice(invoice_id)
-    seller = work.sellers.get(work.seller_id)
-    if seller is None:  # sellers are never deleted, but a 500 is never the answer
-        raise NotFound(f"There is no seller {work.seller_id}.")
+    balance = work.invoice_balances.balances([invoice_id])[invoice_id]
+    profiles = work.seller_profiles
+    seller = invoice.seller or profiles.seller_party()[0]
     customer = work.catalog.customer(invoice.customer_id)
-    return document_of_invoice(invoice, seller, customer)
+    return document_of_invoice(
+        invoice, seller, customer, profile=profiles.get(), amount_due=balance.amount_due
+    )
+
+
+def credit_note_document(work: UnitOfWork, credit_note_id: str) -> InvoiceDocument:
+    """The document of the unit's seller's credit note `credit_note_id` (`NotFound` for
+    another's): its invoice's parties, referring to the invoice."""
+    note = work.credit_notes.credit_note(credit_note_id)
+    invoice = invoice_document(work, note.invoice_id)
+    return credit_note_document_of(
+        invoice,
+        number=note.credit_note_number,
+        document_date=note.document_date,
+        reason=note.reason,
+        lines=[CreditedLine(line.description, line.amount) for line in note.draft.lines],
+        subtotal=note.draft.subtotal,
+        tax_amount=note.draft.tax_amount,
+        total=note.draft.total,
+    )
 
 
 def document_of_invoice(
-    invoice: Invoice, seller: SellerRecord, customer: Customer
+    invoice: Invoice,
+    seller: Party,
+    customer: Customer,
+    *,
+    profile: SellerProfile | None = None,
+    amount_due: Decimal | None = None,
 ) -> InvoiceDocument:
     """`invoice` as its documents show it: dates as UTC days, the period's last day
-    inclusive (a stored period ends at an exclusive instant), every line as issued."""
+    inclusive (a stored period ends at an exclusive instant), every line as issued,
+    `amount_due` (default: the total) still to pay."""
     draft = invoice.draft
     issue_day = invoice.document_date.date()
-    terms = DEFAULT_PAYMENT_TERMS_DAYS
+    due = invoice.due_date or invoice.document_date + timedelta(days=DEFAULT_PAYMENT_TERMS_DAYS)
     return InvoiceDocument(
         kind=DocumentKind.INVOICE,
         number=invoice.invoice_number,
         issue_date=issue_day,
         currency=draft.currency.code,
         minor_unit=draft.currency.minor_unit,
-        seller=Party(name=seller.name),
-        customer=_customer_party(customer),
+        seller=_seller_party(seller, profile),
+        customer=_customer_party(invoice.customer, customer),
         lines=tuple(_line(line) for line in draft.lines),
         subtotal=draft.subtotal,
         tax_rate=draft.tax_rate,
         tax_amount=draft.tax_amount,
         total=draft.total,
-        amount_due=draft.total,
+        amount_due=draft.total if amount_due is None else amount_due,
         locale=customer.locale or _DEFAULT_LOCALE,
-        due_date=issue_day + timedelta(days=terms),
+        due_date=due.date(),
         period_start=draft.period_start.date(),
         period_end=_last_day(draft.period_start, draft.period_end),
-        payment_terms_days=terms,
+        payment_terms_days=(due.date() - issue_day).days,
         customer_reference=customer.external_customer_id or customer.id,
+        footer=None if profile is None else profile.footer,
     )
+
+
+def _seller_party(seller: Party, profile: SellerProfile | None) -> DocumentParty:
+    bank = seller.bank_account
+    logo = None if profile is None else profile.logo
+    return DocumentParty(
+        name=seller.name,
+        address=_address(seller.address),
+        vat_id=seller.vat_id,
+        tax_number=seller.tax_number,
+        email=None if profile is None else profile.email,
+        phone=None if profile is None else profile.phone,
+        bank_account=None
+        if bank is None
+        else DocumentBankAccount(bank.iban, bank.bic, bank.account_holder),
+        logo=None if logo is None else Logo(_media_type(logo), logo),
+    )
+
+
+def _media_type(image: bytes) -> str:
+    # The profile keeps a PNG or an SVG (SPEC §12); a PNG starts with its signature.
+    return "image/png" if image.startswith(b"\x89PNG") else "image/svg+xml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +181,15 @@ def _last_day(start: datetime, end: datetime) -> date:
     return end.date() if end <= start else (end - timedelta(microseconds=1)).date()
 
 
-def _customer_party(customer: Customer) -> Party:
+def _customer_party(issued: Party | None, customer: Customer) -> DocumentParty:
+    if issued is not None:
+        return DocumentParty(
+            name=issued.name, address=_address(issued.address), vat_id=issued.vat_id
+        )
     person = " ".join(part for part in (customer.first_name, customer.last_name) if part)
     name = customer.company_name or person or customer.external_customer_id or customer.id
-    return Party(
-        name=name,
-        address=_address(customer.address),
-        email=customer.email_address,
+    return DocumentParty(
+        name=name, address=_address(customer.address), email=customer.email_address
     )
 
 
