@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from arrears.cli import app as cli
 from arrears.config import Settings
+from arrears.documents.facturx import embedded_xml
 from arrears.domain.clock import TestClock
 from arrears.store.database import Database
 from tests.billing_factories import (
@@ -28,6 +29,8 @@ from tests.billing_factories import (
     only_invoice,
     post_usage,
 )
+from tests.correction_factories import credit
+from tests.einvoice_rules import failed_rules
 from tests.ingest_factories import problem
 
 
@@ -147,3 +150,88 @@ def test_the_cli_names_what_an_einvoice_lacks(
     )
     assert result.exit_code == 1
     assert "Seller.VatId" in result.output
+
+
+# -- with the seller's profile and the customer's address (issue 18) ----------------------
+
+PROFILE = {
+    "LegalName": "Zählerwerk GmbH",
+    "Address": {"Line1": "Torstraße 12", "PostalCode": "10119", "City": "Berlin", "Country": "DE"},
+    "VatId": "DE136695976",
+    "Email": "billing@zaehlerwerk.example",
+    "BankAccount": {"Iban": "DE89370400440532013000", "Bic": "COBADEFFXXX"},
+    "PaymentTermsDays": 30,
+    "Footer": "Amtsgericht Charlottenburg HRB 123456",
+}
+CUSTOMER_ADDRESS = {
+    "Line1": "Hauptstraße 5",
+    "PostalCode": "80331",
+    "City": "München",
+    "Country": "DE",
+}
+
+
+def _billed_with_profile(client: TestClient) -> tuple[PricedContract, dict[str, object]]:
+    """As `_billed`, for a seller with its profile and a German customer with an address."""
+    storage = Metered(pricing=graduated(("200", "0.10"), (None, "0.05")), free_quota="1000")
+    contract = new_priced_contract(client, None, storage, recurring_fee="49.00", tax_rate="19")
+    assert client.put("/api/v1/seller", json=PROFILE, headers=contract.headers).status_code == 200
+    patched = client.patch(
+        f"/api/v1/customers/{contract.customer_id}",
+        json={"Address": CUSTOMER_ADDRESS, "Locale": "de-DE"},
+        headers=contract.headers,
+    )
+    assert patched.status_code == 200, patched.text
+    post_usage(client, contract, "1500", "2026-01-10T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    return contract, only_invoice(client, contract)
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_an_invoice_of_a_seller_with_its_profile_is_an_einvoice_that_passes_the_rules(
+    client: TestClient, syntax: str
+) -> None:
+    contract, invoice = _billed_with_profile(client)
+    response = client.get(
+        f"/api/v1/invoices/{invoice['Id']}/einvoice?syntax={syntax}", headers=contract.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/xml"
+    assert failed_rules(response.content) == []
+    assert b"DE136695976" in response.content
+    assert b"2026-03-03" in response.content or b"20260303" in response.content  # 30 days
+
+
+def test_the_facturx_pdf_of_an_invoice_is_german_and_carries_its_cii(client: TestClient) -> None:
+    contract, invoice = _billed_with_profile(client)
+    response = client.get(
+        f"/api/v1/invoices/{invoice['Id']}/einvoice?syntax=facturx", headers=contract.headers
+    )
+    assert response.status_code == 200, response.text
+    assert failed_rules(embedded_xml(response.content)) == []
+    text = _text(response.content)
+    assert f"Rechnung {invoice['InvoiceNumber']}" in text
+    assert "Zählerwerk GmbH" in text
+    assert "IBAN: DE89370400440532013000" in text
+    assert "Amtsgericht Charlottenburg HRB 123456" in text
+
+
+def test_a_credit_note_has_its_pdf_html_and_einvoice_of_type_381(client: TestClient) -> None:
+    contract, invoice = _billed_with_profile(client)
+    note = credit(client, contract, str(invoice["Id"]), (0, "2.50"), reason="Ausfall")
+    url = f"/api/v1/creditnotes/{note['Id']}"
+    pdf = client.get(f"{url}/pdf", headers=contract.headers)
+    assert pdf.status_code == 200, pdf.text
+    text = _text(pdf.content)
+    assert f"Gutschrift {note['CreditNoteNumber']}" in text
+    assert f"Korrigiert Rechnung {invoice['InvoiceNumber']}" in text
+    assert "2,98 €" in " ".join(text.replace("\u00a0", " ").split())  # 2.50 + 0.48 tax
+    accepted = client.get(url, headers={**contract.headers, "Accept": "application/pdf"})
+    assert accepted.content == pdf.content
+    html = client.get(f"{url}/html", headers=contract.headers)
+    assert f"<h1>Gutschrift {note['CreditNoteNumber']}</h1>" in html.text
+    for syntax in ("cii", "ubl"):
+        xml = client.get(f"{url}/einvoice?syntax={syntax}", headers=contract.headers)
+        assert xml.status_code == 200, xml.text
+        assert failed_rules(xml.content) == []
+        assert b">381<" in xml.content

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import Field, StringConstraints
 
 from arrears.api.auth import SellerId
@@ -15,6 +15,12 @@ from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import AnyDecimal, ExactDecimal, Instant, PascalModel, list_response
 from arrears.api.paging import Paging
 from arrears.api.problems import problem_responses
+from arrears.api.routers.documents import (
+    BINARY,
+    PDF,
+    accepts_pdf,
+    credit_note_pdf_response,
+)
 from arrears.api.routers.invoices import InvoiceOut, invoice_out
 from arrears.domain.credit_notes import CreditNote, LineCredit
 from arrears.domain.payments import Payment
@@ -111,12 +117,22 @@ def list_credit_notes(
     return list_response([credit_note_out(note) for note in page.items], page.total)
 
 
-@router.get("/creditnotes/{creditNoteId}", response_model=CreditNoteOut)
+@router.get(
+    "/creditnotes/{creditNoteId}",
+    response_model=CreditNoteOut,
+    responses={
+        200: {"content": {PDF: BINARY}, "description": "The credit note (a PDF on Accept)."}
+    },
+)
 def get_credit_note(
     credit_note_id: Annotated[str, Path(alias="creditNoteId")],
     seller_id: SellerId,
     context: Context,
+    accept: Annotated[str | None, Header()] = None,
 ) -> Response:
+    """The credit note; its PDF (as `/pdf`) for `Accept: application/pdf`."""
+    if accepts_pdf(accept):
+        return credit_note_pdf_response(context, seller_id, credit_note_id)
     with context.database.unit_of_work(seller_id, "read") as work:
         note = service.credit_note(work, credit_note_id)
     return json_response(credit_note_out(note))

@@ -1,5 +1,5 @@
 """Contract usage API, invoice documents and e-invoices (SPEC §12): the PDF, the HTML
-page and the EN 16931 e-invoice of an issued invoice.
+page and the EN 16931 e-invoice of an issued invoice or credit note.
 
 The invoice is read in a read-only transaction; the document is made after it ends,
 so no transaction waits on a layout.
@@ -22,11 +22,12 @@ from arrears.documents.html import render_html
 from arrears.documents.model import InvoiceDocument
 from arrears.documents.pdf import render_pdf
 from arrears.documents.ubl import ubl_xml
-from arrears.services.documents import invoice_document
+from arrears.services.documents import credit_note_document, invoice_document
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["invoices"])
 
 InvoiceIdPath = Annotated[str, Path(alias="invoiceId")]
+CreditNoteIdPath = Annotated[str, Path(alias="creditNoteId")]
 PDF = "application/pdf"
 BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
 # The page is self-contained (its style inline, its logo a data: URI) and runs nothing:
@@ -152,3 +153,58 @@ def einvoice_response(document: InvoiceDocument, syntax: Syntax) -> Response:
     xml = cii_xml(document) if syntax is Syntax.CII else ubl_xml(document)
     disposition = f'attachment; filename="{document.number}-{syntax.value}.xml"'
     return Response(xml, media_type="application/xml", headers={"Content-Disposition": disposition})
+
+
+# -- credit notes (SPEC §10): the same documents, type 381, referring to their invoice --
+
+
+def _credit_note(context: AppContext, seller_id: str, credit_note_id: str) -> InvoiceDocument:
+    with context.database.unit_of_work(seller_id, "read") as work:
+        return credit_note_document(work, credit_note_id)
+
+
+def credit_note_pdf_response(context: AppContext, seller_id: str, credit_note_id: str) -> Response:
+    """The credit note's PDF (also for `Accept: application/pdf` on its JSON URL)."""
+    return pdf_response(_credit_note(context, seller_id, credit_note_id))
+
+
+@router.get(
+    "/creditnotes/{creditNoteId}/pdf",
+    response_class=Response,
+    responses=_content(PDF, "The credit note as PDF, in the customer's locale."),
+    operation_id="getCreditNotePdf",
+)
+def get_credit_note_pdf(
+    credit_note_id: CreditNoteIdPath, seller_id: SellerId, context: Context
+) -> Response:
+    """The credit note as the customer reads it: a PDF naming the invoice it corrects."""
+    return credit_note_pdf_response(context, seller_id, credit_note_id)
+
+
+@router.get(
+    "/creditnotes/{creditNoteId}/html",
+    response_class=Response,
+    responses=_content("text/html", "The credit note as one self-contained HTML page."),
+    operation_id="getCreditNoteHtml",
+)
+def get_credit_note_html(
+    credit_note_id: CreditNoteIdPath, seller_id: SellerId, context: Context
+) -> Response:
+    """The credit note as an HTML page: the same content as the PDF."""
+    return html_response(_credit_note(context, seller_id, credit_note_id))
+
+
+@router.get(
+    "/creditnotes/{creditNoteId}/einvoice",
+    response_class=Response,
+    responses=EINVOICE_RESPONSES,
+    operation_id="getCreditNoteEinvoice",
+)
+def get_credit_note_einvoice(
+    credit_note_id: CreditNoteIdPath,
+    seller_id: SellerId,
+    context: Context,
+    syntax: Annotated[Syntax, Query(description="The e-invoice's syntax.")],
+) -> Response:
+    """The credit note as an EN 16931 e-invoice (type 381; UBL: a CreditNote)."""
+    return einvoice_response(_credit_note(context, seller_id, credit_note_id), syntax)
