@@ -102,6 +102,7 @@ def build_world(client: TestClient) -> FuzzWorld:
     compute = Metered("Compute", graduated(("100", "0.02"), (None, "0.01")), unit="h")
     main = new_priced_contract(client, seller, storage, compute, recurring_fee="5", tax_rate="19")
     ending = new_priced_contract(client, seller, Metered("Transfer"))
+    _with_einvoice_parties(client, seller, main.customer_id, ending.customer_id)
     end_contract(client, ending, "2026-01-20T00:00:00Z")
     spare_component = _created(
         client, seller, "components", {"Name": "Backup", "Unit": "GB", "ItemCode": ITEM_CODE}
@@ -173,6 +174,22 @@ def build_world(client: TestClient) -> FuzzWorld:
             "keyId": {seller.seller_id: keys, **other.owned["keyId"]},
         },
     )
+
+
+def _with_einvoice_parties(client: TestClient, seller: SellerKey, *customer_ids: str) -> None:
+    """The seller's profile and the customers' addresses, before anything is billed:
+    its invoices keep them and are e-invoices (SPEC §12)."""
+    profile = {
+        "LegalName": "Acme GmbH",
+        "Address": {"Line1": "Torstr. 1", "PostalCode": "10119", "City": "Berlin", "Country": "DE"},
+        "VatId": "DE136695976",
+    }
+    assert client.put("/api/v1/seller", json=profile, headers=seller.headers).status_code == 200
+    address = {"Line1": "Ring 2", "PostalCode": "80331", "City": "München", "Country": "DE"}
+    for customer_id in customer_ids:
+        path = f"/api/v1/customers/{customer_id}"
+        response = client.patch(path, json={"Address": address}, headers=seller.headers)
+        assert response.status_code == 200, response.text
 
 
 def _other_seller(client: TestClient) -> FuzzWorld:
