@@ -56,35 +56,50 @@ def serve(
         int,
         typer.Option(
             min=1,
-            help="Server processes, each with its own embedded worker. More than one "
-            "is for PostgreSQL: on SQLite the processes queue for the one write lock.",
+            help="Server processes, each with its own embedded worker: about one per "
+            "core. On SQLite they queue for the one write lock, so writes do not scale, "
+            "but everything else of a request does (docs/load.md).",
         ),
     ] = 1,
 ) -> None:
     """Migrate the database, then serve the API."""
-    import uvicorn  # noqa: PLC0415 (only `serve` needs the server)
-
-    from arrears.api.app import create_app  # noqa: PLC0415
+    from arrears.api.app import create_app  # noqa: PLC0415 (only `serve` needs the app)
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     database = Database(settings.database_url)
     schema.upgrade(database)
-    served: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_config": None,
-        "server_header": False,
-    }
     if workers == 1:
-        uvicorn.run(create_app(settings, database=database), **served)
+        run_server(create_app(settings, database=database), host=host, port=port)
         return
     database.dispose()  # each worker process opens its own connections
     from arrears.metrics import shared_between_processes  # noqa: PLC0415
 
     # One port, N processes: /metrics of any of them must show the sum of all.
     with shared_between_processes():
-        uvicorn.run("arrears.cli:served_app", factory=True, workers=workers, **served)
+        run_server("arrears.cli:served_app", host=host, port=port, workers=workers)
+
+
+def run_server(app: Any, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve the ASGI `app` (an app, or with `workers` > 1 the import string of a factory)
+    as `arrears serve` does: uvicorn with its C HTTP parser and event loop (httptools,
+    uvloop; chosen on measurement, docs/load.md), no access log of its own (the app logs
+    one line per request), no `server` header. bench/_bare_app.py serves its floor
+    through here, so that both are measured on the same server."""
+    import uvicorn  # noqa: PLC0415 (only serving needs the server)
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=workers if workers > 1 else None,
+        factory=workers > 1,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+    )
 
 
 def served_app() -> FastAPI:
