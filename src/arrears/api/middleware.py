@@ -70,20 +70,27 @@ class RequestContextMiddleware:
             if self.measure:
                 metrics.HTTP_REQUESTS_IN_PROGRESS.dec()
                 _count(scope, method, status, seconds)
-            log.log(
-                logging.DEBUG if path == METRICS_PATH else logging.INFO,
-                "%s %s %s",
-                method,
-                path,
-                status,
-                extra={
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                },
-            )
+            _log_access(method, path, status, seconds)
             request_id_var.reset(token)
+
+
+def _log_access(method: str, path: str, status: int, seconds: float) -> None:
+    level = logging.DEBUG if path == METRICS_PATH else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    # `log.log` would first walk the stack for the caller's file and line, which no
+    # line shows: a fifth of the line's cost. The record is otherwise the same.
+    extra = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+    log.handle(
+        log.makeRecord(
+            log.name, level, "", 0, "%s %s %s", (method, path, status), None, extra=extra
+        )
+    )
 
 
 # Any other method (clients may send anything) is one label value, to bound the series.
