@@ -572,7 +572,7 @@ def report(runs: list[Run], settings: Settings) -> None:
         f"warm-up, {settings.driver_processes} driver process(es); closed loop"
     )
     header = (
-        f"{'configuration':<24}{'what':<26}{'clients':>8}{'req/s':>9}{'p50 ms':>9}"
+        f"{'configuration':<28}{'what':<26}{'clients':>8}{'req/s':>9}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'max ms':>9}{'errors':>8}{'srv µs/req':>12}{'drv µs/req':>12}"
     )
     print(header)
@@ -582,7 +582,7 @@ def report(runs: list[Run], settings: Settings) -> None:
             server_us = m.cpu_us_per_request(m.server_cpu_seconds)
             driver_us = m.cpu_us_per_request(m.tally.cpu_seconds)
             print(
-                f"{run.name:<24}{m.what:<26}{m.clients:>8}{m.rate:>9,.0f}"
+                f"{run.name:<28}{m.what:<26}{m.clients:>8}{m.rate:>9,.0f}"
                 f"{m.percentile_ms(0.5):>9.2f}{m.percentile_ms(0.99):>9.2f}{m.max_ms:>9.1f}"
                 f"{m.errors:>8}{_or_dash(server_us):>12}{_or_dash(driver_us):>12}"
             )
@@ -659,7 +659,7 @@ def main() -> int:
         warmup=0.5 if args.quick else args.warmup,
         driver_processes=args.driver_processes,
         contracts=100 if args.quick else args.contracts,
-        bulk_tasks=2 if args.quick else args.bulk_tasks,
+        bulk_tasks=min(2, args.bulk_tasks) if args.quick else args.bulk_tasks,
         bulk_records=10_000 if args.quick else args.bulk_records,
     )
     databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
