@@ -16,9 +16,15 @@ would: default settings, so one JSON access log line per request (to a file here
 - bulk: `--bulk-tasks` submissions of `--bulk-records` records each are POSTed at once
   and polled until `Successful`: records/s from the first POST to the last success.
 
-Baseline, in the same run: the driver against a trivial asyncio HTTP server in another
-process that answers every request with a fixed 201, at each client count. That is the
-driver's ceiling on this machine: a service figure near it would measure the driver.
+Baselines, in the same run:
+
+- the stack's floor: a bare Starlette app (bench/_bare_app.py) served by the same server
+  with the same options as `arrears serve` (`arrears.cli.run_server`, and as many
+  processes), answering `GET /healthz` and the same usage posts with a fixed 201; the
+  service's figures are printed as a ratio to it;
+- the driver's ceiling: the driver against a trivial asyncio HTTP server in another
+  process that answers every request with a fixed 201, at each client count; a figure
+  near it would measure the driver.
 
 The driver is a minimal HTTP/1.1 keep-alive client over asyncio streams, in
 `--driver-processes` processes, each client a connection that sends its next request
@@ -28,11 +34,15 @@ every microsecond the driver spends is taken from the server being measured.
     .venv/bin/python bench/bench_load.py [--quick] [--db sqlite|postgresql|both]
         [--workers 2] [--clients 50,200] [--seconds 10] [--warmup 2]
         [--driver-processes 1] [--contracts 1000] [--bulk-tasks 4] [--bulk-records 100000]
+        [--no-ceiling]
+
+`--workers N` (N > 1) adds a configuration with `arrears serve --workers N` for each
+database, and the bare app's floor with as many processes.
 
 `--quick` is a smoke run of about a minute and a half (2 s per figure, 100 contracts,
 bulk 2 x 10,000 records): it shows the script works, its figures mean little.
 
-Targets (issue #7) are reported, not asserted: the script exits 0 whenever it ran.
+Targets (issue #23) are reported, not asserted: the script exits 0 whenever it ran.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ import asyncio
 import multiprocessing
 import os
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import threading
@@ -72,10 +83,13 @@ from _server import (
 from arrears.store.database import Database
 from arrears.store.tables import UsageEntryRow
 
-TARGET_POSTS_PER_SECOND = 3_000
-TARGET_P99_MS = 50.0
+# Issue #23, per database: posts/s and p99 at TARGET_CLIENTS clients.
+TARGET_POSTS = {"sqlite": (5_000, 25.0), "postgresql": (3_000, 40.0)}
+TARGET_POSTS_TO_FLOOR = 0.4  # SQLite's posts/s to the bare app's
+TARGET_HEALTHZ_TO_FLOOR = 0.8
 TARGET_CLIENTS = 50
-TARGET_BULK_RECORDS_PER_SECOND = 100_000
+TARGET_BULK_RECORDS_PER_SECOND = 150_000
+BARE_APP = Path(__file__).with_name("_bare_app.py")
 READ_TIMEOUT_SECONDS = 60.0
 POLL_SECONDS = 0.02
 DUE_DATE = (START + timedelta(days=1)).isoformat().replace("+00:00", "Z")
@@ -354,6 +368,62 @@ def trivial_server() -> Iterator[int]:
         process.join(10)
 
 
+# -- the bare app (the stack's floor) ---------------------------------------------------
+
+
+@contextmanager
+def bare_server(workdir: Path, workers: int) -> Iterator[Server]:
+    """bench/_bare_app.py served as `arrears serve` serves (same server, same options)."""
+    port = free_port()
+    with (workdir / f"bare-{workers}.log").open("wb") as log:
+        process = subprocess.Popen(  # noqa: S603 (our own script)
+            [sys.executable, str(BARE_APP), "--port", str(port), "--workers", str(workers)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            server = Server(f"http://127.0.0.1:{port}", process.pid)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the bare app did not start")
+                time.sleep(0.05)
+            yield server
+        finally:
+            process.terminate()
+            process.wait(15)
+
+
+def measure_floor(settings: Settings, workers: int, workdir: Path) -> Run:
+    """The bare app's `GET /healthz` and usage posts (each client count), `workers`
+    processes."""
+    run = Run(_floor_name(workers))
+    with bare_server(workdir, workers) as server:
+        print(f"[{run.name}] GET /healthz, {settings.clients[0]} clients ...", flush=True)
+        healthz = Plan(port=server.port, kind="get", clients=0, start=0, warmup=0, seconds=0,
+                       process=0, path="/healthz")  # fmt: skip
+        run.measurements.append(
+            drive("GET /healthz", settings, settings.clients[0], healthz, server)
+        )
+        for clients in settings.clients:
+            print(f"[{run.name}] POST usage, {clients} clients ...", flush=True)
+            plan = Plan(port=server.port, kind="usage", clients=0, start=0, warmup=0,
+                        seconds=0, process=0, label="bare", api_key="x",
+                        contract_ids=("0661d6199178e145c5c70900",),
+                        component_ids=("0661d6199178e145c5c70901",))  # fmt: skip
+            run.measurements.append(drive("POST usage", settings, clients, plan, server))
+    return run
+
+
+def _floor_name(workers: int) -> str:
+    return "bare Starlette" if workers == 1 else f"bare Starlette {workers} workers"
+
+
 # -- bulk ------------------------------------------------------------------------------
 
 
@@ -425,6 +495,8 @@ def measure_bulk(server: Server, catalog: Catalog, tasks: int, records: int) -> 
 class Run:
     name: str
     measurements: list[Measurement] = field(default_factory=list)
+    database: str | None = None  # "sqlite" or "postgresql"; None for a baseline
+    workers: int = 1
     bulk: BulkMeasurement | None = None
     stored: int = 0
     acknowledged: int = 0
@@ -439,10 +511,9 @@ def stored_entries(url: str) -> int:
         database.dispose()
 
 
-def run_configuration(
-    name: str, kind: str, serve_args: list[str], settings: Settings, workdir: Path
-) -> Run:
-    run = Run(name)
+def run_configuration(name: str, kind: str, workers: int, settings: Settings, workdir: Path) -> Run:
+    run = Run(name, database=kind, workers=workers)
+    serve_args = ["--workers", str(workers)] if workers > 1 else []
     print(f"[{name}] preparing a server and {settings.contracts} contracts ...", flush=True)
     with (
         fresh_database(kind, workdir, name.replace(" ", "-")) as url,
@@ -501,7 +572,7 @@ def report(runs: list[Run], settings: Settings) -> None:
         f"warm-up, {settings.driver_processes} driver process(es); closed loop"
     )
     header = (
-        f"{'configuration':<24}{'what':<26}{'clients':>8}{'req/s':>9}{'p50 ms':>9}"
+        f"{'configuration':<28}{'what':<26}{'clients':>8}{'req/s':>9}{'p50 ms':>9}"
         f"{'p99 ms':>9}{'max ms':>9}{'errors':>8}{'srv µs/req':>12}{'drv µs/req':>12}"
     )
     print(header)
@@ -511,33 +582,55 @@ def report(runs: list[Run], settings: Settings) -> None:
             server_us = m.cpu_us_per_request(m.server_cpu_seconds)
             driver_us = m.cpu_us_per_request(m.tally.cpu_seconds)
             print(
-                f"{run.name:<24}{m.what:<26}{m.clients:>8}{m.rate:>9,.0f}"
+                f"{run.name:<28}{m.what:<26}{m.clients:>8}{m.rate:>9,.0f}"
                 f"{m.percentile_ms(0.5):>9.2f}{m.percentile_ms(0.99):>9.2f}{m.max_ms:>9.1f}"
                 f"{m.errors:>8}{_or_dash(server_us):>12}{_or_dash(driver_us):>12}"
             )
     print("\nchecks and targets")
     for run in runs:
-        if run.name == "driver ceiling":
+        if run.database is None:
             continue
         durable = "ok" if run.stored == run.acknowledged else "LOST OR EXTRA ENTRIES"
         print(f"  {run.name}: {run.acknowledged:,} posts answered 201, "
               f"{run.stored:,} entries stored: {durable}")  # fmt: skip
-        for m in run.measurements:
-            if m.what == "POST usage" and m.clients == TARGET_CLIENTS:
-                met = m.rate >= TARGET_POSTS_PER_SECOND and m.percentile_ms(0.99) < TARGET_P99_MS
-                print(
-                    f"  {run.name}: {m.rate:,.0f} posts/s, p99 {m.percentile_ms(0.99):.1f} ms "
-                    f"at {TARGET_CLIENTS} clients; target >= {TARGET_POSTS_PER_SECOND:,}/s "
-                    f"with p99 < {TARGET_P99_MS:g} ms: {'met' if met else 'MISSED'}"
-                )
-        if run.bulk is not None:
-            b = run.bulk
-            met = b.rate >= TARGET_BULK_RECORDS_PER_SECOND
-            print(
-                f"  {run.name}: bulk {b.tasks} x {b.records:,} records in {b.seconds:.2f} s "
-                f"(all accepted after {b.accepted_seconds:.2f} s): {b.rate:,.0f} records/s; "
-                f"target >= {TARGET_BULK_RECORDS_PER_SECOND:,}/s: {'met' if met else 'MISSED'}"
+        floor = next((r for r in runs if r.name == _floor_name(run.workers)), None)
+        for line in _target_lines(run, floor):
+            print(f"  {run.name}: {line}")
+
+
+def _target_lines(run: Run, floor: Run | None) -> Iterator[str]:
+    def at(r: Run | None, what: str, clients: int) -> Measurement | None:
+        if r is None:
+            return None
+        return next((m for m in r.measurements if m.what == what and m.clients == clients), None)
+
+    healthz, bare_healthz = (at(r, "GET /healthz", TARGET_CLIENTS) for r in (run, floor))
+    if healthz is not None and bare_healthz is not None:
+        ratio = healthz.rate / bare_healthz.rate
+        met = ratio >= TARGET_HEALTHZ_TO_FLOOR
+        yield (f"GET /healthz {healthz.rate:,.0f}/s = {ratio:.2f} x the bare app's "
+               f"{bare_healthz.rate:,.0f}/s; target >= {TARGET_HEALTHZ_TO_FLOOR} x: "
+               f"{'met' if met else 'MISSED'}")  # fmt: skip
+    posts, bare_posts = (at(r, "POST usage", TARGET_CLIENTS) for r in (run, floor))
+    if posts is not None and run.database is not None:
+        rate, p99_ms = TARGET_POSTS[run.database]
+        met = posts.rate >= rate and posts.percentile_ms(0.99) < p99_ms
+        yield (f"{posts.rate:,.0f} posts/s, p99 {posts.percentile_ms(0.99):.1f} ms at "
+               f"{TARGET_CLIENTS} clients; target >= {rate:,}/s with p99 < {p99_ms:g} ms: "
+               f"{'met' if met else 'MISSED'}")  # fmt: skip
+        if bare_posts is not None:
+            ratio = posts.rate / bare_posts.rate
+            target = f"; target >= {TARGET_POSTS_TO_FLOOR} x: " + (
+                "met" if ratio >= TARGET_POSTS_TO_FLOOR else "MISSED"
             )
+            yield (f"posts {ratio:.2f} x the bare app's {bare_posts.rate:,.0f}/s"
+                   f"{target if run.database == 'sqlite' else ''}")  # fmt: skip
+    if run.bulk is not None:
+        b = run.bulk
+        met = b.rate >= TARGET_BULK_RECORDS_PER_SECOND
+        yield (f"bulk {b.tasks} x {b.records:,} records in {b.seconds:.2f} s (all accepted "
+               f"after {b.accepted_seconds:.2f} s): {b.rate:,.0f} records/s; target >= "
+               f"{TARGET_BULK_RECORDS_PER_SECOND:,}/s: {'met' if met else 'MISSED'}")  # fmt: skip
 
 
 def _or_dash(value: float | None) -> str:
@@ -548,7 +641,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (PostgreSQL)")
+    parser.add_argument("--workers", type=int, default=2, help="also serve --workers N (1: not)")
+    parser.add_argument(
+        "--no-ceiling", action="store_true", help="skip the driver's ceiling (trivial server)"
+    )
     parser.add_argument("--clients", default="50,200", help="client counts, comma-separated")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured per figure")
     parser.add_argument("--warmup", type=float, default=2.0)
@@ -563,30 +659,23 @@ def main() -> int:
         warmup=0.5 if args.quick else args.warmup,
         driver_processes=args.driver_processes,
         contracts=100 if args.quick else args.contracts,
-        bulk_tasks=2 if args.quick else args.bulk_tasks,
+        bulk_tasks=min(2, args.bulk_tasks) if args.quick else args.bulk_tasks,
         bulk_records=10_000 if args.quick else args.bulk_records,
     )
-    configurations: list[tuple[str, str, list[str]]] = []
-    if args.db in ("sqlite", "both"):
-        configurations.append(("sqlite", "sqlite", []))
-    if args.db in ("postgresql", "both"):
-        configurations.append(("postgresql", "postgresql", []))
-        if args.workers > 1:
-            configurations.append(
-                (
-                    f"postgresql {args.workers} workers",
-                    "postgresql",
-                    ["--workers", str(args.workers)],
-                )
-            )
+    databases = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    worker_counts = [1, args.workers] if args.workers > 1 else [1]
     print(
         f"bench_load: Python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, "
         f"{os.cpu_count()} CPUs, load average {_load_average()}"
     )
-    runs = [measure_ceiling(settings)]
+    runs = [] if args.no_ceiling else [measure_ceiling(settings)]
     with tempfile.TemporaryDirectory(prefix="arrears-load-") as workdir:
-        for name, kind, serve_args in configurations:
-            runs.append(run_configuration(name, kind, serve_args, settings, Path(workdir)))
+        for workers in worker_counts:
+            runs.append(measure_floor(settings, workers, Path(workdir)))
+        for database in databases:
+            for workers in worker_counts:
+                name = database if workers == 1 else f"{database} {workers} workers"
+                runs.append(run_configuration(name, database, workers, settings, Path(workdir)))
     report(runs, settings)
     print(f"\nload average at the end: {_load_average()}")
     return 0

@@ -12,6 +12,7 @@ from arrears.domain.clock import TestClock
 from arrears.services.sellers import revoke_key
 from arrears.store.database import Database
 from tests.factories import ADMIN, new_seller
+from tests.ingest_factories import MeteredSeller, new_metered_seller, send, usage
 
 
 class _Elapsed:
@@ -86,3 +87,37 @@ def test_revoking_one_key_leaves_the_sellers_other_keys_working(
 
     assert _profile_status(client, seller.seller_id, second_headers) == 200
     assert _profile_status(client, seller.seller_id, seller.headers) == 401
+
+
+def _usage_post_status(client: TestClient, metered: MeteredSeller, key: str) -> int:
+    payload = usage(metered.component_id, 1, Key=key)
+    return send(client, "POST", metered.usage_path(), metered, payload).status_code
+
+
+def test_a_usage_post_with_a_key_revoked_through_the_admin_api_is_refused_at_once(
+    client: TestClient, elapsed: _Elapsed
+) -> None:
+    metered = new_metered_seller(client)
+    seller = metered.seller
+    assert _usage_post_status(client, metered, "first") == 201  # now cached
+
+    revoked = client.delete(
+        f"/admin/sellers/{seller.seller_id}/keys/{seller.key_id}", headers=ADMIN
+    )
+    assert revoked.status_code == 204
+    assert _usage_post_status(client, metered, "second") == 401
+
+
+def test_a_usage_post_with_a_key_revoked_elsewhere_is_refused_once_the_bound_has_passed(
+    client: TestClient, database: Database, clock: TestClock, elapsed: _Elapsed
+) -> None:
+    metered = new_metered_seller(client)
+    seller = metered.seller
+    assert _usage_post_status(client, metered, "first") == 201  # now cached
+    with database.registry_work() as work:
+        revoke_key(work, clock, seller.seller_id, seller.key_id)
+
+    elapsed.seconds += auth.KEY_CACHE_SECONDS - 0.5
+    assert _usage_post_status(client, metered, "within") == 201
+    elapsed.seconds += 0.5
+    assert _usage_post_status(client, metered, "after") == 401

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from arrears.api.context import AppContext
 from arrears.api.encoding import ArrearsJSONResponse
+from arrears.api.fast_lane import FastLane
 from arrears.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from arrears.api.openapi import install_openapi, operation_id
 from arrears.api.problems import install_problem_handlers
@@ -75,6 +76,8 @@ def create_app(
     install_problem_handlers(app)
     install_openapi(app, consumption.SCHEMAS)
     _include_routers(app, settings, clock)
+    # Innermost: lane requests still pass the body limit, the request id and the metrics.
+    app.add_middleware(FastLane, fastapi=app)
     app.add_middleware(
         BodyLimitMiddleware,
         limit=settings.max_body_bytes,

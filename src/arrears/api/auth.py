@@ -25,7 +25,14 @@ from arrears.domain.errors import Forbidden, NotFound, Unauthorized
 from arrears.services.sellers import authenticate
 from arrears.store.unit_of_work import Database
 
-__all__ = ["KEY_CACHE_SECONDS", "AdminAccess", "SellerId", "SellerInPath", "forget_keys_of"]
+__all__ = [
+    "KEY_CACHE_SECONDS",
+    "AdminAccess",
+    "SellerId",
+    "SellerInPath",
+    "forget_keys_of",
+    "seller_of_key",
+]
 
 KEY_CACHE_SECONDS = 2.0
 # Keys of this many clients at once; past it the cache starts afresh (no key is ever
@@ -105,19 +112,26 @@ async def _seller_id(request: Request, context: Context, credentials: Credential
 async def _authenticated(context: Context, credentials: Credentials) -> str:
     if credentials is None:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
-    cache = _cache(context.database)
-    digest = hashlib.sha256(credentials.credentials.encode()).digest()
+    return await seller_of_key(context.database, credentials.credentials)
+
+
+async def seller_of_key(database: Database, api_key: str) -> str:
+    """The seller whose key `api_key` is: from this process's cache if checked within
+    `KEY_CACHE_SECONDS`, otherwise from the database (then cached). Raises
+    `Unauthorized` for a key that is unknown or revoked."""
+    cache = _cache(database)
+    digest = hashlib.sha256(api_key.encode()).digest()
     seller_id = cache.seller_of(digest)
     if seller_id is None:
         generation = cache.generation
-        seller_id = await run_in_threadpool(_authenticate, context.database, credentials)
+        seller_id = await run_in_threadpool(_authenticate, database, api_key)
         cache.remember(digest, seller_id, generation)
     return seller_id
 
 
-def _authenticate(database: Database, credentials: HTTPAuthorizationCredentials) -> str:
+def _authenticate(database: Database, api_key: str) -> str:
     with database.registry_work("read") as work:
-        return authenticate(work, credentials.credentials)
+        return authenticate(work, api_key)
 
 
 SellerId = Annotated[str, Depends(_seller_id)]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
-import uuid
 import weakref
 from typing import Any
 
@@ -18,13 +18,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from arrears import metrics
 from arrears.api.problems import problem_response
 from arrears.api.routers.metrics import METRICS_PATH
-from arrears.logs import request_id_var
+from arrears.logs import ACCESS_LOGGER, request_id_var
 
 __all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
 
-log = logging.getLogger("arrears.access")
+log = logging.getLogger(ACCESS_LOGGER)
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_HEADER = REQUEST_ID_HEADER.encode()
 # A client-chosen id is kept only if it is short and harmless in a log line.
 _CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -69,20 +70,27 @@ class RequestContextMiddleware:
             if self.measure:
                 metrics.HTTP_REQUESTS_IN_PROGRESS.dec()
                 _count(scope, method, status, seconds)
-            log.log(
-                logging.DEBUG if path == METRICS_PATH else logging.INFO,
-                "%s %s %s",
-                method,
-                path,
-                status,
-                extra={
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                },
-            )
+            _log_access(method, path, status, seconds)
             request_id_var.reset(token)
+
+
+def _log_access(method: str, path: str, status: int, seconds: float) -> None:
+    level = logging.DEBUG if path == METRICS_PATH else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    # `log.log` would first walk the stack for the caller's file and line, which no
+    # line shows: a fifth of the line's cost. The record is otherwise the same.
+    extra = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(seconds * 1000, 3),
+    }
+    log.handle(
+        log.makeRecord(
+            log.name, level, "", 0, "%s %s %s", (method, path, status), None, extra=extra
+        )
+    )
 
 
 # Any other method (clients may send anything) is one label value, to bound the series.
@@ -144,11 +152,13 @@ def _match_template(app: Any, path: str) -> str | None:
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope.get("headers", []):
-        if name == REQUEST_ID_HEADER.encode():
+        if name == _REQUEST_ID_HEADER:
             candidate: str = value.decode("latin-1")
             if _CLIENT_REQUEST_ID.fullmatch(candidate):
                 return candidate
-    return uuid.uuid4().hex
+    # 128 random bits, as uuid4's hex: unique, and a sixth of uuid4's cost (which reads
+    # the OS's random source for each). An id names a request, it guards nothing.
+    return f"{random.getrandbits(128):032x}"
 
 
 class BodyTooLarge(HTTPException):

@@ -146,6 +146,13 @@ async def create_usage(
 ) -> Response:
     """Post metered usage. A second post with the same `Key` and identical values answers
     200 with the stored entry; with different values 409."""
+    return await store_usage(context, seller_id, contract_id, body)
+
+
+async def store_usage(
+    context: AppContext, seller_id: str, contract_id: str, body: NewUsage
+) -> Response:
+    """What a valid post does, whoever routed it (this route, or api/fast_lane.py)."""
     override = body.product_override
     candidate = UsageCandidate(
         contract_id=contract_id,
