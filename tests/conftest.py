@@ -131,6 +131,8 @@ def settings() -> Settings:
         admin_token=ADMIN_TOKEN,
         test_clock=CLOCK_START.isoformat(),
         max_body_bytes=64 * 1024,
+        # A key of its own, so that no test writes the key file into the working directory.
+        webhooks_secrets_key="q0n4BzGRqUUAfnhMIUbT1BkO7i-1RzvGEhlWCv2SmwI=",
     )
 
 

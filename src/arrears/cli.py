@@ -141,12 +141,14 @@ def worker(
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Interface of the metrics port.")] = "127.0.0.1",
 ) -> None:
-    """Run only the workers (tasks and billing). Any number may run against one
+    """Run only the workers (tasks, billing and webhooks). Any number may run against one
     PostgreSQL database."""
-    from arrears.worker.runner import Worker  # noqa: PLC0415
+    from arrears.api import webhook_payloads  # noqa: PLC0415
+    from arrears.worker.runner import Worker, webhook_sending_for  # noqa: PLC0415
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    webhook_payloads.install()
     if metrics_port is not None:
         from prometheus_client import start_http_server  # noqa: PLC0415
 
@@ -156,6 +158,7 @@ def worker(
         clock_for(settings),
         lease=lease_terms_for(settings),
         poll_seconds=poll,
+        webhooks=webhook_sending_for(settings),
     )
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     err.print(f"worker {runner.owner} started")
@@ -168,11 +171,13 @@ def worker(
 @app.command()
 def bill() -> None:
     """Apply waiting tasks and bill every contract that is due now, then exit."""
+    from arrears.api import webhook_payloads  # noqa: PLC0415
     from arrears.services.billing import run_billing  # noqa: PLC0415
     from arrears.worker.runner import Worker  # noqa: PLC0415
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
+    webhook_payloads.install()
     database = Database(settings.database_url)
     clock = clock_for(settings)
     tasks = Worker(database, clock, lease=lease_terms_for(settings)).run_tasks()

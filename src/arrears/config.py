@@ -19,8 +19,9 @@ from arrears.domain.clock import (
     parse_instant,
 )
 from arrears.services.leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, LeaseTerms
+from arrears.store.webhook_secrets import SecretBox
 
-__all__ = ["Settings", "clock_for", "lease_terms_for"]
+__all__ = ["Settings", "clock_for", "lease_terms_for", "webhook_secrets_for"]
 
 
 class Settings(BaseSettings):
@@ -69,6 +70,21 @@ class Settings(BaseSettings):
         default=DEFAULT_HEARTBEAT.total_seconds(),
         gt=0,
         description="How often a worker renews its lease; at most half of `lease_seconds`.",
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook targets on loopback and private networks (refused by "
+        "default: docs/webhooks.md).",
+    )
+    webhooks_secrets_key: str | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, that encrypt webhook secrets at rest "
+        "(the first encrypts); unset: kept in `webhooks_secrets_key_file`.",
+    )
+    webhooks_secrets_key_file: str = Field(
+        default="arrears-webhooks.key",
+        description="Where the key of webhook secrets is kept when "
+        "`ARREARS_WEBHOOKS_SECRETS_KEY` is unset; made (mode 0600) on first use.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = Field(
@@ -119,3 +135,11 @@ def lease_terms_for(settings: Settings) -> LeaseTerms:
         length=timedelta(seconds=settings.lease_seconds),
         renew_every=timedelta(seconds=settings.heartbeat_seconds),
     )
+
+
+def webhook_secrets_for(settings: Settings) -> SecretBox:
+    """The key to webhook secrets: `ARREARS_WEBHOOKS_SECRETS_KEY`, else the key file
+    (docs/webhooks.md, "Secrets")."""
+    if settings.webhooks_secrets_key:
+        return SecretBox(settings.webhooks_secrets_key)
+    return SecretBox(key_file=settings.webhooks_secrets_key_file)

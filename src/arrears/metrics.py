@@ -50,6 +50,10 @@ __all__ = [
     "TASK_RECORDS",
     "USAGE_ENTRIES_BILLED",
     "USAGE_POSTS_STORED",
+    "WEBHOOK_DELIVERIES",
+    "WEBHOOK_DELIVERY_SECONDS",
+    "WEBHOOK_ENDPOINTS_DISABLED",
+    "WEBHOOK_PENDING_AGE_SECONDS",
     "WORKER_ERRORS",
     "exposed_registry",
     "invoices_issued",
@@ -140,6 +144,30 @@ BILLING_FAILING_CONTRACTS = Gauge(
     # Every process reads the same count: the latest reading is the truth, not a sum.
     multiprocess_mode="mostrecent",
 )
+# -- webhooks (services/webhook_delivery.py) ------------------------------------------
+
+WEBHOOK_DELIVERIES = Counter(
+    "arrears_webhook_deliveries",
+    "Webhook delivery attempts made, by outcome: succeeded (a 2xx), failed (any other "
+    "answer, a timeout, a refused or unreachable target), or lease_lost (sent, but another "
+    "worker had taken the attempt over meanwhile: not recorded).",
+    ["outcome"],
+)
+WEBHOOK_DELIVERY_SECONDS = Histogram(
+    "arrears_webhook_delivery_duration_seconds",
+    "Time from sending an attempt to its receiver's answer (or its failure).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0),
+)
+WEBHOOK_PENDING_AGE_SECONDS = Gauge(
+    "arrears_webhook_pending_age_seconds",
+    "How long, on the business clock, the longest-waiting due delivery to an enabled "
+    "endpoint has waited (0 when none waits), as this process's worker last read it.",
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_ENDPOINTS_DISABLED = Counter(
+    "arrears_webhook_endpoints_disabled",
+    "Webhook endpoints disabled after failing every attempt for three days.",
+)
 WORKER_ERRORS = Counter(
     "arrears_worker_errors",
     "Worker loop iterations that failed and will be retried (e.g. database outage).",
@@ -159,7 +187,9 @@ for _result in ("billed", "failed"):
     BILLING_CONTRACTS.labels(_result)
 for _path in ("run", "request"):
     BILLING_FAILURES.labels(_path)
-for _loop in ("tasks", "billing"):
+for _outcome in ("succeeded", "failed", "lease_lost"):
+    WEBHOOK_DELIVERIES.labels(_outcome)
+for _loop in ("tasks", "billing", "webhooks"):
     WORKER_ERRORS.labels(_loop)
 
 

@@ -121,6 +121,9 @@ VERBS = [
     "move",
     "run",
     "void",
+    "rotate",
+    "send",
+    "retry",
 ]
 
 

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
+from arrears.api import webhook_payloads
 from arrears.api.context import AppContext
 from arrears.api.encoding import ArrearsJSONResponse
 from arrears.api.fast_lane import FastLane
@@ -30,13 +31,14 @@ from arrears.api.routers import (
     profiles,
     seller_profile,
     usage,
+    webhooks,
 )
 from arrears.api.task_waits import TaskWaits
 from arrears.config import Settings, clock_for, lease_terms_for
 from arrears.console import install_console
 from arrears.domain.clock import Clock, TestClock
 from arrears.store.unit_of_work import Database
-from arrears.worker.runner import Worker
+from arrears.worker.runner import Worker, webhook_sending_for
 
 __all__ = ["create_app"]
 
@@ -52,12 +54,14 @@ def create_app(
     database = database or Database(settings.database_url)
     clock = clock or clock_for(settings)
     task_waits = TaskWaits()
+    webhook_payloads.install()
     worker = (
         Worker(
             database,
             clock,
             lease=lease_terms_for(settings),
             on_task_finished=task_waits.task_finished,
+            webhooks=webhook_sending_for(settings),
         )
         if settings.embedded_worker
         else None
@@ -119,6 +123,8 @@ def _include_routers(app: FastAPI, settings: Settings, clock: Clock) -> None:
     app.include_router(discounts.router)
     app.include_router(consumption.router)
     app.include_router(seller_profile.router)
+    app.include_router(webhooks.router)
+    webhooks.document_events(app)
     install_console(app)
     if settings.metrics:
         app.include_router(metrics.metrics_router(settings.metrics_token))

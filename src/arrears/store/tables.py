@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
@@ -52,6 +53,9 @@ __all__ = [
     "TaskBodyRow",
     "TaskRow",
     "UsageEntryRow",
+    "WebhookDeliveryRow",
+    "WebhookEndpointRow",
+    "WebhookEventRow",
 ]
 
 # Stable constraint names, so migrations can refer to them on every database.
@@ -574,3 +578,68 @@ class BillingFailureRow(Base):
     first_failed_at: Mapped[datetime]
     failed_at: Mapped[datetime]
     attempts: Mapped[int]
+
+
+class WebhookEndpointRow(TenantOwned, Base):
+    """A seller's receiver of events (docs/webhooks.md). Its secrets are stored encrypted
+    (`store.webhook_secrets`): a dump of the database alone signs nothing."""
+
+    __tablename__ = "webhook_endpoints"
+
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str | None] = mapped_column(String(500))
+    # The subscribed event types, comma-separated (or `*`).
+    events: Mapped[str] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    disabled_reason: Mapped[str | None] = mapped_column(String(1000))
+    disabled_at: Mapped[datetime | None]
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    # A rotated-out secret, which signs beside the new one until it expires.
+    previous_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    previous_secret_expires_at: Mapped[datetime | None]
+
+
+class WebhookEventRow(Base):
+    """An event, written in the transaction of the change it reports (the outbox): its
+    body is stored exactly as it is sent and signed, on every attempt alike."""
+
+    __tablename__ = "webhook_events"
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"))
+    type: Mapped[str] = mapped_column(String(40))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class WebhookDeliveryRow(Base):
+    """One attempt to deliver an event to an endpoint: Pending until a worker makes it,
+    then Succeeded or Failed with what the receiver answered. A failed attempt that the
+    schedule retries has its successor, a Pending row, written with its outcome."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # The workers' queue: what is due, soonest first.
+        Index("ix_webhook_deliveries_due", "status", "due_at"),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    seller_id: Mapped[str] = mapped_column(ForeignKey("sellers.id"))
+    endpoint_id: Mapped[str] = mapped_column(ForeignKey("webhook_endpoints.id"))
+    event_id: Mapped[str] = mapped_column(ForeignKey("webhook_events.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(10))
+    due_at: Mapped[datetime]
+    # When the event's schedule began: it is retried for three days from then. Null for
+    # an attempt asked for by hand, which is made once and not followed by others.
+    schedule_from: Mapped[datetime | None]
+    attempted_at: Mapped[datetime | None]
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(String(500))
+    response_body: Mapped[str | None] = mapped_column(String(1024))
+    next_attempt_at: Mapped[datetime | None]
+    # The worker sending it, until when (real time, like task leases).
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None]

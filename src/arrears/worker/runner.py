@@ -1,5 +1,5 @@
-"""The worker: applies bulk consumption tasks and bills what is due, in
-`arrears serve` or `arrears worker`."""
+"""The worker: applies bulk consumption tasks, bills what is due and delivers webhooks,
+in `arrears serve` or `arrears worker`."""
 
 from __future__ import annotations
 
@@ -9,15 +9,38 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from arrears import metrics
+from arrears.config import Settings, webhook_secrets_for
 from arrears.domain.clock import Clock
 from arrears.services.billing import BillingRun, run_billing
 from arrears.services.leases import LeaseTerms
 from arrears.services.tasks import run_next_task
+from arrears.services.webhook_delivery import (
+    DeliveryTerms,
+    HttpSender,
+    Sender,
+    deliver_due,
+    measure_pending,
+)
+from arrears.services.webhooks import DELIVERIES_WAITING
 from arrears.store.database import Database
+from arrears.store.webhook_secrets import SecretBox
 
-__all__ = ["Worker"]
+__all__ = ["WebhookSending", "Worker", "webhook_sending_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSending:
+    """How a worker delivers webhooks: the key to their secrets, what sends them, and
+    how many deliveries it has under way at once (one thread each)."""
+
+    box: SecretBox
+    sender: Sender = field(default_factory=HttpSender)
+    terms: DeliveryTerms = field(default_factory=DeliveryTerms)
+    threads: int = 4
+
 
 log = logging.getLogger("arrears.worker")
 
@@ -38,6 +61,7 @@ class Worker:
         lease: LeaseTerms | None = None,
         poll_seconds: float = 1.0,
         on_task_finished: Callable[[], None] | None = None,
+        webhooks: WebhookSending | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
@@ -47,6 +71,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         # Called from this worker's thread as soon as a task's outcome is committed.
         self._on_task_finished = on_task_finished
+        # None: this worker delivers no webhooks (`arrears bill`, some tests).
+        self.webhooks = webhooks
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -90,6 +116,27 @@ class Worker:
             metrics.BILLING_CONTRACTS.labels("failed").inc(run.failed)
         return run
 
+    def run_webhooks(self) -> int:
+        """Deliver every webhook that is due at the clock's now, until none is left; how
+        many attempts were made."""
+        if self.webhooks is None:
+            return 0
+        sending = self.webhooks
+        made = 0
+        while True:
+            claimed = deliver_due(
+                self.database,
+                self.clock,
+                sending.box,
+                sending.sender,
+                owner=self.owner,
+                terms=sending.terms,
+            )
+            if not claimed:
+                measure_pending(self.database, self.clock)
+                return made
+            made += claimed
+
     def run_forever(self) -> None:
         """Run both loops in this thread's stead until `stop()`."""
         self.start()
@@ -101,12 +148,20 @@ class Worker:
             threading.Thread(target=self._tasks_loop, name="arrears-tasks", daemon=True),
             threading.Thread(target=self._billing_loop, name="arrears-billing", daemon=True),
         ]
+        if self.webhooks is not None:
+            self._threads += [
+                threading.Thread(
+                    target=self._webhooks_loop, name=f"arrears-webhooks-{n}", daemon=True
+                )
+                for n in range(self.webhooks.threads)
+            ]
         for thread in self._threads:
             thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        DELIVERIES_WAITING.set()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
@@ -122,9 +177,26 @@ class Worker:
             self._survive("billing", self.run_billing)
             self._stop.wait(self.poll_seconds)
 
+    def _webhooks_loop(self) -> None:
+        while not self._stop.is_set():
+            self._survive("webhooks", self.run_webhooks)
+            # A commit in this process that wrote deliveries wakes every loop at once;
+            # those of other processes are seen at the next poll.
+            DELIVERIES_WAITING.wait(self.poll_seconds)
+            DELIVERIES_WAITING.clear()
+
     def _survive(self, loop: str, work: Callable[[], object]) -> None:
         try:
             work()
         except Exception:  # a database outage must not end the worker: retry
             metrics.WORKER_ERRORS.labels(loop).inc()
             log.exception("worker iteration failed; retrying")
+
+
+def webhook_sending_for(settings: Settings) -> WebhookSending:
+    """How `serve` and `arrears worker` deliver webhooks: the key of the secrets from the
+    environment (docs/webhooks.md), private targets only if allowed."""
+    return WebhookSending(
+        box=webhook_secrets_for(settings),
+        sender=HttpSender(allow_private=settings.webhooks_allow_private),
+    )

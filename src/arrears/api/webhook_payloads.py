@@ -1,0 +1,55 @@
+"""The body of each webhook event: the same JSON the API answers for its object
+(SPEC §13), rendered by the routers' own wire models and installed into
+`services.webhooks` when the app or a worker starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from arrears.api.routers.consumption import _task_out
+from arrears.api.routers.contracts import _out as _contract_out
+from arrears.api.routers.invoices import invoice_out
+from arrears.domain.billing_failures import BillingFailure
+from arrears.domain.contracts import Contract
+from arrears.domain.invoices import Invoice
+from arrears.domain.tasks import Task
+from arrears.domain.webhooks import TASK_ERRORS_LIMIT
+from arrears.services import webhooks
+
+__all__ = ["ApiPayloads", "install"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Instant:
+    """A clock standing at the instant the event happened."""
+
+    instant: datetime
+
+    def now(self) -> datetime:
+        return self.instant
+
+
+@dataclass(frozen=True, slots=True)
+class _At:
+    clock: _Instant
+
+
+class ApiPayloads:
+    """Each object as its `GET` answers it (a task with at most 100 of its errors)."""
+
+    def task(self, task: Task) -> object:
+        shown = replace(task, errors=task.errors[:TASK_ERRORS_LIMIT])
+        return _task_out(shown).model_dump(mode="python", by_alias=True)
+
+    def invoice(self, invoice: Invoice) -> object:
+        return invoice_out(invoice).model_dump(mode="python", by_alias=True)
+
+    def contract(self, contract: Contract, failure: BillingFailure | None, now: datetime) -> object:
+        context: Any = _At(_Instant(now))  # the router reads only the clock
+        return _contract_out(contract, context, failure).model_dump(mode="python", by_alias=True)
+
+
+def install() -> None:
+    webhooks.use_payloads(ApiPayloads())

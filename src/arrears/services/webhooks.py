@@ -1,0 +1,303 @@
+"""Use cases of webhooks (SPEC §13, docs/webhooks.md): a seller's endpoints and their
+deliveries, and the events written to the outbox in the transaction of the change they
+report.
+
+An event's body is the same JSON the API answers for its object. Rendering that JSON
+is the API's business (its wire models), so the API installs its renderers here at
+start (`use_payloads`); services only ask for them. An event is written only for a
+seller with an enabled endpoint that subscribes to it: a change no one listens to
+costs one small query.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+from sqlalchemy import event as orm_event
+from sqlalchemy.orm import Session
+
+from arrears.domain.billing_failures import BillingFailure
+from arrears.domain.clock import Clock
+from arrears.domain.contracts import Contract
+from arrears.domain.errors import FieldError, Invalid
+from arrears.domain.ids import new_id
+from arrears.domain.invoices import Invoice
+from arrears.domain.paging import Page, PageRequest
+from arrears.domain.tasks import Task, TaskStatus
+from arrears.domain.webhooks import (
+    SECRET_OVERLAP,
+    Delivery,
+    DeliveryStatus,
+    Endpoint,
+    EventType,
+    check_events,
+    check_url,
+    new_secret,
+)
+from arrears.store.billing_failures import BillingFailures
+from arrears.store.webhook_secrets import SecretBox
+from arrears.store.webhooks import WebhookDeliveries, WebhookEndpoints
+
+__all__ = [
+    "DELIVERIES_WAITING",
+    "EndpointChange",
+    "Payloads",
+    "Webhooks",
+    "contract_ended",
+    "invoices_finalized",
+    "task_finished",
+    "use_payloads",
+]
+
+DELIVERIES_WAITING = threading.Event()
+"""Set when a transaction that wrote deliveries commits in this process: the delivery
+workers look at once instead of at their next poll."""
+
+_encoder = msgspec.json.Encoder(decimal_format="number")
+
+
+class Payloads(Protocol):
+    """The API's answer for each object an event reports, as plain JSON values."""
+
+    def task(self, task: Task) -> object: ...
+
+    def invoice(self, invoice: Invoice) -> object: ...
+
+    def contract(self, contract: Contract, failure: BillingFailure | None, now: datetime) -> object:
+        """The contract as `GET /contracts/{id}` answers it at `now`."""
+        ...
+
+
+_payloads: list[Payloads] = []
+
+
+def use_payloads(payloads: Payloads) -> None:
+    """Install the renderers of event bodies (the API does, at start)."""
+    _payloads[:] = [payloads]
+
+
+def _rendered() -> Payloads:
+    if not _payloads:
+        raise RuntimeError("no webhook payloads installed: call webhooks.use_payloads first")
+    return _payloads[0]
+
+
+# -- events: written in the transaction of the change -----------------------------------
+
+
+def task_finished(session: Session, clock: Clock, task: Task) -> None:
+    """`bulkconsumption.succeeded` or `.failed`, for a task whose outcome is being
+    recorded in `session`'s transaction."""
+    event_type = (
+        EventType.BULK_CONSUMPTION_SUCCEEDED
+        if task.status is TaskStatus.SUCCESSFUL
+        else EventType.BULK_CONSUMPTION_FAILED
+    )
+    _emit(session, clock, task.seller_id, event_type, [lambda p: p.task(task)])
+
+
+def invoices_finalized(
+    session: Session, clock: Clock, seller_id: str, invoices: Sequence[Invoice]
+) -> None:
+    """`invoice.finalized` for each invoice being issued in `session`'s transaction."""
+    if invoices:
+        renders = [_invoice_render(invoice) for invoice in invoices]
+        _emit(session, clock, seller_id, EventType.INVOICE_FINALIZED, renders)
+
+
+def contract_ended(session: Session, clock: Clock, seller_id: str, contract: Contract) -> None:
+    """`contract.ended` for a contract given its end in `session`'s transaction."""
+    failure = BillingFailures(session, seller_id).of([contract.id]).get(contract.id)
+    now = clock.now()
+    renders = [lambda p: p.contract(contract, failure, now)]
+    _emit(session, clock, seller_id, EventType.CONTRACT_ENDED, renders)
+
+
+def _invoice_render(invoice: Invoice) -> Callable[[Payloads], object]:
+    return lambda payloads: payloads.invoice(invoice)
+
+
+def _emit(
+    session: Session,
+    clock: Clock,
+    seller_id: str,
+    event_type: EventType,
+    renders: Sequence[Callable[[Payloads], object]],
+    *,
+    endpoint_ids: Sequence[str] | None = None,
+) -> list[str]:
+    """Write one event per render, each due at once to every subscribed endpoint (or to
+    `endpoint_ids`); their ids."""
+    if endpoint_ids is None:
+        endpoint_ids = WebhookEndpoints(session, seller_id).subscribed(event_type.value)
+    if not endpoint_ids:
+        return []
+    now = clock.now()
+    deliveries = WebhookDeliveries(session, seller_id)
+    ids = []
+    for render in renders:
+        event_id = new_id()
+        body = {"type": event_type.value, "timestamp": now, "data": render(_rendered())}
+        deliveries.add_event(
+            event_id=event_id,
+            event_type=event_type.value,
+            body=_encoder.encode(body),
+            created_at=now,
+            endpoint_ids=endpoint_ids,
+        )
+        ids.append(event_id)
+    _wake_after_commit(session)
+    return ids
+
+
+_WAKES = "arrears.webhooks.wakes"
+
+
+def _wake_after_commit(session: Session) -> None:
+    if not session.info.get(_WAKES):
+        session.info[_WAKES] = True
+        orm_event.listen(session, "after_commit", _wake, once=True)
+
+
+def _wake(session: Session) -> None:
+    session.info.pop(_WAKES, None)
+    DELIVERIES_WAITING.set()
+
+
+# -- endpoints ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChange:
+    """What `PATCH` changes; None leaves a field as it is."""
+
+    url: str | None = None
+    events: Sequence[str] | None = None
+    enabled: bool | None = None
+    description: str | None = None
+
+
+class Webhooks:
+    """A seller's webhook endpoints and deliveries, in one transaction (`session`)."""
+
+    def __init__(
+        self,
+        session: Session,
+        clock: Clock,
+        seller_id: str,
+        *,
+        box: SecretBox,
+        allow_private: bool,
+    ) -> None:
+        self._session = session
+        self._clock = clock
+        self._seller_id = seller_id
+        self._box = box
+        self._allow_private = allow_private
+        self._endpoints = WebhookEndpoints(session, seller_id)
+        self._deliveries = WebhookDeliveries(session, seller_id)
+
+    def create(
+        self, url: str, events: Sequence[str], description: str | None
+    ) -> tuple[Endpoint, str]:
+        """A new endpoint, enabled, and its secret (shown to the seller only now)."""
+        self._check(url, events)
+        endpoint = Endpoint(
+            id=new_id(),
+            seller_id=self._seller_id,
+            url=url,
+            events=tuple(dict.fromkeys(events)),
+            description=description,
+            enabled=True,
+            disabled_reason=None,
+            disabled_at=None,
+            created_at=self._clock.now(),
+        )
+        secret = new_secret()
+        self._endpoints.add(endpoint, self._box.seal(secret))
+        return endpoint, secret
+
+    def get(self, endpoint_id: str) -> Endpoint:
+        return self._endpoints.get(endpoint_id)
+
+    def page(self, page: PageRequest) -> Page[Endpoint]:
+        return self._endpoints.page(page)
+
+    def change(self, endpoint_id: str, change: EndpointChange) -> Endpoint:
+        """Change the endpoint. Enabling it clears why it was disabled; what its
+        deliveries wait for is then sent as it falls due."""
+        endpoint = self._endpoints.get(endpoint_id, for_update=True)
+        self._check(change.url, change.events)
+        changed = endpoint
+        if change.url is not None:
+            changed = replace(changed, url=change.url)
+        if change.events is not None:
+            changed = replace(changed, events=tuple(dict.fromkeys(change.events)))
+        if change.description is not None:
+            changed = replace(changed, description=change.description)
+        if change.enabled is True:
+            changed = replace(changed, enabled=True, disabled_reason=None, disabled_at=None)
+        elif change.enabled is False and endpoint.enabled:
+            changed = replace(
+                changed,
+                enabled=False,
+                disabled_reason="Disabled by the seller.",
+                disabled_at=self._clock.now(),
+            )
+        self._endpoints.save(changed)
+        return changed
+
+    def delete(self, endpoint_id: str) -> None:
+        self._endpoints.delete(endpoint_id)
+
+    def rotate_secret(self, endpoint_id: str) -> tuple[str, datetime]:
+        """A new secret for the endpoint (shown only now), and until when the old one
+        signs beside it (`SECRET_OVERLAP`), so receivers can switch without losing a
+        message."""
+        self._endpoints.get(endpoint_id, for_update=True)
+        secret = new_secret()
+        overlap_until = self._clock.now() + SECRET_OVERLAP
+        self._endpoints.replace_secret(endpoint_id, self._box.seal(secret), overlap_until)
+        return secret, overlap_until
+
+    def send_test(self, endpoint_id: str) -> Delivery:
+        """A `webhook.test` event to this endpoint alone, due now, enabled or not (a
+        disabled endpoint's deliveries wait until it is enabled)."""
+        endpoint = self._endpoints.get(endpoint_id)
+        render: Callable[[Payloads], object] = lambda _: {"WebhookId": endpoint.id}  # noqa: E731
+        (event_id,) = _emit(
+            self._session,
+            self._clock,
+            self._seller_id,
+            EventType.WEBHOOK_TEST,
+            [render],
+            endpoint_ids=[endpoint.id],
+        )
+        return self._deliveries.first(endpoint.id, event_id)
+
+    def deliveries(
+        self, endpoint_id: str, status: DeliveryStatus | None, page: PageRequest
+    ) -> Page[Delivery]:
+        self._endpoints.get(endpoint_id)
+        return self._deliveries.page(endpoint_id, status, page)
+
+    def retry(self, endpoint_id: str, delivery_id: str) -> Delivery:
+        """Send the delivery's event again now, once (the schedule is not restarted)."""
+        self._endpoints.get(endpoint_id)
+        delivery = self._deliveries.retry(endpoint_id, delivery_id, self._clock.now())
+        _wake_after_commit(self._session)
+        return delivery
+
+    def _check(self, url: str | None, events: Sequence[str] | None) -> None:
+        errors: list[FieldError] = []
+        if url is not None:
+            errors += check_url(url, allow_private=self._allow_private)
+        if events is not None:
+            errors += check_events(events)
+        if errors:
+            raise Invalid(errors)

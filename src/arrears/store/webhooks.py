@@ -1,0 +1,448 @@
+"""Webhook endpoints, the outbox of events and their deliveries, in storage
+(docs/webhooks.md).
+
+`WebhookEndpoints` and `WebhookDeliveries` are a seller's; `DeliveryQueue` is the
+workers' view across sellers: it claims what is due with a lease (real time, like task
+leases) and records each attempt's outcome only while the lease is still its own, so
+two workers never send one attempt twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, delete, exists, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from arrears.domain.errors import NotFound
+from arrears.domain.ids import new_id
+from arrears.domain.paging import Page, PageRequest
+from arrears.domain.webhooks import Delivery, DeliveryStatus, Endpoint
+from arrears.store.tables import WebhookDeliveryRow, WebhookEndpointRow, WebhookEventRow
+from arrears.store.tenancy import TenantRepository
+
+__all__ = [
+    "AttemptOutcome",
+    "ClaimedDelivery",
+    "DeliveryQueue",
+    "EndpointSecrets",
+    "WebhookDeliveries",
+    "WebhookEndpoints",
+]
+
+_PENDING = DeliveryStatus.PENDING.value
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSecrets:
+    """An endpoint's sealed secrets: the current one and, during its overlap, the one
+    it replaced."""
+
+    secret: bytes
+    previous: bytes | None
+    previous_expires_at: datetime | None
+
+
+class WebhookEndpoints(TenantRepository):
+    """The seller's webhook endpoints."""
+
+    def add(self, endpoint: Endpoint, sealed_secret: bytes) -> None:
+        self._session.add(
+            WebhookEndpointRow(
+                id=endpoint.id,
+                seller_id=self.seller_id,
+                created_at=endpoint.created_at,
+                url=endpoint.url,
+                description=endpoint.description,
+                events=",".join(endpoint.events),
+                enabled=endpoint.enabled,
+                disabled_reason=endpoint.disabled_reason,
+                disabled_at=endpoint.disabled_at,
+                secret=sealed_secret,
+            )
+        )
+        self._session.flush()
+
+    def get(self, endpoint_id: str, *, for_update: bool = False) -> Endpoint:
+        return _endpoint(
+            self._row(WebhookEndpointRow, endpoint_id, "webhook", for_update=for_update)
+        )
+
+    def page(self, page: PageRequest) -> Page[Endpoint]:
+        return self._page(self._scoped(WebhookEndpointRow), WebhookEndpointRow, page, _endpoint)
+
+    def save(self, endpoint: Endpoint) -> None:
+        """Store what a seller may change, and whether the endpoint is disabled and why."""
+        self._session.execute(
+            update(WebhookEndpointRow)
+            .where(
+                WebhookEndpointRow.seller_id == self.seller_id,
+                WebhookEndpointRow.id == endpoint.id,
+            )
+            .values(
+                url=endpoint.url,
+                description=endpoint.description,
+                events=",".join(endpoint.events),
+                enabled=endpoint.enabled,
+                disabled_reason=endpoint.disabled_reason,
+                disabled_at=endpoint.disabled_at,
+            )
+        )
+
+    def delete(self, endpoint_id: str) -> None:
+        """Forget the endpoint and its deliveries (NotFound if the seller has none such)."""
+        self.get(endpoint_id)
+        self._session.execute(
+            delete(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+        )
+        self._session.execute(
+            delete(WebhookEndpointRow).where(
+                WebhookEndpointRow.seller_id == self.seller_id,
+                WebhookEndpointRow.id == endpoint_id,
+            )
+        )
+
+    def replace_secret(self, endpoint_id: str, sealed: bytes, overlap_until: datetime) -> None:
+        """The new secret signs from now on; the one it replaces beside it until
+        `overlap_until` (a secret replaced before is forgotten)."""
+        self._session.execute(
+            update(WebhookEndpointRow)
+            .where(
+                WebhookEndpointRow.seller_id == self.seller_id,
+                WebhookEndpointRow.id == endpoint_id,
+            )
+            # The right-hand side reads the row as it was: the old secret moves aside.
+            .values(
+                previous_secret=WebhookEndpointRow.secret,
+                previous_secret_expires_at=overlap_until,
+                secret=sealed,
+            )
+        )
+
+    def subscribed(self, event_type: str) -> list[str]:
+        """The ids of the seller's enabled endpoints that subscribe to `event_type`."""
+        query = select(WebhookEndpointRow.id, WebhookEndpointRow.events).where(
+            WebhookEndpointRow.seller_id == self.seller_id, WebhookEndpointRow.enabled
+        )
+        return [
+            endpoint_id
+            for endpoint_id, events in self._session.execute(query)
+            if event_type in events.split(",") or "*" in events.split(",")
+        ]
+
+
+class WebhookDeliveries(TenantRepository):
+    """The seller's events and their deliveries."""
+
+    def add_event(
+        self,
+        *,
+        event_id: str,
+        event_type: str,
+        body: bytes,
+        created_at: datetime,
+        endpoint_ids: Sequence[str],
+    ) -> None:
+        """Write the event and a first delivery, due at once, to each endpoint."""
+        self._session.execute(
+            insert(WebhookEventRow).values(
+                id=event_id,
+                seller_id=self.seller_id,
+                type=event_type,
+                body=body,
+                created_at=created_at,
+            )
+        )
+        self._session.execute(
+            insert(WebhookDeliveryRow),
+            [
+                _pending(self.seller_id, endpoint_id, event_id, 1, created_at, created_at)
+                for endpoint_id in endpoint_ids
+            ],
+        )
+
+    def page(
+        self, endpoint_id: str, status: DeliveryStatus | None, page: PageRequest
+    ) -> Page[Delivery]:
+        """The endpoint's deliveries, latest first."""
+        query = self._deliveries().where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+        if status is not None:
+            query = query.where(WebhookDeliveryRow.status == status.value)
+        total = self._session.execute(
+            select(func.count()).select_from(query.order_by(None).subquery())
+        ).scalar_one()
+        rows = self._session.execute(
+            query.order_by(
+                WebhookDeliveryRow.due_at.desc(),
+                WebhookDeliveryRow.attempt.desc(),
+                WebhookDeliveryRow.id.desc(),
+            )
+            .offset(page.skip)
+            .limit(page.take)
+        )
+        return Page(items=[_delivery(row, event_type) for row, event_type in rows], total=total)
+
+    def get(self, endpoint_id: str, delivery_id: str) -> Delivery:
+        query = self._deliveries().where(
+            WebhookDeliveryRow.endpoint_id == endpoint_id, WebhookDeliveryRow.id == delivery_id
+        )
+        found = self._session.execute(query).one_or_none()
+        if found is None:
+            raise NotFound(f"There is no delivery {delivery_id} of webhook {endpoint_id}.")
+        return _delivery(found[0], found[1])
+
+    def first(self, endpoint_id: str, event_id: str) -> Delivery:
+        """The first attempt at the event's delivery to the endpoint."""
+        query = self._deliveries().where(
+            WebhookDeliveryRow.endpoint_id == endpoint_id,
+            WebhookDeliveryRow.event_id == event_id,
+            WebhookDeliveryRow.attempt == 1,
+        )
+        row, event_type = self._session.execute(query).one()
+        return _delivery(row, event_type)
+
+    def retry(self, endpoint_id: str, delivery_id: str, now: datetime) -> Delivery:
+        """An attempt at the delivery's event, due now, made once: the one already
+        pending is brought forward, else a new one is added after the last."""
+        earlier = self.get(endpoint_id, delivery_id)
+        of_event = (
+            WebhookDeliveryRow.endpoint_id == endpoint_id,
+            WebhookDeliveryRow.event_id == earlier.event_id,
+        )
+        pending = self._session.execute(
+            select(WebhookDeliveryRow.id).where(*of_event, WebhookDeliveryRow.status == _PENDING)
+        ).scalar_one_or_none()
+        if pending is not None:
+            self._session.execute(
+                update(WebhookDeliveryRow)
+                .where(WebhookDeliveryRow.id == pending)
+                .values(due_at=now, schedule_from=None)
+            )
+            return self.get(endpoint_id, pending)
+        last = self._session.execute(
+            select(func.max(WebhookDeliveryRow.attempt)).where(*of_event)
+        ).scalar_one()
+        row = _pending(self.seller_id, endpoint_id, earlier.event_id, last + 1, now, None)
+        self._session.execute(insert(WebhookDeliveryRow).values(**row))
+        return self.get(endpoint_id, str(row["id"]))
+
+    def _deliveries(self) -> Select[tuple[WebhookDeliveryRow, str]]:
+        return (
+            select(WebhookDeliveryRow, WebhookEventRow.type)
+            .join(WebhookEventRow, WebhookEventRow.id == WebhookDeliveryRow.event_id)
+            .where(WebhookDeliveryRow.seller_id == self.seller_id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A due attempt a worker holds, with all it needs to send it."""
+
+    id: str
+    seller_id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    attempt: int
+    schedule_from: datetime | None
+    url: str
+    body: bytes
+    secrets: EndpointSecrets
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptOutcome:
+    """What became of one attempt, as the worker records it."""
+
+    delivery: ClaimedDelivery
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    error: str | None
+    response_body: str | None
+    succeeded: bool
+    next_attempt_at: datetime | None
+
+
+class DeliveryQueue:
+    """Due deliveries of every seller, as the workers take them."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def claim(
+        self, owner: str, *, due_by: datetime, now: datetime, lease: timedelta, limit: int
+    ) -> list[ClaimedDelivery]:
+        """Hold up to `limit` Pending deliveries due by `due_by` (business time) to enabled
+        endpoints, that no live lease holds (`now`: real time), soonest due first."""
+        query = (
+            select(WebhookDeliveryRow, WebhookEventRow, WebhookEndpointRow)
+            .join(WebhookEventRow, WebhookEventRow.id == WebhookDeliveryRow.event_id)
+            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
+            .where(
+                WebhookDeliveryRow.status == _PENDING,
+                WebhookDeliveryRow.due_at <= due_by,
+                (WebhookDeliveryRow.claimed_until.is_(None))
+                | (WebhookDeliveryRow.claimed_until < now),
+                WebhookEndpointRow.enabled,
+            )
+            .order_by(WebhookDeliveryRow.due_at)
+            .limit(limit)
+            # Another worker's claim in flight is skipped, not waited for (PostgreSQL;
+            # SQLite's write lock already orders the claims).
+            .with_for_update(skip_locked=True, of=WebhookDeliveryRow)
+        )
+        rows = self._session.execute(query).all()
+        if not rows:
+            return []
+        self._session.execute(
+            update(WebhookDeliveryRow)
+            .where(WebhookDeliveryRow.id.in_([row[0].id for row in rows]))
+            .values(claimed_by=owner, claimed_until=now + lease)
+        )
+        return [_claimed(delivery, event, endpoint) for delivery, event, endpoint in rows]
+
+    def record(self, owner: str, outcome: AttemptOutcome) -> bool:
+        """Record the attempt's outcome, and its successor if it is retried; False (and
+        nothing written) when the lease was no longer `owner`'s."""
+        claimed = outcome.delivery
+        status = DeliveryStatus.SUCCEEDED if outcome.succeeded else DeliveryStatus.FAILED
+        done = self._session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.id == claimed.id,
+                WebhookDeliveryRow.claimed_by == owner,
+                WebhookDeliveryRow.status == _PENDING,
+            )
+            .values(
+                status=status.value,
+                attempted_at=outcome.attempted_at,
+                status_code=outcome.status_code,
+                latency_ms=outcome.latency_ms,
+                error=None if outcome.error is None else outcome.error[:500],
+                response_body=outcome.response_body,
+                next_attempt_at=outcome.next_attempt_at,
+                claimed_by=None,
+                claimed_until=None,
+            )
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        if outcome.next_attempt_at is not None:
+            row = _pending(
+                claimed.seller_id,
+                claimed.endpoint_id,
+                claimed.event_id,
+                claimed.attempt + 1,
+                outcome.next_attempt_at,
+                claimed.schedule_from,
+            )
+            self._session.execute(insert(WebhookDeliveryRow).values(**row))
+        return True
+
+    def succeeded_since(self, endpoint_id: str, since: datetime) -> bool:
+        """Whether any attempt to the endpoint succeeded at or after `since`."""
+        query = select(
+            exists().where(
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+                WebhookDeliveryRow.status == DeliveryStatus.SUCCEEDED.value,
+                WebhookDeliveryRow.attempted_at >= since,
+            )
+        )
+        return bool(self._session.execute(query).scalar_one())
+
+    def disable(self, endpoint_id: str, reason: str, at: datetime) -> None:
+        """Stop sending to the endpoint until its seller enables it again."""
+        self._session.execute(
+            update(WebhookEndpointRow)
+            .where(WebhookEndpointRow.id == endpoint_id, WebhookEndpointRow.enabled)
+            .values(enabled=False, disabled_reason=reason, disabled_at=at)
+        )
+
+    def oldest_due(self, due_by: datetime) -> datetime | None:
+        """When the longest-waiting Pending delivery to an enabled endpoint that is due by
+        `due_by` fell due."""
+        query = (
+            select(func.min(WebhookDeliveryRow.due_at))
+            .join(WebhookEndpointRow, WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id)
+            .where(
+                WebhookDeliveryRow.status == _PENDING,
+                WebhookDeliveryRow.due_at <= due_by,
+                WebhookEndpointRow.enabled,
+            )
+        )
+        oldest: datetime | None = self._session.execute(query).scalar_one()
+        return oldest
+
+
+def _pending(  # noqa: PLR0917 (one row's columns, in order)
+    seller_id: str,
+    endpoint_id: str,
+    event_id: str,
+    attempt: int,
+    due_at: datetime,
+    schedule_from: datetime | None,
+) -> dict[str, object]:
+    return {
+        "id": new_id(),
+        "seller_id": seller_id,
+        "endpoint_id": endpoint_id,
+        "event_id": event_id,
+        "attempt": attempt,
+        "status": _PENDING,
+        "due_at": due_at,
+        "schedule_from": schedule_from,
+    }
+
+
+def _endpoint(row: WebhookEndpointRow) -> Endpoint:
+    return Endpoint(
+        id=row.id,
+        seller_id=row.seller_id,
+        url=row.url,
+        events=tuple(row.events.split(",")),
+        description=row.description,
+        enabled=row.enabled,
+        disabled_reason=row.disabled_reason,
+        disabled_at=row.disabled_at,
+        created_at=row.created_at,
+    )
+
+
+def _delivery(row: WebhookDeliveryRow, event_type: str) -> Delivery:
+    return Delivery(
+        id=row.id,
+        endpoint_id=row.endpoint_id,
+        event_id=row.event_id,
+        event_type=event_type,
+        attempt=row.attempt,
+        status=DeliveryStatus(row.status),
+        due_at=row.due_at,
+        attempted_at=row.attempted_at,
+        status_code=row.status_code,
+        latency_ms=row.latency_ms,
+        error=row.error,
+        response_body=row.response_body,
+        next_attempt_at=row.next_attempt_at,
+    )
+
+
+def _claimed(
+    delivery: WebhookDeliveryRow, event: WebhookEventRow, endpoint: WebhookEndpointRow
+) -> ClaimedDelivery:
+    return ClaimedDelivery(
+        id=delivery.id,
+        seller_id=delivery.seller_id,
+        endpoint_id=delivery.endpoint_id,
+        event_id=delivery.event_id,
+        event_type=event.type,
+        attempt=delivery.attempt,
+        schedule_from=delivery.schedule_from,
+        url=endpoint.url,
+        body=event.body,
+        secrets=EndpointSecrets(
+            endpoint.secret, endpoint.previous_secret, endpoint.previous_secret_expires_at
+        ),
+    )
