@@ -20,6 +20,7 @@ from arrears.store.webhook_secrets import SecretBox
 from arrears.worker.runner import WebhookSending, Worker
 from tests.billing_factories import app_without_worker
 from tests.factories import SellerKey, new_seller
+from tests.threads import all_at_once
 from tests.webhook_receiver import Receiver, receiving
 
 KEY = Fernet.generate_key().decode()
@@ -262,3 +263,31 @@ def test_a_deleted_webhook_gets_nothing_more(
     assert worker.run_webhooks() == 0
     assert receiver.received == []
     assert client.get(path, headers=seller.headers).status_code == 404
+
+
+def test_two_workers_on_postgresql_send_each_of_500_attempts_once(
+    client: TestClient, database: Database, clock: TestClock, receiver: Receiver
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("several workers at once is a PostgreSQL setup (SPEC §9)")
+    seller = new_seller(client)
+    webhook = new_webhook(client, seller, receiver.url)
+    event_ids = {send_test(client, seller, webhook["Id"])["EventId"] for _ in range(500)}
+    workers = [
+        Worker(
+            database,
+            clock,
+            webhooks=WebhookSending(box=SecretBox(KEY), sender=HttpSender(allow_private=True)),
+        )
+        for _ in range(2)
+    ]
+    # Four delivery threads in each worker, all released together.
+    made = all_at_once(8, lambda n: workers[n % 2].run_webhooks())
+    assert sum(made) == 500
+    assert all(m > 0 for m in made[:2])
+    sent = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(sent) == 500
+    assert set(sent) == event_ids
+    succeeded = deliveries(client, seller, webhook["Id"], "status=Succeeded&take=500")
+    assert len(succeeded) == 500
+    assert {d["Attempt"] for d in succeeded} == {1}
