@@ -56,6 +56,7 @@ from arrears.domain.rating import (
     PeriodCharges,
     rate_totals,
 )
+from arrears.services import webhooks
 from arrears.services.invoice_terms import InvoiceTerms, read_terms
 from arrears.store.invoices import PendingRatedItem, UsageWindow
 from arrears.store.unit_of_work import UnitOfWork
@@ -261,6 +262,7 @@ def issue(work: UnitOfWork, now: datetime, rated: Sequence[RatedInvoice]) -> lis
         )
     invoices.add_invoices(issued)
     metrics.invoices_issued(work.session, issued)
+    webhooks.invoices_finalized(work.session, now, work.seller_id, issued)
     for one in rated:
         invoices.mark_rated_items_billed(one.window.invoice_id, one.item_ids)
     return issued

@@ -15,7 +15,7 @@ from arrears.domain.errors import Conflict
 from arrears.domain.ids import new_id
 from arrears.domain.paging import Page, PageRequest
 from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
-from arrears.services import ingest, submissions
+from arrears.services import ingest, submissions, webhooks
 from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
 from arrears.services.submissions import Applied, KeptRacing, Submission
 from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue
@@ -113,7 +113,7 @@ def run_next_task(
     if claimed is None:
         return False
     if claimed.attempts > MAX_ATTEMPTS:
-        _give_up(database, clock, claimed.id, owner, finished)
+        _give_up(database, clock, claimed, owner, finished)
         return True
     try:
         with (
@@ -169,6 +169,7 @@ def _apply(
 
     def finish(applied: Applied) -> Outcome:
         applied.work.task_queue.finish(claimed.id, holder.owner, applied.outcome, clock.now())
+        webhooks.task_finished(applied.work.session, clock.now(), claimed.seller_id, claimed.id)
         return applied.outcome
 
     try:
@@ -211,7 +212,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _give_up(
     database: Database,
     clock: Clock,
-    task_id: str,
+    claimed: ClaimedTask,
     owner: str,
     finished: Callable[[], None] | None,
 ) -> None:
@@ -225,6 +226,7 @@ def _give_up(
     )
     with database.write(committed=finished) as session:
         outcome = Outcome(total_records=0, errors=(error,))
-        TaskQueue(session).finish(task_id, owner, outcome, clock.now())
+        TaskQueue(session).finish(claimed.id, owner, outcome, clock.now())
+        webhooks.task_finished(session, clock.now(), claimed.seller_id, claimed.id)
     metrics.task_finished(outcome)
-    log.error("task %s failed after %d attempts", task_id, MAX_ATTEMPTS)
+    log.error("task %s failed after %d attempts", claimed.id, MAX_ATTEMPTS)

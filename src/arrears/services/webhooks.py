@@ -40,6 +40,7 @@ from arrears.domain.webhooks import (
     new_secret,
 )
 from arrears.store.billing_failures import BillingFailures
+from arrears.store.tasks import TaskRepository
 from arrears.store.webhook_secrets import SecretBox
 from arrears.store.webhooks import WebhookDeliveries, WebhookEndpoints
 
@@ -90,32 +91,40 @@ def _rendered() -> Payloads:
 # -- events: written in the transaction of the change -----------------------------------
 
 
-def task_finished(session: Session, clock: Clock, task: Task) -> None:
+def task_finished(session: Session, now: datetime, seller_id: str, task_id: str) -> None:
     """`bulkconsumption.succeeded` or `.failed`, for a task whose outcome is being
-    recorded in `session`'s transaction."""
+    recorded in `session`'s transaction (read back only if someone listens)."""
+    endpoints = WebhookEndpoints(session, seller_id)
+    if not endpoints.subscribed(EventType.BULK_CONSUMPTION_SUCCEEDED.value) and not (
+        endpoints.subscribed(EventType.BULK_CONSUMPTION_FAILED.value)
+    ):
+        return
+    task = TaskRepository(session, seller_id).get(task_id)
     event_type = (
         EventType.BULK_CONSUMPTION_SUCCEEDED
         if task.status is TaskStatus.SUCCESSFUL
         else EventType.BULK_CONSUMPTION_FAILED
     )
-    _emit(session, clock, task.seller_id, event_type, [lambda p: p.task(task)])
+    _emit(session, now, seller_id, event_type, [lambda p: p.task(task)])
 
 
 def invoices_finalized(
-    session: Session, clock: Clock, seller_id: str, invoices: Sequence[Invoice]
+    session: Session, now: datetime, seller_id: str, invoices: Sequence[Invoice]
 ) -> None:
     """`invoice.finalized` for each invoice being issued in `session`'s transaction."""
     if invoices:
         renders = [_invoice_render(invoice) for invoice in invoices]
-        _emit(session, clock, seller_id, EventType.INVOICE_FINALIZED, renders)
+        _emit(session, now, seller_id, EventType.INVOICE_FINALIZED, renders)
 
 
-def contract_ended(session: Session, clock: Clock, seller_id: str, contract: Contract) -> None:
+def contract_ended(session: Session, now: datetime, seller_id: str, contract: Contract) -> None:
     """`contract.ended` for a contract given its end in `session`'s transaction."""
+    endpoints = WebhookEndpoints(session, seller_id).subscribed(EventType.CONTRACT_ENDED.value)
+    if not endpoints:
+        return
     failure = BillingFailures(session, seller_id).of([contract.id]).get(contract.id)
-    now = clock.now()
     renders = [lambda p: p.contract(contract, failure, now)]
-    _emit(session, clock, seller_id, EventType.CONTRACT_ENDED, renders)
+    _emit(session, now, seller_id, EventType.CONTRACT_ENDED, renders, endpoint_ids=endpoints)
 
 
 def _invoice_render(invoice: Invoice) -> Callable[[Payloads], object]:
@@ -124,7 +133,7 @@ def _invoice_render(invoice: Invoice) -> Callable[[Payloads], object]:
 
 def _emit(
     session: Session,
-    clock: Clock,
+    now: datetime,
     seller_id: str,
     event_type: EventType,
     renders: Sequence[Callable[[Payloads], object]],
@@ -137,7 +146,6 @@ def _emit(
         endpoint_ids = WebhookEndpoints(session, seller_id).subscribed(event_type.value)
     if not endpoint_ids:
         return []
-    now = clock.now()
     deliveries = WebhookDeliveries(session, seller_id)
     ids = []
     for render in renders:
@@ -272,7 +280,7 @@ class Webhooks:
         render: Callable[[Payloads], object] = lambda _: {"WebhookId": endpoint.id}  # noqa: E731
         (event_id,) = _emit(
             self._session,
-            self._clock,
+            self._clock.now(),
             self._seller_id,
             EventType.WEBHOOK_TEST,
             [render],

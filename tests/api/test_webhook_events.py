@@ -1,0 +1,121 @@
+"""Events written in the transaction of the change they report (SPEC §13, issue 20):
+a committed change always has its event, a rolled-back one none, and the event's
+`data` is exactly what the API answers for the object. Delivered to a real receiver on
+loopback and verified with `standardwebhooks`, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from arrears.services import tasks, webhooks
+from arrears.worker.runner import Worker
+from tests.api.test_webhooks import (  # the fixtures of the endpoint tests
+    client,
+    deliveries,
+    new_webhook,
+    receiver,
+    settings,
+    worker,
+)
+from tests.billing_factories import bill_at, new_priced_contract, post_usage
+from tests.ingest_factories import send
+from tests.webhook_receiver import Receiver
+
+__all__ = ["client", "receiver", "settings", "worker"]
+
+
+def exact_json(text: str | bytes) -> Any:
+    return json.loads(text, parse_float=Decimal)
+
+
+def submit(client: TestClient, contract: Any, quantity: object) -> str:
+    record = {
+        "subscriptionId": contract.contract_id,
+        "productId": contract.component_id,
+        "quantity": quantity,
+        "dueDate": "2026-01-10T00:00:00Z",
+        "key": "vm-42/2026-01-10",
+    }
+    path = f"/api/sellers/{contract.seller.seller_id}/services/bulkconsumptions"
+    response = send(client, "POST", path, contract.seller, {"consumptions": [record]})
+    assert response.status_code == 202, response.text
+    location: str = response.headers["Location"]
+    return location
+
+
+@pytest.mark.parametrize(
+    ("quantity", "event_type"),
+    [("12.5", "bulkconsumption.succeeded"), ("-3", "bulkconsumption.failed")],
+)
+def test_a_finished_task_arrives_signed_with_its_body_as_its_get_answers(
+    client: TestClient, worker: Worker, receiver: Receiver, quantity: str, event_type: str
+) -> None:
+    contract = new_priced_contract(client)
+    webhook = new_webhook(client, contract.seller, receiver.url, [event_type])
+    location = submit(client, contract, quantity)
+    assert worker.run_tasks() == 1
+    assert worker.run_webhooks() == 1
+    (received,) = receiver.received
+    body = received.verified(str(webhook["Secret"]))
+    assert body["type"] == event_type
+    answer = client.get(location, headers=contract.headers)
+    assert exact_json(received.body)["data"] == exact_json(answer.text)
+    assert received.body.endswith(b'"data":' + answer.content + b"}")
+
+
+def test_an_issued_invoice_arrives_signed_with_its_body_as_its_get_answers(
+    client: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    contract = new_priced_contract(client, recurring_fee="9.90", tax_rate="19")
+    webhook = new_webhook(client, contract.seller, receiver.url, ["invoice.finalized"])
+    post_usage(client, contract, "12.5", "2026-01-10T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    assert worker.run_webhooks() == 1
+    (received,) = receiver.received
+    body = received.verified(str(webhook["Secret"]))
+    assert (body["type"], body["timestamp"]) == ("invoice.finalized", "2026-02-01T00:00:00Z")
+    invoice_id = body["data"]["Id"]
+    answer = client.get(f"/api/v1/invoices/{invoice_id}", headers=contract.headers)
+    assert exact_json(received.body)["data"] == exact_json(answer.text)
+    assert received.body.endswith(b'"data":' + answer.content + b"}")
+
+
+def test_an_endpoint_gets_only_the_events_it_subscribes_to(
+    client: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    contract = new_priced_contract(client)
+    new_webhook(client, contract.seller, receiver.url, ["bulkconsumption.failed"])
+    submit(client, contract, "12.5")
+    worker.run_tasks()
+    bill_at(client, "2026-02-01T00:00:00Z")
+    assert worker.run_webhooks() == 0
+    assert receiver.received == []
+
+
+def test_a_rolled_back_task_has_no_event_and_its_commit_has_one(
+    client: TestClient, worker: Worker, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = new_priced_contract(client)
+    webhook = new_webhook(client, contract.seller, receiver.url)
+    submit(client, contract, "12.5")
+    written = webhooks.task_finished
+
+    def written_then_failed(*args: Any) -> None:
+        written(*args)
+        raise RuntimeError("the worker dies before its commit")
+
+    monkeypatch.setattr(tasks.webhooks, "task_finished", written_then_failed)
+    with pytest.raises(RuntimeError):
+        worker.run_tasks()
+    assert worker.run_webhooks() == 0
+    assert deliveries(client, contract.seller, webhook["Id"]) == []
+    monkeypatch.undo()
+    assert worker.run_tasks() == 1
+    assert worker.run_webhooks() == 1
+    (received,) = receiver.received
+    assert received.verified(str(webhook["Secret"]))["type"] == "bulkconsumption.succeeded"
