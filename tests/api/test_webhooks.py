@@ -14,10 +14,11 @@ from fastapi.testclient import TestClient
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
-from arrears.services.webhook_delivery import HttpSender
+from arrears.services.webhook_delivery import HttpSender, measure_pending
 from arrears.store.database import Database
 from arrears.store.webhook_secrets import SecretBox
 from arrears.worker.runner import WebhookSending, Worker
+from tests.api.test_metrics import moved, scrape
 from tests.billing_factories import app_without_worker
 from tests.factories import SellerKey, new_seller
 from tests.threads import all_at_once
@@ -291,3 +292,26 @@ def test_two_workers_on_postgresql_send_each_of_500_attempts_once(
     succeeded = deliveries(client, seller, webhook["Id"], "status=Succeeded&take=500")
     assert len(succeeded) == 500
     assert {d["Attempt"] for d in succeeded} == {1}
+
+
+def test_metrics_count_deliveries_by_outcome_and_show_how_long_the_oldest_waits(
+    client: TestClient, worker: Worker, receiver: Receiver, clock: TestClock
+) -> None:
+    seller = new_seller(client)
+    webhook = new_webhook(client, seller, receiver.url)
+    before = scrape(client)
+    receiver.answer(503)
+    send_test(client, seller, webhook["Id"])
+    send_test(client, seller, webhook["Id"])
+    worker.run_webhooks()
+    clock.move_to(clock.now() + timedelta(seconds=65))
+    worker.run_webhooks()  # the failed one's retry, due 5 seconds after its failure
+    receiver.down()
+    send_test(client, seller, webhook["Id"])
+    clock.move_to(clock.now() + timedelta(seconds=30))
+    assert measure_pending(worker.database, clock) == 30.0
+    after = scrape(client)
+    total = "arrears_webhook_deliveries_total"
+    assert moved(before, after, total, outcome="succeeded") == 2
+    assert moved(before, after, total, outcome="failed") == 1
+    assert after[("arrears_webhook_pending_age_seconds", frozenset())] == 30.0

@@ -100,6 +100,9 @@ def deliver_due(
     """Claim up to `terms.batch` due deliveries, send them and record the outcomes;
     how many were claimed (0: nothing is due)."""
     terms = terms or DeliveryTerms()
+    with database.read() as session:
+        if not DeliveryQueue(session).any_due(due_by=clock.now(), now=terms.wall.now()):
+            return 0
     with database.write() as session:
         claimed = DeliveryQueue(session).claim(
             owner,

@@ -94,18 +94,14 @@ def _rendered() -> Payloads:
 def task_finished(session: Session, now: datetime, seller_id: str, task_id: str) -> None:
     """`bulkconsumption.succeeded` or `.failed`, for a task whose outcome is being
     recorded in `session`'s transaction (read back only if someone listens)."""
-    endpoints = WebhookEndpoints(session, seller_id)
-    if not endpoints.subscribed(EventType.BULK_CONSUMPTION_SUCCEEDED.value) and not (
-        endpoints.subscribed(EventType.BULK_CONSUMPTION_FAILED.value)
-    ):
+    succeeded, failed = EventType.BULK_CONSUMPTION_SUCCEEDED, EventType.BULK_CONSUMPTION_FAILED
+    listening = WebhookEndpoints(session, seller_id).subscribed(succeeded, failed)
+    if not any(listening.values()):
         return
     task = TaskRepository(session, seller_id).get(task_id)
-    event_type = (
-        EventType.BULK_CONSUMPTION_SUCCEEDED
-        if task.status is TaskStatus.SUCCESSFUL
-        else EventType.BULK_CONSUMPTION_FAILED
-    )
-    _emit(session, now, seller_id, event_type, [lambda p: p.task(task)])
+    event_type = succeeded if task.status is TaskStatus.SUCCESSFUL else failed
+    renders = [lambda p: p.task(task)]
+    _emit(session, now, seller_id, event_type, renders, endpoint_ids=listening[event_type])
 
 
 def invoices_finalized(
@@ -119,7 +115,8 @@ def invoices_finalized(
 
 def contract_ended(session: Session, now: datetime, seller_id: str, contract: Contract) -> None:
     """`contract.ended` for a contract given its end in `session`'s transaction."""
-    endpoints = WebhookEndpoints(session, seller_id).subscribed(EventType.CONTRACT_ENDED.value)
+    ended = EventType.CONTRACT_ENDED
+    endpoints = WebhookEndpoints(session, seller_id).subscribed(ended)[ended]
     if not endpoints:
         return
     failure = BillingFailures(session, seller_id).of([contract.id]).get(contract.id)
@@ -143,7 +140,7 @@ def _emit(
     """Write one event per render, each due at once to every subscribed endpoint (or to
     `endpoint_ids`); their ids."""
     if endpoint_ids is None:
-        endpoint_ids = WebhookEndpoints(session, seller_id).subscribed(event_type.value)
+        endpoint_ids = WebhookEndpoints(session, seller_id).subscribed(event_type)[event_type]
     if not endpoint_ids:
         return []
     deliveries = WebhookDeliveries(session, seller_id)

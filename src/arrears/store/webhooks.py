@@ -121,16 +121,19 @@ class WebhookEndpoints(TenantRepository):
             )
         )
 
-    def subscribed(self, event_type: str) -> list[str]:
-        """The ids of the seller's enabled endpoints that subscribe to `event_type`."""
+    def subscribed(self, *event_types: str) -> dict[str, list[str]]:
+        """For each of `event_types`, the ids of the seller's enabled endpoints that
+        subscribe to it (one query for all)."""
         query = select(WebhookEndpointRow.id, WebhookEndpointRow.events).where(
             WebhookEndpointRow.seller_id == self.seller_id, WebhookEndpointRow.enabled
         )
-        return [
-            endpoint_id
-            for endpoint_id, events in self._session.execute(query)
-            if event_type in events.split(",") or "*" in events.split(",")
-        ]
+        found: dict[str, list[str]] = {event_type: [] for event_type in event_types}
+        for endpoint_id, events in self._session.execute(query):
+            named = events.split(",")
+            for event_type in event_types:
+                if event_type in named or "*" in named:
+                    found[event_type].append(endpoint_id)
+        return found
 
 
 class WebhookDeliveries(TenantRepository):
@@ -271,6 +274,21 @@ class DeliveryQueue:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+
+    def any_due(self, *, due_by: datetime, now: datetime) -> bool:
+        """Whether a claim would find anything: read first, so that an idle worker's polls
+        take no write lock (SQLite has one for the whole database)."""
+        query = select(
+            exists().where(
+                WebhookDeliveryRow.status == _PENDING,
+                WebhookDeliveryRow.due_at <= due_by,
+                (WebhookDeliveryRow.claimed_until.is_(None))
+                | (WebhookDeliveryRow.claimed_until < now),
+                WebhookEndpointRow.id == WebhookDeliveryRow.endpoint_id,
+                WebhookEndpointRow.enabled,
+            )
+        )
+        return bool(self._session.execute(query).scalar_one())
 
     def claim(
         self, owner: str, *, due_by: datetime, now: datetime, lease: timedelta, limit: int
