@@ -14,6 +14,11 @@ from typing import Any
 from standardwebhooks.webhooks import Webhook
 
 
+class _Server(ThreadingHTTPServer):
+    # Workers send many attempts at once: a listen backlog of 5 would refuse some.
+    request_queue_size = 256
+
+
 @dataclass(frozen=True)
 class Received:
     headers: dict[str, str]
@@ -62,7 +67,7 @@ class Receiver:
             def log_message(self, *_: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 

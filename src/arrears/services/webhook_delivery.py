@@ -2,8 +2,8 @@
 record what the receiver answered, schedule the next attempt or give up.
 
 A worker claims a few due deliveries in one short transaction (a lease of
-`DeliveryTerms.lease`, real time, longer than the attempts it covers can take), sends
-them with no transaction open, and records their outcomes in another, which writes
+`DeliveryTerms.lease`, real time, longer than an attempt can take), sends them at once
+(one thread each) with no transaction open, and records their outcomes in another, which writes
 nothing for an attempt whose lease is no longer its own. So several workers, in one
 process or many, never send one attempt twice; a worker that dies after sending and
 before recording leaves the attempt to be sent again once its lease lapses (at least
@@ -21,6 +21,7 @@ import logging
 import socket
 import time
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -79,12 +80,14 @@ class DeliveryTerms:
     """How a worker delivers: how many attempts it claims at once, how long its claim
     lasts (real time, longer than those attempts can take), and the real clock."""
 
-    batch: int = 4
-    lease: timedelta = timedelta(seconds=120)
+    batch: int = 16
+    lease: timedelta = timedelta(seconds=60)
     wall: Clock = field(default_factory=SystemClock)
 
     def __post_init__(self) -> None:
-        if self.lease <= self.batch * (ATTEMPT_TIMEOUT + timedelta(seconds=5)):
+        # The attempts of a claim are sent side by side: each takes at most the timeout,
+        # and resolving the host's name before it a few seconds more.
+        if self.lease <= 2 * ATTEMPT_TIMEOUT:
             raise ValueError("a delivery lease must outlast the attempts it covers")
 
 
@@ -95,10 +98,12 @@ def deliver_due(
     sender: Sender,
     *,
     owner: str,
+    pool: Executor,
     terms: DeliveryTerms | None = None,
 ) -> int:
-    """Claim up to `terms.batch` due deliveries, send them and record the outcomes;
-    how many were claimed (0: nothing is due)."""
+    """Claim up to `terms.batch` due deliveries, send them side by side on `pool` (which
+    must have a thread for each) and record the outcomes; how many were claimed (0:
+    nothing is due)."""
     terms = terms or DeliveryTerms()
     with database.read() as session:
         if not DeliveryQueue(session).any_due(due_by=clock.now(), now=terms.wall.now()):
@@ -113,17 +118,21 @@ def deliver_due(
         )
     if not claimed:
         return 0
-    outcomes = [_attempt(delivery, clock, box, sender, terms.wall) for delivery in claimed]
+    outcomes = list(
+        pool.map(lambda delivery: _attempt(delivery, clock, box, sender, terms.wall), claimed)
+    )
     with database.write() as session:
         queue = DeliveryQueue(session)
-        for outcome in outcomes:
-            if not queue.record(owner, outcome):
-                metrics.WEBHOOK_DELIVERIES.labels("lease_lost").inc()
-                log.warning("delivery %s: lease lost; not recorded", outcome.delivery.id)
-                continue
-            metrics.WEBHOOK_DELIVERIES.labels("succeeded" if outcome.succeeded else "failed").inc()
-            metrics.WEBHOOK_DELIVERY_SECONDS.observe(outcome.latency_ms / 1000)
+        recorded = queue.record(owner, outcomes)
+        for outcome in recorded:
             _give_up_if_exhausted(queue, outcome)
+    for outcome in outcomes:
+        if outcome not in recorded:
+            metrics.WEBHOOK_DELIVERIES.labels("lease_lost").inc()
+            log.warning("delivery %s: lease lost; not recorded", outcome.delivery.id)
+            continue
+        metrics.WEBHOOK_DELIVERIES.labels("succeeded" if outcome.succeeded else "failed").inc()
+        metrics.WEBHOOK_DELIVERY_SECONDS.observe(outcome.latency_ms / 1000)
     return len(claimed)
 
 

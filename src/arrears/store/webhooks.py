@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, exists, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from arrears.domain.errors import NotFound
@@ -322,43 +322,46 @@ class DeliveryQueue:
         )
         return [_claimed(delivery, event, endpoint) for delivery, event, endpoint in rows]
 
-    def record(self, owner: str, outcome: AttemptOutcome) -> bool:
-        """Record the attempt's outcome, and its successor if it is retried; False (and
-        nothing written) when the lease was no longer `owner`'s."""
-        claimed = outcome.delivery
-        status = DeliveryStatus.SUCCEEDED if outcome.succeeded else DeliveryStatus.FAILED
-        done = self._session.execute(
-            update(WebhookDeliveryRow)
-            .where(
-                WebhookDeliveryRow.id == claimed.id,
-                WebhookDeliveryRow.claimed_by == owner,
-                WebhookDeliveryRow.status == _PENDING,
-            )
-            .values(
-                status=status.value,
-                attempted_at=outcome.attempted_at,
-                status_code=outcome.status_code,
-                latency_ms=outcome.latency_ms,
-                error=None if outcome.error is None else outcome.error[:500],
-                response_body=outcome.response_body,
-                next_attempt_at=outcome.next_attempt_at,
-                claimed_by=None,
-                claimed_until=None,
-            )
+    def record(self, owner: str, outcomes: Sequence[AttemptOutcome]) -> list[AttemptOutcome]:
+        """Record the attempts' outcomes, and the successor of each that is retried, in
+        three statements whatever their number; those recorded. An attempt whose lease
+        is no longer `owner`'s is left alone (whoever holds it now records it)."""
+        table = WebhookDeliveryRow.__table__
+        held = set(
+            self._session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.id.in_([o.delivery.id for o in outcomes]),
+                    WebhookDeliveryRow.claimed_by == owner,
+                    WebhookDeliveryRow.status == _PENDING,
+                )
+                .values(claimed_until=WebhookDeliveryRow.claimed_until)
+                .returning(WebhookDeliveryRow.id)
+            ).scalars()
         )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        if outcome.next_attempt_at is not None:
-            row = _pending(
-                claimed.seller_id,
-                claimed.endpoint_id,
-                claimed.event_id,
-                claimed.attempt + 1,
-                outcome.next_attempt_at,
-                claimed.schedule_from,
+        recorded = [o for o in outcomes if o.delivery.id in held]
+        if not recorded:
+            return []
+        connection = self._session.connection()
+        connection.execute(
+            update(table).where(table.c.id == bindparam("delivery_id")),
+            [_outcome_values(o) for o in recorded],
+        )
+        retried = [
+            _pending(
+                o.delivery.seller_id,
+                o.delivery.endpoint_id,
+                o.delivery.event_id,
+                o.delivery.attempt + 1,
+                o.next_attempt_at,
+                o.delivery.schedule_from,
             )
-            self._session.execute(insert(WebhookDeliveryRow).values(**row))
-        return True
+            for o in recorded
+            if o.next_attempt_at is not None
+        ]
+        if retried:
+            connection.execute(insert(table), retried)
+        return recorded
 
     def succeeded_since(self, endpoint_id: str, since: datetime) -> bool:
         """Whether any attempt to the endpoint succeeded at or after `since`."""
@@ -393,6 +396,22 @@ class DeliveryQueue:
         )
         oldest: datetime | None = self._session.execute(query).scalar_one()
         return oldest
+
+
+def _outcome_values(outcome: AttemptOutcome) -> dict[str, object]:
+    status = DeliveryStatus.SUCCEEDED if outcome.succeeded else DeliveryStatus.FAILED
+    return {
+        "delivery_id": outcome.delivery.id,
+        "status": status.value,
+        "attempted_at": outcome.attempted_at,
+        "status_code": outcome.status_code,
+        "latency_ms": outcome.latency_ms,
+        "error": None if outcome.error is None else outcome.error[:500],
+        "response_body": outcome.response_body,
+        "next_attempt_at": outcome.next_attempt_at,
+        "claimed_by": None,
+        "claimed_until": None,
+    }
 
 
 def _pending(  # noqa: PLR0917 (one row's columns, in order)

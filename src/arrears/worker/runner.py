@@ -9,7 +9,9 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from arrears import metrics
 from arrears.config import Settings, webhook_secrets_for
@@ -31,15 +33,22 @@ from arrears.store.webhook_secrets import SecretBox
 __all__ = ["WebhookSending", "Worker", "webhook_sending_for"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class WebhookSending:
     """How a worker delivers webhooks: the key to their secrets, what sends them, and
-    how many deliveries it has under way at once (one thread each)."""
+    how many claims it works on at once (`threads`, each claiming `terms.batch`
+    deliveries and sending them side by side). A slow receiver holds up only the claim
+    it is in."""
 
     box: SecretBox
     sender: Sender = field(default_factory=HttpSender)
     terms: DeliveryTerms = field(default_factory=DeliveryTerms)
     threads: int = 4
+
+    @cached_property
+    def pool(self) -> ThreadPoolExecutor:
+        """The threads that send: one per attempt that can be under way at once."""
+        return ThreadPoolExecutor(self.threads * self.terms.batch, "arrears-webhook-send")
 
 
 log = logging.getLogger("arrears.worker")
@@ -130,6 +139,7 @@ class Worker:
                 sending.box,
                 sending.sender,
                 owner=self.owner,
+                pool=sending.pool,
                 terms=sending.terms,
             )
             if not claimed:
