@@ -234,6 +234,18 @@ def _tenant_a(client: TestClient) -> Tenant:
         headers=seller.headers,
     )
     assert coupon.status_code == 201, coupon.text
+    webhook = client.post(
+        "/api/v1/webhooks",
+        json={
+            "Url": "https://hooks.alpha.invalid/arrears",
+            "Events": ["*"],
+            "Description": "Alpha hooks",
+        },
+        headers=seller.headers,
+    )
+    assert webhook.status_code == 201, webhook.text
+    delivery = client.post(f"/api/v1/webhooks/{webhook.json()['Id']}/test", headers=seller.headers)
+    assert delivery.status_code == 202, delivery.text
     ids = {
         "sellerId": seller.seller_id,
         "customerId": customer["Id"],
@@ -248,6 +260,8 @@ def _tenant_a(client: TestClient) -> Tenant:
         "creditNoteId": note.json()["Id"],
         "discountId": discount.json()["Id"],
         "couponId": coupon.json()["Id"],
+        "webhookId": webhook.json()["Id"],
+        "deliveryId": delivery.json()["Id"],
     }
     names = (
         "Alpha Storage Ltd",
@@ -266,6 +280,9 @@ def _tenant_a(client: TestClient) -> Tenant:
         "Alpha Storage Legal Ltd",
         "Alpha discount",
         "alpha-coupon",
+        "hooks.alpha.invalid",
+        "Alpha hooks",
+        webhook.json()["Secret"],
     )
     return Tenant(seller, {k: str(v) for k, v in ids.items()}, names)
 
@@ -352,6 +369,11 @@ SAMPLE_BODIES: dict[tuple[str, str], SampleBody] = {
         "customerId": ids["customerId"],
         "subscriptionIds": [ids["contractId"]],
     },
+    ("POST", "/api/v1/webhooks"): lambda ids: {
+        "Url": "https://hooks.beta.invalid/arrears",
+        "Events": ["*"],
+    },
+    ("PATCH", "/api/v1/webhooks/{webhookId}"): lambda ids: {"Enabled": False},
     ("PUT", "/api/sellers/{sellerId}/services/consumptions"): lambda ids: {
         "subscriptionId": ids["contractId"],
         "consumptions": [{"productId": ids["componentId"], "quantity": 1}],
@@ -423,6 +445,8 @@ def _snapshot(client: TestClient, tenant: Tenant) -> dict[str, Any]:
         f"/api/v1/creditnotes/{ids['creditNoteId']}",
         "/api/v1/creditnotes",
         "/api/v1/seller",
+        f"/api/v1/webhooks/{ids['webhookId']}",
+        "/api/v1/webhooks",
         "/api/v1/invoices",
         "/api/v1/customers",
         "/api/v1/components",
