@@ -68,6 +68,9 @@ VALID_VALUES: dict[str, tuple[Any, ...]] = {
         {"Unit": "Day", "Quantity": 7},
         {"Unit": "Year", "Quantity": 1},
     ),
+    # Public targets on a name that never resolves: the fuzz app sends nothing anyway.
+    "webhookUrl": ("https://hooks.example.invalid/arrears", "http://hooks.example.invalid:8080/"),
+    "eventType": ("*", "invoice.finalized", "bulkconsumption.succeeded", "contract.ended"),
 }
 
 
@@ -94,7 +97,8 @@ def build_world(client: TestClient) -> FuzzWorld:
     a contract that ended on January 20th and has its final invoice; two unused plan
     variants and a component (still mutable); billed usage, and unbilled usage due in
     December 2026, which no billing run of the fuzzer reaches (so it can be deleted); a
-    finished bulk task; three spare API keys to revoke; an invoice to pay. The clock is left at
+    finished bulk task; three spare API keys to revoke; an invoice to pay; three webhook
+    endpoints, each with the delivery of a test event. The clock is left at
     2026-02-01T12:00:00Z."""
     other = _other_seller(client)
     seller = new_billing_seller(client, "Acme", prefix="ACME")
@@ -148,6 +152,7 @@ def build_world(client: TestClient) -> FuzzWorld:
     payable_invoice = bill_interim_at(client, payable, "2026-02-01T12:00:00Z")["Id"]
     usage = (*unbilled, *_ids(client, seller, f"{main.usage_path}?billed=true"))
     keys = tuple(_new_key(client, seller.seller_id) for _ in range(3))
+    webhooks = tuple(_webhook(client, seller) for _ in range(3))
     own: dict[str, Ids] = {
         "sellerId": (seller.seller_id,),
         "customerId": (main.customer_id, ending.customer_id),
@@ -164,6 +169,7 @@ def build_world(client: TestClient) -> FuzzWorld:
         "payableInvoiceId": (payable_invoice,),
         "taskId": (task_id,),
         "keyId": keys,
+        "webhookId": tuple(webhook for webhook, _ in webhooks),
     }
     return FuzzWorld(
         seller=seller,
@@ -172,6 +178,10 @@ def build_world(client: TestClient) -> FuzzWorld:
         owned={
             "usageId": {main.contract_id: usage, **other.owned["usageId"]},
             "keyId": {seller.seller_id: keys, **other.owned["keyId"]},
+            "deliveryId": {
+                **{webhook: (delivery,) for webhook, delivery in webhooks},
+                **other.owned["deliveryId"],
+            },
         },
     )
 
@@ -198,6 +208,7 @@ def _other_seller(client: TestClient) -> FuzzWorld:
     contract = new_priced_contract(client, seller)
     usage_id = post_usage(client, contract, "1", "2026-01-01T00:00:00Z")["Id"]
     invoice = bill_interim_at(client, contract, "2026-01-01T00:00:00Z")
+    webhook, delivery = _webhook(client, seller)
     known = {
         "sellerId": (seller.seller_id,),
         "customerId": (contract.customer_id,),
@@ -208,10 +219,13 @@ def _other_seller(client: TestClient) -> FuzzWorld:
         "invoiceId": (invoice["Id"],),
         "taskId": (_bulk_task(client, seller, contract),),
         "keyId": (seller.key_id,),
+        "webhookId": (webhook,),
+        "deliveryId": (delivery,),
     }
     owned = {
         "usageId": {contract.contract_id: (usage_id,)},
         "keyId": {seller.seller_id: (seller.key_id,)},
+        "deliveryId": {webhook: (delivery,)},
     }
     return FuzzWorld(seller=seller, known={}, foreign=known, owned=owned)
 
@@ -229,6 +243,16 @@ def _bulk_task(client: TestClient, seller: SellerKey, contract: PricedContract) 
     assert response.status_code == 202, response.text
     task_id: str = response.json()["taskId"]
     return task_id
+
+
+def _webhook(client: TestClient, seller: SellerKey) -> tuple[str, str]:
+    """A webhook endpoint of the seller, and the delivery of a test event to it."""
+    body = {"Url": "https://hooks.example.invalid/arrears", "Events": ["*"]}
+    webhook: str = _created(client, seller, "webhooks", body)["Id"]
+    response = client.post(f"/api/v1/webhooks/{webhook}/test", headers=seller.headers)
+    assert response.status_code == 202, response.text
+    delivery: str = response.json()["Id"]
+    return webhook, delivery
 
 
 def _created(client: TestClient, seller: SellerKey, path: str, payload: Json) -> Json:

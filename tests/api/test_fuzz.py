@@ -324,10 +324,12 @@ _KNOWN_FIELDS = {
     "priceperunit": "decimal",
     "price": "decimal",
     "amount": "decimal",
+    "url": "webhookUrl",
+    "events": "eventType",
 }
 _DATE_FIELDS = {"duedate", "startdate", "enddate", "changedate", "from", "to", "paidat"}
 # The path parameter an owned id needs beside it to name something (see `FuzzWorld.owned`).
-_OWNERS = {"usageId": "contractId", "keyId": "sellerId"}
+_OWNERS = {"usageId": "contractId", "keyId": "sellerId", "deliveryId": "webhookId"}
 _REAL = 0.75
 """How often a generated value is replaced by a known one ..."""
 _OWN = 0.6
