@@ -36,7 +36,7 @@ from arrears.services import sellers
 from arrears.services.webhook_delivery import HttpSender
 from arrears.services.webhooks import Webhooks
 from arrears.store.database import Database
-from arrears.store.webhook_secrets import SecretBox
+from arrears.services.webhook_secrets import SecretBox
 from arrears.worker.runner import WebhookSending, Worker
 
 EVENTS = 1_000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -19,7 +19,7 @@ from arrears.domain.clock import (
     parse_instant,
 )
 from arrears.services.leases import DEFAULT_HEARTBEAT, DEFAULT_LEASE, LeaseTerms
-from arrears.store.webhook_secrets import SecretBox
+from arrears.services.webhook_secrets import SecretBox
 
 __all__ = ["Settings", "clock_for", "lease_terms_for", "webhook_secrets_for"]
 
@@ -139,7 +139,10 @@ def lease_terms_for(settings: Settings) -> LeaseTerms:
 
 def webhook_secrets_for(settings: Settings) -> SecretBox:
     """The key to webhook secrets: `ARREARS_WEBHOOKS_SECRETS_KEY`, else the key file
-    (docs/webhooks.md, "Secrets")."""
-    if settings.webhooks_secrets_key:
-        return SecretBox(settings.webhooks_secrets_key)
-    return SecretBox(key_file=settings.webhooks_secrets_key_file)
+    (docs/webhooks.md, "Secrets"); one box per configuration, so the key is read once."""
+    return _secret_box(settings.webhooks_secrets_key, settings.webhooks_secrets_key_file)
+
+
+@lru_cache(maxsize=8)
+def _secret_box(keys: str | None, key_file: str) -> SecretBox:
+    return SecretBox(keys) if keys else SecretBox(key_file=key_file)

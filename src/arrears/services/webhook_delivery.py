@@ -42,8 +42,8 @@ from arrears.domain.webhooks import (
     signature_header,
     succeeded,
 )
+from arrears.services.webhook_secrets import SecretBox
 from arrears.store.database import Database
-from arrears.store.webhook_secrets import SecretBox
 from arrears.store.webhooks import AttemptOutcome, ClaimedDelivery, DeliveryQueue
 
 __all__ = [

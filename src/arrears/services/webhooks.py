@@ -39,9 +39,9 @@ from arrears.domain.webhooks import (
     check_url,
     new_secret,
 )
+from arrears.services.webhook_secrets import SecretBox
 from arrears.store.billing_failures import BillingFailures
 from arrears.store.tasks import TaskRepository
-from arrears.store.webhook_secrets import SecretBox
 from arrears.store.webhooks import WebhookDeliveries, WebhookEndpoints
 
 __all__ = [

@@ -582,7 +582,7 @@ class BillingFailureRow(Base):
 
 class WebhookEndpointRow(TenantOwned, Base):
     """A seller's receiver of events (docs/webhooks.md). Its secrets are stored encrypted
-    (`store.webhook_secrets`): a dump of the database alone signs nothing."""
+    (`services.webhook_secrets`): a dump of the database alone signs nothing."""
 
     __tablename__ = "webhook_endpoints"
 

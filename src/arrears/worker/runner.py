@@ -26,9 +26,9 @@ from arrears.services.webhook_delivery import (
     deliver_due,
     measure_pending,
 )
+from arrears.services.webhook_secrets import SecretBox
 from arrears.services.webhooks import DELIVERIES_WAITING
 from arrears.store.database import Database
-from arrears.store.webhook_secrets import SecretBox
 
 __all__ = ["WebhookSending", "Worker", "webhook_sending_for"]
 

@@ -4,7 +4,6 @@ as the OpenAPI's `webhooks` section declares them (docs/webhooks.md)."""
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Response
@@ -16,9 +15,9 @@ from arrears.api.context import AppContext, Context
 from arrears.api.encoding import ArrearsRoute, json_response
 from arrears.api.models import PascalModel, list_response
 from arrears.api.paging import Paging
+from arrears.config import webhook_secrets_for
 from arrears.domain.webhooks import MAX_URL_LENGTH, Delivery, DeliveryStatus, Endpoint
 from arrears.services.webhooks import EndpointChange, Webhooks
-from arrears.store.webhook_secrets import SecretBox
 
 __all__ = ["document_events", "router"]
 
@@ -94,21 +93,13 @@ class DeliveryOut(PascalModel):
 _ENDPOINT_MISSING = {404: "The seller has no such webhook."}
 
 
-@lru_cache(maxsize=4)
-def _box(keys: str | None, key_file: str) -> SecretBox:
-    # One per configuration, as `config.webhook_secrets_for` makes it: the key is read once.
-    return SecretBox(keys) if keys else SecretBox(key_file=key_file)
-
-
 def _webhooks(session: Session, context: AppContext, seller_id: str) -> Webhooks:
-    settings = context.settings
-    box = _box(settings.webhooks_secrets_key, settings.webhooks_secrets_key_file)
     return Webhooks(
         session,
         context.clock,
         seller_id,
-        box=box,
-        allow_private=settings.webhooks_allow_private,
+        box=webhook_secrets_for(context.settings),
+        allow_private=context.settings.webhooks_allow_private,
     )
 
 
