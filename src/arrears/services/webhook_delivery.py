@@ -44,7 +44,7 @@ from arrears.domain.webhooks import (
 )
 from arrears.services.webhook_secrets import SecretBox
 from arrears.store.database import Database
-from arrears.store.webhooks import AttemptOutcome, ClaimedDelivery, DeliveryQueue
+from arrears.store.webhook_queue import AttemptOutcome, ClaimedDelivery, DeliveryQueue
 
 __all__ = [
     "Answer",
