@@ -34,9 +34,9 @@ from arrears.api import webhook_payloads
 from arrears.domain.clock import SystemClock
 from arrears.services import sellers
 from arrears.services.webhook_delivery import HttpSender
+from arrears.services.webhook_secrets import SecretBox
 from arrears.services.webhooks import Webhooks
 from arrears.store.database import Database
-from arrears.services.webhook_secrets import SecretBox
 from arrears.worker.runner import WebhookSending, Worker
 
 EVENTS = 1_000

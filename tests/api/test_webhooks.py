@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
 from arrears.services.webhook_delivery import HttpSender, measure_pending
-from arrears.store.database import Database
 from arrears.services.webhook_secrets import SecretBox
+from arrears.store.database import Database
 from arrears.worker.runner import WebhookSending, Worker
 from tests.api.test_metrics import moved, scrape
 from tests.billing_factories import app_without_worker
