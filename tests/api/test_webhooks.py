@@ -5,18 +5,21 @@ worker sends only what is due at the clock's now."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from arrears.config import Settings
 from arrears.domain.clock import TestClock
-from arrears.services.webhook_delivery import HttpSender, measure_pending
-from arrears.services.webhook_secrets import SecretBox
+from arrears.services.webhook_delivery import HttpSender, SendFailed, measure_pending
+from arrears.services.webhook_secrets import SecretBox, SecretsUnreadable
 from arrears.store.database import Database
+from arrears.store.tables import WebhookEndpointRow
 from arrears.worker.runner import WebhookSending, Worker
 from tests.api.test_metrics import moved, scrape
 from tests.billing_factories import app_without_worker
@@ -315,3 +318,27 @@ def test_metrics_count_deliveries_by_outcome_and_show_how_long_the_oldest_waits(
     assert moved(before, after, total, outcome="succeeded") == 2
     assert moved(before, after, total, outcome="failed") == 1
     assert after[("arrears_webhook_pending_age_seconds", frozenset())] == 30.0
+
+
+def test_the_database_holds_secrets_only_encrypted_under_the_key_from_the_environment(
+    client: TestClient, database: Database
+) -> None:
+    seller = new_seller(client)
+    webhook = new_webhook(client, seller, "https://hooks.example.com/")
+    with database.read() as session:
+        (stored,) = session.execute(select(WebhookEndpointRow.secret)).scalars()
+    secret = str(webhook["Secret"])
+    assert secret.encode() not in stored
+    assert base64.b64decode(secret.removeprefix("whsec_")) not in stored
+    assert SecretBox(KEY).open(stored) == secret
+    with pytest.raises(SecretsUnreadable):
+        SecretBox(Fernet.generate_key().decode()).open(stored)
+
+
+def test_a_host_name_that_resolves_to_loopback_is_refused_before_sending(
+    receiver: Receiver,
+) -> None:
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(SendFailed, match="loopback or private"):
+        HttpSender(allow_private=False).post(url, {}, b"{}")
+    assert receiver.received == []

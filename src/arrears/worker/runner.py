@@ -52,8 +52,14 @@ class WebhookSending:
 
     @cached_property
     def pool(self) -> ThreadPoolExecutor:
-        """The threads that send: one per attempt that can be under way at once."""
+        """The threads that send: one per attempt that can be under way at once (made
+        when the first attempt is sent)."""
         return ThreadPoolExecutor(self.threads * self.terms.batch, "arrears-webhook-send")
+
+    def close(self) -> None:
+        """Let the sending threads end (once the worker's loops have stopped)."""
+        if "pool" in self.__dict__:
+            self.pool.shutdown(wait=False)
 
 
 log = logging.getLogger("arrears.worker")
@@ -181,6 +187,8 @@ class Worker:
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=30)
+        if self.webhooks is not None:
+            self.webhooks.close()
 
     def _tasks_loop(self) -> None:
         while not self._stop.is_set():
