@@ -22,7 +22,6 @@ import socket
 import time
 from collections.abc import Mapping
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Protocol
@@ -101,26 +100,22 @@ def deliver_due(
     owner: str,
     pool: Executor,
     terms: DeliveryTerms | None = None,
-    claiming: AbstractContextManager[object] | None = None,
 ) -> int:
     """Claim up to `terms.batch` due deliveries, send them side by side on `pool` (which
     must have a thread for each) and record the outcomes; how many were claimed (0:
-    nothing is due). `claiming`, held while claiming: a worker's threads woken together
-    by one commit take turns, so that the ones after the first see there is nothing left
-    with a read instead of each queueing for the write lock."""
+    nothing is due)."""
     terms = terms or DeliveryTerms()
-    with claiming or nullcontext():
-        with database.read() as session:
-            if not DeliveryQueue(session).any_due(due_by=clock.now(), now=terms.wall.now()):
-                return 0
-        with database.write() as session:
-            claimed = DeliveryQueue(session).claim(
-                owner,
-                due_by=clock.now(),
-                now=terms.wall.now(),
-                lease=terms.lease,
-                limit=terms.batch,
-            )
+    with database.read() as session:
+        if not DeliveryQueue(session).any_due(due_by=clock.now(), now=terms.wall.now()):
+            return 0
+    with database.write() as session:
+        claimed = DeliveryQueue(session).claim(
+            owner,
+            due_by=clock.now(),
+            now=terms.wall.now(),
+            lease=terms.lease,
+            limit=terms.batch,
+        )
     if not claimed:
         return 0
     outcomes = list(

@@ -46,11 +46,6 @@ class WebhookSending:
     threads: int = 4
 
     @cached_property
-    def claiming(self) -> threading.Lock:
-        """Held by the thread that is claiming (`deliver_due`)."""
-        return threading.Lock()
-
-    @cached_property
     def pool(self) -> ThreadPoolExecutor:
         """The threads that send: one per attempt that can be under way at once (made
         when the first attempt is sent)."""
@@ -152,7 +147,6 @@ class Worker:
                 owner=self.owner,
                 pool=sending.pool,
                 terms=sending.terms,
-                claiming=sending.claiming,
             )
             if not claimed:
                 measure_pending(self.database, self.clock)
