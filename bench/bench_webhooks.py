@@ -36,7 +36,7 @@ from arrears.services import sellers
 from arrears.services.webhook_delivery import HttpSender
 from arrears.services.webhook_secrets import SecretBox
 from arrears.services.webhooks import Webhooks
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database, UnitOfWork
 from arrears.worker.runner import WebhookSending, Worker
 
 EVENTS = 1_000
@@ -94,13 +94,13 @@ def _measure(kind: str, database: Database) -> None:
     clock = SystemClock()
     box = SecretBox(Fernet.generate_key().decode())
     receiver = _Receiver()
-    with database.write() as session:
+    with database.registry_work() as registry:
         seller = sellers.create_seller(
-            session, clock, name="Bench", currency_code="EUR", invoice_prefix="INV"
+            registry, clock, name="Bench", currency_code="EUR", invoice_prefix="INV"
         )
     seller_id = seller.seller_id
-    with database.write() as session:
-        endpoint, _ = _webhooks(session, clock, seller_id, box).create(receiver.url, ["*"], None)
+    with database.unit_of_work(seller_id) as work:
+        endpoint, _ = _webhooks(work, clock, box).create(receiver.url, ["*"], None)
 
     baseline = _baseline(receiver)
 
@@ -135,16 +135,16 @@ def _measure(kind: str, database: Database) -> None:
     database.dispose()
 
 
-def _webhooks(session: object, clock: SystemClock, seller_id: str, box: SecretBox) -> Webhooks:
-    return Webhooks(session, clock, seller_id, box=box, allow_private=True)  # type: ignore[arg-type]
+def _webhooks(work: UnitOfWork, clock: SystemClock, box: SecretBox) -> Webhooks:
+    return Webhooks(work, clock, box=box, allow_private=True)
 
 
 def _commit_one(
     database: Database, clock: SystemClock, seller_id: str, box: SecretBox, endpoint_id: str
 ) -> str:
     """One event (`webhook.test`) in a transaction of its own; its id."""
-    with database.write() as session:
-        delivery = _webhooks(session, clock, seller_id, box).send_test(endpoint_id)
+    with database.unit_of_work(seller_id) as work:
+        delivery = _webhooks(work, clock, box).send_test(endpoint_id)
     return delivery.event_id
 
 

@@ -22,7 +22,7 @@ from tests.api.test_webhooks import (  # the fixtures of the endpoint tests
     settings,
     worker,
 )
-from tests.billing_factories import bill_at, new_priced_contract, post_usage
+from tests.billing_factories import bill_at, end_contract, new_priced_contract, post_usage
 from tests.ingest_factories import send
 from tests.webhook_receiver import Receiver
 
@@ -119,3 +119,18 @@ def test_a_rolled_back_task_has_no_event_and_its_commit_has_one(
     assert worker.run_webhooks() == 1
     (received,) = receiver.received
     assert received.verified(str(webhook["Secret"]))["type"] == "bulkconsumption.succeeded"
+
+
+def test_an_ended_contract_arrives_signed_with_its_body_as_its_get_answers(
+    client: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    contract = new_priced_contract(client)
+    webhook = new_webhook(client, contract.seller, receiver.url, ["contract.ended"])
+    ended = end_contract(client, contract, "2026-03-01T00:00:00Z")
+    assert worker.run_webhooks() == 1
+    (received,) = receiver.received
+    body = received.verified(str(webhook["Secret"]))
+    assert (body["type"], body["timestamp"]) == ("contract.ended", "2026-01-01T00:00:00Z")
+    answer = client.get(contract.path, headers=contract.headers)
+    assert exact_json(received.body)["data"] == exact_json(answer.text) == ended
+    assert received.body.endswith(b'"data":' + answer.content + b"}")

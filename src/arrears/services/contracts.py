@@ -11,6 +11,7 @@ from arrears.domain.errors import FieldError, Invalid, NotFound
 from arrears.domain.ids import new_id
 from arrears.domain.notice import check_end_date, notice_end_date
 from arrears.domain.paging import Page, PageRequest
+from arrears.services import webhooks
 from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = ["ContractView", "contract", "contracts", "create_contract", "end_contract"]
@@ -63,7 +64,8 @@ def end_contract(
     """The contract, ended at `end_date`; its final invoice follows when the clock passes
     it. Without `end_date` it ends at the end of the first billing period that ends at
     least its plan variant's notice period from now (SPEC §11); an `end_date` sooner
-    than the notice allows is `Invalid` unless `ignore_notice_period`."""
+    than the notice allows is `Invalid` unless `ignore_notice_period`. Its `contract.ended`
+    event is written with it (docs/webhooks.md)."""
     # The row lock orders this against a concurrent billing run moving the periods on.
     contract = work.contracts.get(contract_id, for_update=True)
     if contract.end_date is None:  # an ended contract is a Conflict below, notice or not
@@ -75,7 +77,9 @@ def end_contract(
             check_end_date(end_date, notice, now, ignore_notice_period=ignore_notice_period)
     ended = contract.ended(end_date or contract.start_date)
     work.contracts.save_end(ended)
-    return ended, work.billing_failures.of([contract_id]).get(contract_id)
+    failure = work.billing_failures.of([contract_id]).get(contract_id)
+    webhooks.contract_ended(work, clock.now(), ended, failure)
+    return ended, failure
 
 
 def contracts(

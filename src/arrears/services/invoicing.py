@@ -262,7 +262,7 @@ def issue(work: UnitOfWork, now: datetime, rated: Sequence[RatedInvoice]) -> lis
         )
     invoices.add_invoices(issued)
     metrics.invoices_issued(work.session, issued)
-    webhooks.invoices_finalized(work.session, now, work.seller_id, issued)
+    webhooks.invoices_finalized(work, now, issued)
     for one in rated:
         invoices.mark_rated_items_billed(one.window.invoice_id, one.item_ids)
     return issued

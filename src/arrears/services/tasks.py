@@ -18,7 +18,7 @@ from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
 from arrears.services import ingest, submissions, webhooks
 from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
 from arrears.services.submissions import Applied, KeptRacing, Submission
-from arrears.store.tasks import ClaimedTask, LeaseLost, TaskQueue
+from arrears.store.tasks import ClaimedTask, LeaseLost
 from arrears.store.unit_of_work import Database, RegistryWork, UnitOfWork, outage_of
 
 __all__ = ["MAX_ATTEMPTS", "dry_run", "run_next_task", "submit", "task", "task_page"]
@@ -169,7 +169,7 @@ def _apply(
 
     def finish(applied: Applied) -> Outcome:
         applied.work.task_queue.finish(claimed.id, holder.owner, applied.outcome, clock.now())
-        webhooks.task_finished(applied.work.session, clock.now(), claimed.seller_id, claimed.id)
+        webhooks.task_finished(applied.work, clock.now(), claimed.id)
         return applied.outcome
 
     try:
@@ -224,9 +224,9 @@ def _give_up(
         message=f"The task could not be applied after {MAX_ATTEMPTS} attempts; nothing "
         "of it was saved. Resubmit it, or contact the operator if this repeats.",
     )
-    with database.write(committed=finished) as session:
+    with database.unit_of_work(claimed.seller_id, committed=finished) as work:
         outcome = Outcome(total_records=0, errors=(error,))
-        TaskQueue(session).finish(claimed.id, owner, outcome, clock.now())
-        webhooks.task_finished(session, clock.now(), claimed.seller_id, claimed.id)
+        work.task_queue.finish(claimed.id, owner, outcome, clock.now())
+        webhooks.task_finished(work, clock.now(), claimed.id)
     metrics.task_finished(outcome)
     log.error("task %s failed after %d attempts", claimed.id, MAX_ATTEMPTS)

@@ -42,7 +42,7 @@ from arrears.domain.webhooks import (
     succeeded,
 )
 from arrears.services.webhook_secrets import SecretBox
-from arrears.store.database import Database
+from arrears.store.unit_of_work import Database
 from arrears.store.webhook_queue import AttemptOutcome, ClaimedDelivery, DeliveryQueue
 
 __all__ = [
@@ -105,11 +105,11 @@ def deliver_due(
     must have a thread for each) and record the outcomes; how many were claimed (0:
     nothing is due)."""
     terms = terms or DeliveryTerms()
-    with database.read() as session:
-        if not DeliveryQueue(session).any_due(due_by=clock.now(), now=terms.wall.now()):
+    with database.registry_work("read") as registry:
+        if not registry.webhook_queue.any_due(due_by=clock.now(), now=terms.wall.now()):
             return 0
-    with database.write() as session:
-        claimed = DeliveryQueue(session).claim(
+    with database.registry_work() as registry:
+        claimed = registry.webhook_queue.claim(
             owner,
             due_by=clock.now(),
             now=terms.wall.now(),
@@ -121,8 +121,8 @@ def deliver_due(
     outcomes = list(
         pool.map(lambda delivery: _attempt(delivery, clock, box, sender, terms.wall), claimed)
     )
-    with database.write() as session:
-        queue = DeliveryQueue(session)
+    with database.registry_work() as registry:
+        queue = registry.webhook_queue
         recorded = queue.record(owner, outcomes)
         for outcome in recorded:
             _give_up_if_exhausted(queue, outcome)
@@ -140,8 +140,8 @@ def measure_pending(database: Database, clock: Clock) -> float:
     """Seconds the longest-waiting due delivery has waited (business time); also what
     the `arrears_webhook_pending_age_seconds` gauge shows from now on."""
     now = clock.now()
-    with database.read() as session:
-        oldest = DeliveryQueue(session).oldest_due(now)
+    with database.registry_work("read") as registry:
+        oldest = registry.webhook_queue.oldest_due(now)
     age = 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
     metrics.WEBHOOK_PENDING_AGE_SECONDS.set(age)
     return age

@@ -40,9 +40,7 @@ from arrears.domain.webhooks import (
     new_secret,
 )
 from arrears.services.webhook_secrets import SecretBox
-from arrears.store.billing_failures import BillingFailures
-from arrears.store.tasks import TaskRepository
-from arrears.store.webhooks import WebhookDeliveries, WebhookEndpoints
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
     "DELIVERIES_WAITING",
@@ -91,37 +89,33 @@ def _rendered() -> Payloads:
 # -- events: written in the transaction of the change -----------------------------------
 
 
-def task_finished(session: Session, now: datetime, seller_id: str, task_id: str) -> None:
+def task_finished(work: UnitOfWork, now: datetime, task_id: str) -> None:
     """`bulkconsumption.succeeded` or `.failed`, for a task whose outcome is being
-    recorded in `session`'s transaction (read back only if someone listens)."""
+    recorded in `work`'s transaction (read back only if someone listens)."""
     succeeded, failed = EventType.BULK_CONSUMPTION_SUCCEEDED, EventType.BULK_CONSUMPTION_FAILED
-    listening = WebhookEndpoints(session, seller_id).subscribed(succeeded, failed)
+    listening = work.webhook_endpoints.subscribed(succeeded, failed)
     if not any(listening.values()):
         return
-    task = TaskRepository(session, seller_id).get(task_id)
+    task = work.tasks.get(task_id)
     event_type = succeeded if task.status is TaskStatus.SUCCESSFUL else failed
     renders = [lambda p: p.task(task)]
-    _emit(session, now, seller_id, event_type, renders, endpoint_ids=listening[event_type])
+    _emit(work, now, event_type, renders, endpoint_ids=listening[event_type])
 
 
-def invoices_finalized(
-    session: Session, now: datetime, seller_id: str, invoices: Sequence[Invoice]
-) -> None:
-    """`invoice.finalized` for each invoice being issued in `session`'s transaction."""
+def invoices_finalized(work: UnitOfWork, now: datetime, invoices: Sequence[Invoice]) -> None:
+    """`invoice.finalized` for each invoice being issued in `work`'s transaction."""
     if invoices:
         renders = [_invoice_render(invoice) for invoice in invoices]
-        _emit(session, now, seller_id, EventType.INVOICE_FINALIZED, renders)
+        _emit(work, now, EventType.INVOICE_FINALIZED, renders)
 
 
-def contract_ended(session: Session, now: datetime, seller_id: str, contract: Contract) -> None:
-    """`contract.ended` for a contract given its end in `session`'s transaction."""
-    ended = EventType.CONTRACT_ENDED
-    endpoints = WebhookEndpoints(session, seller_id).subscribed(ended)[ended]
-    if not endpoints:
-        return
-    failure = BillingFailures(session, seller_id).of([contract.id]).get(contract.id)
+def contract_ended(
+    work: UnitOfWork, now: datetime, contract: Contract, failure: BillingFailure | None
+) -> None:
+    """`contract.ended` for a contract given its end in `work`'s transaction (`failure`:
+    why it cannot be billed, as its `GET` shows)."""
     renders = [lambda p: p.contract(contract, failure, now)]
-    _emit(session, now, seller_id, EventType.CONTRACT_ENDED, renders, endpoint_ids=endpoints)
+    _emit(work, now, EventType.CONTRACT_ENDED, renders)
 
 
 def _invoice_render(invoice: Invoice) -> Callable[[Payloads], object]:
@@ -129,9 +123,8 @@ def _invoice_render(invoice: Invoice) -> Callable[[Payloads], object]:
 
 
 def _emit(
-    session: Session,
+    work: UnitOfWork,
     now: datetime,
-    seller_id: str,
     event_type: EventType,
     renders: Sequence[Callable[[Payloads], object]],
     *,
@@ -140,15 +133,14 @@ def _emit(
     """Write one event per render, each due at once to every subscribed endpoint (or to
     `endpoint_ids`); their ids."""
     if endpoint_ids is None:
-        endpoint_ids = WebhookEndpoints(session, seller_id).subscribed(event_type)[event_type]
+        endpoint_ids = work.webhook_endpoints.subscribed(event_type)[event_type]
     if not endpoint_ids:
         return []
-    deliveries = WebhookDeliveries(session, seller_id)
     ids = []
     for render in renders:
         event_id = new_id()
         body = {"type": event_type.value, "timestamp": now, "data": render(_rendered())}
-        deliveries.add_event(
+        work.webhook_deliveries.add_event(
             event_id=event_id,
             event_type=event_type.value,
             body=_encoder.encode(body),
@@ -156,7 +148,7 @@ def _emit(
             endpoint_ids=endpoint_ids,
         )
         ids.append(event_id)
-    _wake_after_commit(session)
+    _wake_after_commit(work.session)
     return ids
 
 
@@ -188,24 +180,17 @@ class EndpointChange:
 
 
 class Webhooks:
-    """A seller's webhook endpoints and deliveries, in one transaction (`session`)."""
+    """A seller's webhook endpoints and deliveries, in one unit of work."""
 
     def __init__(
-        self,
-        session: Session,
-        clock: Clock,
-        seller_id: str,
-        *,
-        box: SecretBox,
-        allow_private: bool,
+        self, work: UnitOfWork, clock: Clock, *, box: SecretBox, allow_private: bool
     ) -> None:
-        self._session = session
+        self._work = work
         self._clock = clock
-        self._seller_id = seller_id
         self._box = box
         self._allow_private = allow_private
-        self._endpoints = WebhookEndpoints(session, seller_id)
-        self._deliveries = WebhookDeliveries(session, seller_id)
+        self._endpoints = work.webhook_endpoints
+        self._deliveries = work.webhook_deliveries
 
     def create(
         self, url: str, events: Sequence[str], description: str | None
@@ -214,7 +199,7 @@ class Webhooks:
         self._check(url, events)
         endpoint = Endpoint(
             id=new_id(),
-            seller_id=self._seller_id,
+            seller_id=self._work.seller_id,
             url=url,
             events=tuple(dict.fromkeys(events)),
             description=description,
@@ -276,9 +261,8 @@ class Webhooks:
         endpoint = self._endpoints.get(endpoint_id)
         render: Callable[[Payloads], object] = lambda _: {"WebhookId": endpoint.id}  # noqa: E731
         (event_id,) = _emit(
-            self._session,
+            self._work,
             self._clock.now(),
-            self._seller_id,
             EventType.WEBHOOK_TEST,
             [render],
             endpoint_ids=[endpoint.id],
@@ -295,7 +279,7 @@ class Webhooks:
         """Send the delivery's event again now, once (the schedule is not restarted)."""
         self._endpoints.get(endpoint_id)
         delivery = self._deliveries.retry(endpoint_id, delivery_id, self._clock.now())
-        _wake_after_commit(self._session)
+        _wake_after_commit(self._work.session)
         return delivery
 
     def _check(self, url: str | None, events: Sequence[str] | None) -> None:

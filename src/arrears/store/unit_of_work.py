@@ -36,6 +36,8 @@ from arrears.store.seller_profiles import SellerProfileRepository
 from arrears.store.sellers import SellerRegistry
 from arrears.store.tasks import TaskQueue, TaskRepository
 from arrears.store.usage import UsageRepository
+from arrears.store.webhook_queue import DeliveryQueue
+from arrears.store.webhooks import WebhookDeliveries, WebhookEndpoints
 
 __all__ = ["Access", "Database", "Outage", "RegistryWork", "UnitOfWork", "outage_of"]
 
@@ -66,6 +68,10 @@ class RegistryWork:
     @cached_property
     def task_queue(self) -> TaskQueue:
         return TaskQueue(self.session)
+
+    @cached_property
+    def webhook_queue(self) -> DeliveryQueue:
+        return DeliveryQueue(self.session)
 
 
 class UnitOfWork(RegistryWork):
@@ -140,3 +146,11 @@ class UnitOfWork(RegistryWork):
     @cached_property
     def console_reads(self) -> ConsoleReads:
         return ConsoleReads(self.session, self.seller_id)
+
+    @cached_property
+    def webhook_endpoints(self) -> WebhookEndpoints:
+        return WebhookEndpoints(self.session, self.seller_id)
+
+    @cached_property
+    def webhook_deliveries(self) -> WebhookDeliveries:
+        return WebhookDeliveries(self.session, self.seller_id)

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Path, Query, Response
 from pydantic import Field, StringConstraints
-from sqlalchemy.orm import Session
 
 from arrears.api.auth import SellerId
 from arrears.api.context import AppContext, Context
@@ -18,6 +17,7 @@ from arrears.api.paging import Paging
 from arrears.config import webhook_secrets_for
 from arrears.domain.webhooks import MAX_URL_LENGTH, Delivery, DeliveryStatus, Endpoint
 from arrears.services.webhooks import EndpointChange, Webhooks
+from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = ["document_events", "router"]
 
@@ -93,11 +93,10 @@ class DeliveryOut(PascalModel):
 _ENDPOINT_MISSING = {404: "The seller has no such webhook."}
 
 
-def _webhooks(session: Session, context: AppContext, seller_id: str) -> Webhooks:
+def _webhooks(work: UnitOfWork, context: AppContext) -> Webhooks:
     return Webhooks(
-        session,
+        work,
         context.clock,
-        seller_id,
         box=webhook_secrets_for(context.settings),
         allow_private=context.settings.webhooks_allow_private,
     )
@@ -107,10 +106,8 @@ def _webhooks(session: Session, context: AppContext, seller_id: str) -> Webhooks
 def create_webhook(body: NewWebhook, seller_id: SellerId, context: Context) -> Response:
     """Register a receiver of events. The answer holds its signing secret, which is
     never shown again (rotate it to get a new one)."""
-    with context.database.write() as session:
-        endpoint, secret = _webhooks(session, context, seller_id).create(
-            body.url, body.events, body.description
-        )
+    with context.database.unit_of_work(seller_id) as work:
+        endpoint, secret = _webhooks(work, context).create(body.url, body.events, body.description)
     out = CreatedWebhook(**_out(endpoint).model_dump(), secret=secret)
     return json_response(out, 201)
 
@@ -118,15 +115,15 @@ def create_webhook(body: NewWebhook, seller_id: SellerId, context: Context) -> R
 @router.get("/webhooks", response_model=list[WebhookOut])
 def list_webhooks(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's webhook endpoints, newest first."""
-    with context.database.read() as session:
-        page = _webhooks(session, context, seller_id).page(paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = _webhooks(work, context).page(paging)
     return list_response([_out(e) for e in page.items], page.total)
 
 
 @router.get("/webhooks/{webhookId}", response_model=WebhookOut)
 def get_webhook(webhook_id: WebhookIdPath, seller_id: SellerId, context: Context) -> Response:
-    with context.database.read() as session:
-        endpoint = _webhooks(session, context, seller_id).get(webhook_id)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        endpoint = _webhooks(work, context).get(webhook_id)
     return json_response(_out(endpoint))
 
 
@@ -138,16 +135,16 @@ def change_webhook(
     change = EndpointChange(
         url=body.url, events=body.events, enabled=body.enabled, description=body.description
     )
-    with context.database.write() as session:
-        endpoint = _webhooks(session, context, seller_id).change(webhook_id, change)
+    with context.database.unit_of_work(seller_id) as work:
+        endpoint = _webhooks(work, context).change(webhook_id, change)
     return json_response(_out(endpoint))
 
 
 @router.delete("/webhooks/{webhookId}", status_code=204)
 def delete_webhook(webhook_id: WebhookIdPath, seller_id: SellerId, context: Context) -> Response:
     """Forget the endpoint and its deliveries; nothing more is sent to it."""
-    with context.database.write() as session:
-        _webhooks(session, context, seller_id).delete(webhook_id)
+    with context.database.unit_of_work(seller_id) as work:
+        _webhooks(work, context).delete(webhook_id)
     return Response(status_code=204)
 
 
@@ -157,16 +154,16 @@ def rotate_webhook_secret(
 ) -> Response:
     """A new signing secret. For 24 hours each message is signed with both the new and
     the previous secret, so the receiver can switch at its own pace."""
-    with context.database.write() as session:
-        secret, expires = _webhooks(session, context, seller_id).rotate_secret(webhook_id)
+    with context.database.unit_of_work(seller_id) as work:
+        secret, expires = _webhooks(work, context).rotate_secret(webhook_id)
     return json_response(RotatedSecret(secret=secret, previous_secret_expires_at=expires))
 
 
 @router.post("/webhooks/{webhookId}/test", status_code=202, response_model=DeliveryOut)
 def send_webhook_test(webhook_id: WebhookIdPath, seller_id: SellerId, context: Context) -> Response:
     """Send a `webhook.test` event to this endpoint now; the answer is its delivery."""
-    with context.database.write() as session:
-        delivery = _webhooks(session, context, seller_id).send_test(webhook_id)
+    with context.database.unit_of_work(seller_id) as work:
+        delivery = _webhooks(work, context).send_test(webhook_id)
     return json_response(_delivery_out(delivery), 202)
 
 
@@ -180,8 +177,8 @@ def list_webhook_deliveries(
 ) -> Response:
     """Every attempt to deliver an event to the endpoint (and the next one due), latest
     first: its event, status code, latency, error and the next attempt."""
-    with context.database.read() as session:
-        page = _webhooks(session, context, seller_id).deliveries(webhook_id, status, paging)
+    with context.database.unit_of_work(seller_id, "read") as work:
+        page = _webhooks(work, context).deliveries(webhook_id, status, paging)
     return list_response([_delivery_out(d) for d in page.items], page.total)
 
 
@@ -195,8 +192,8 @@ def retry_webhook_delivery(
 ) -> Response:
     """Send the delivery's event again now (once; an attempt already waiting is brought
     forward). The answer is the attempt, Pending until a worker makes it."""
-    with context.database.write() as session:
-        delivery = _webhooks(session, context, seller_id).retry(webhook_id, delivery_id)
+    with context.database.unit_of_work(seller_id) as work:
+        delivery = _webhooks(work, context).retry(webhook_id, delivery_id)
     return json_response(_delivery_out(delivery), 202)
 
 
