@@ -71,7 +71,10 @@ class WebhookEndpoints(TenantRepository):
         """Forget the endpoint and its deliveries (NotFound if the seller has none such)."""
         self.get(endpoint_id)
         self._session.execute(
-            delete(WebhookDeliveryRow).where(WebhookDeliveryRow.endpoint_id == endpoint_id)
+            delete(WebhookDeliveryRow).where(
+                WebhookDeliveryRow.seller_id == self.seller_id,
+                WebhookDeliveryRow.endpoint_id == endpoint_id,
+            )
         )
         self._session.execute(
             delete(WebhookEndpointRow).where(
@@ -187,6 +190,7 @@ class WebhookDeliveries(TenantRepository):
         pending is brought forward, else a new one is added after the last."""
         earlier = self.get(endpoint_id, delivery_id)
         of_event = (
+            WebhookDeliveryRow.seller_id == self.seller_id,
             WebhookDeliveryRow.endpoint_id == endpoint_id,
             WebhookDeliveryRow.event_id == earlier.event_id,
         )
@@ -196,7 +200,10 @@ class WebhookDeliveries(TenantRepository):
         if pending is not None:
             self._session.execute(
                 update(WebhookDeliveryRow)
-                .where(WebhookDeliveryRow.id == pending)
+                .where(
+                    WebhookDeliveryRow.seller_id == self.seller_id,
+                    WebhookDeliveryRow.id == pending,
+                )
                 .values(due_at=now, schedule_from=None)
             )
             return self.get(endpoint_id, pending)
