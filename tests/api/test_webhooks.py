@@ -342,3 +342,21 @@ def test_a_host_name_that_resolves_to_loopback_is_refused_before_sending(
     with pytest.raises(SendFailed, match="loopback or private"):
         HttpSender(allow_private=False).post(url, {}, b"{}")
     assert receiver.received == []
+
+
+def test_an_attempt_that_cannot_be_sent_is_recorded_as_failed_and_retried(
+    client: TestClient, database: Database, clock: TestClock, receiver: Receiver
+) -> None:
+    class Broken:
+        def post(self, url: str, headers: object, body: bytes) -> object:
+            raise UnicodeError("label too long")
+
+    seller = new_seller(client)
+    webhook = new_webhook(client, seller, receiver.url)
+    send_test(client, seller, webhook["Id"])
+    sending = WebhookSending(SecretBox(KEY), Broken())  # type: ignore[arg-type]
+    broken = Worker(database, clock, webhooks=sending)
+    assert broken.run_webhooks() == 1
+    listed = deliveries(client, seller, webhook["Id"])
+    assert [(d["Attempt"], d["Status"]) for d in listed] == [(2, "Pending"), (1, "Failed")]
+    assert listed[1]["Error"] == "The attempt could not be sent (UnicodeError)."

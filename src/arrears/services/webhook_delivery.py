@@ -172,6 +172,10 @@ def _attempt(
         error = None if succeeded(status_code) else f"The receiver answered {status_code}."
     except SendFailed as failed:
         error = str(failed)
+    except Exception as unexpected:  # e.g. a URL httpx cannot send to: this attempt fails,
+        # recorded like any other, instead of holding up the others of its claim forever
+        log.exception("delivery %s to %s could not be sent", delivery.id, delivery.url)
+        error = f"The attempt could not be sent ({type(unexpected).__name__})."
     latency = time.perf_counter() - started
     if error is None and latency > ATTEMPT_TIMEOUT.total_seconds():
         error = f"The receiver answered after {latency:.1f} s, more than 15 s."
