@@ -1,4 +1,4 @@
-"""Prometheus metrics of the API, the task worker and billing, all defined here.
+"""Prometheus metrics of the API, the task worker, billing and webhooks, all defined here.
 
 Every metric lives in `prometheus_client`'s default registry of the process, so each
 process (`arrears serve` with its embedded worker, each `arrears worker`) exposes its own
