@@ -1,7 +1,7 @@
 """webhooks: endpoints, the outbox of events, and their deliveries
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0014
 Create Date: 2026-12-04 21:50:00.000000
 
 SPEC §13 (docs/webhooks.md). `webhook_events` is the outbox: an event is written in
@@ -18,7 +18,9 @@ from alembic import op
 import arrears.store.types
 
 revision = "0013"
-down_revision = "0012"
+# After 0014: the corrections' migration reached main first, on 0012. The number is the
+# one this migration was given; the chain, not the number, orders migrations.
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
