@@ -134,3 +134,58 @@ def test_an_ended_contract_arrives_signed_with_its_body_as_its_get_answers(
     answer = client.get(contract.path, headers=contract.headers)
     assert exact_json(received.body)["data"] == exact_json(answer.text) == ended
     assert received.body.endswith(b'"data":' + answer.content + b"}")
+
+
+def _issued_invoice(client: TestClient) -> tuple[Any, str]:
+    contract = new_priced_contract(client, recurring_fee="9.90", tax_rate="19")
+    post_usage(client, contract, "12.5", "2026-01-10T00:00:00Z")
+    bill_at(client, "2026-02-01T00:00:00Z")
+    invoices = client.get("/api/v1/invoices", headers=contract.headers).json()
+    return contract, invoices[0]["Id"]
+
+
+def _data_and_answer(received: Any, answer: Any) -> tuple[Any, Any]:
+    return exact_json(received.body)["data"], exact_json(answer.text)
+
+
+def test_a_payment_that_settles_an_invoice_arrives_as_invoice_paid(
+    client: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    contract, invoice_id = _issued_invoice(client)
+    webhook = new_webhook(client, contract.seller, receiver.url, ["invoice.paid"])
+    invoice = exact_json(
+        client.get(f"/api/v1/invoices/{invoice_id}", headers=contract.headers).text
+    )
+    path = f"/api/v1/invoices/{invoice_id}/payments"
+    for amount, reference in (("10", "first"), (str(invoice["AmountDue"] - 10), "rest")):
+        payment = {"Amount": amount, "Reference": reference}
+        assert client.post(path, json=payment, headers=contract.headers).status_code == 201
+    assert worker.run_webhooks() == 1  # the second payment settles it; the first did not
+    (received,) = receiver.received
+    assert received.verified(str(webhook["Secret"]))["type"] == "invoice.paid"
+    answer = client.get(f"/api/v1/invoices/{invoice_id}", headers=contract.headers)
+    data, got = _data_and_answer(received, answer)
+    assert data == got
+    assert data["PaymentStatus"] == "Paid"
+
+
+def test_a_void_arrives_as_its_credit_note_then_invoice_voided(
+    client: TestClient, worker: Worker, receiver: Receiver
+) -> None:
+    contract, invoice_id = _issued_invoice(client)
+    events = ["invoice.voided", "creditnote.issued"]
+    webhook = new_webhook(client, contract.seller, receiver.url, events)
+    path = f"/api/v1/invoices/{invoice_id}/void"
+    response = client.post(path, json={"Reason": "wrong plan"}, headers=contract.headers)
+    assert response.status_code == 200, response.text
+    assert worker.run_webhooks() == 2
+    bodies = [r.verified(str(webhook["Secret"])) for r in receiver.received]
+    assert sorted(b["type"] for b in bodies) == ["creditnote.issued", "invoice.voided"]
+    by_type = {b["type"]: r for b, r in zip(bodies, receiver.received, strict=True)}
+    note_id = exact_json(by_type["creditnote.issued"].body)["data"]["Id"]
+    note = client.get(f"/api/v1/creditnotes/{note_id}", headers=contract.headers)
+    assert _data_and_answer(by_type["creditnote.issued"], note)[0] == exact_json(note.text)
+    invoice = client.get(f"/api/v1/invoices/{invoice_id}", headers=contract.headers)
+    data, got = _data_and_answer(by_type["invoice.voided"], invoice)
+    assert data == got
+    assert data["PaymentStatus"] == "Voided"

@@ -10,10 +10,13 @@ from typing import Any
 
 from arrears.api.routers.consumption import _task_out
 from arrears.api.routers.contracts import _out as _contract_out
+from arrears.api.routers.corrections import credit_note_out
 from arrears.api.routers.invoices import invoice_out
 from arrears.domain.billing_failures import BillingFailure
 from arrears.domain.contracts import Contract
+from arrears.domain.credit_notes import CreditNote
 from arrears.domain.invoices import Invoice
+from arrears.domain.payments import Balance
 from arrears.domain.tasks import Task
 from arrears.domain.webhooks import TASK_ERRORS_LIMIT
 from arrears.services import webhooks
@@ -43,8 +46,11 @@ class ApiPayloads:
         shown = replace(task, errors=task.errors[:TASK_ERRORS_LIMIT])
         return _task_out(shown).model_dump(mode="python", by_alias=True)
 
-    def invoice(self, invoice: Invoice) -> object:
-        return invoice_out(invoice).model_dump(mode="python", by_alias=True)
+    def invoice(self, invoice: Invoice, standing: Balance | None = None) -> object:
+        return invoice_out(invoice, standing).model_dump(mode="python", by_alias=True)
+
+    def credit_note(self, note: CreditNote) -> object:
+        return credit_note_out(note).model_dump(mode="python", by_alias=True)
 
     def contract(self, contract: Contract, failure: BillingFailure | None, now: datetime) -> object:
         context: Any = _At(_Instant(now))  # the router reads only the clock

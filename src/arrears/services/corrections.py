@@ -28,8 +28,17 @@ from arrears.domain.ids import new_id
 from arrears.domain.invoices import InvoiceKind
 from arrears.domain.money import currency
 from arrears.domain.paging import Page, PageRequest
-from arrears.domain.payments import EXACT, Payment, PaymentStatus, balance, check_payment
+from arrears.domain.payments import (
+    EXACT,
+    Balance,
+    Payment,
+    PaymentStatus,
+    balance,
+    check_payment,
+)
 from arrears.domain.voids import check_voidable, reopened
+from arrears.domain.webhooks import EventType
+from arrears.services import webhooks
 from arrears.store.credit_notes import CreditNoteFilter
 from arrears.store.invoice_balances import LockedInvoice
 from arrears.store.unit_of_work import UnitOfWork
@@ -100,9 +109,20 @@ def _credit(
         voided=before.payment_status is PaymentStatus.VOIDED,
     )
     work.invoice_balances.save(locked.id, after)
-    # event: creditnote.issued (data: the credit note), and invoice.paid when the
-    # credit settles what was left (after.payment_status turned Paid).
+    webhooks.credit_note_issued(work, now, note)
+    _paid_if_settled(work, now, locked.id, before, after)
     return note
+
+
+def _paid_if_settled(
+    work: UnitOfWork, now: datetime, invoice_id: str, before: Balance, after: Balance
+) -> None:
+    """`invoice.paid` when a payment or a credit settles what was left of the invoice."""
+    if before.payment_status is not PaymentStatus.PAID and after.payment_status is (
+        PaymentStatus.PAID
+    ):
+        invoice = work.invoices.invoice(invoice_id)
+        webhooks.invoice_settled(work, now, EventType.INVOICE_PAID, invoice, after)
 
 
 def _prefix(work: UnitOfWork) -> str:
@@ -159,7 +179,7 @@ def record_payment(
         paid = before.amount_paid + payment.amount
     after = balance(locked.total, before.amount_credited, paid, voided=False)
     work.invoice_balances.save(locked.id, after)
-    # event: invoice.paid (data: the invoice) when after.payment_status is Paid.
+    _paid_if_settled(work, now, locked.id, before, after)
     return RecordedPayment(payment, created=True)
 
 
@@ -216,10 +236,8 @@ def void_invoice(work: UnitOfWork, clock: Clock, invoice_id: str, *, reason: str
     if not fully_credited(invoice, credited):
         note = _credit(work, clock, locked, reason=reason, lines=None)
     after = balances.lock(invoice_id).balance
-    balances.save(
-        invoice_id,
-        balance(locked.total, after.amount_credited, after.amount_paid, voided=True),
-        voided_at=clock.now(),
-    )
-    # event: invoice.voided (data: the invoice), after creditnote.issued for `note`.
+    voided = balance(locked.total, after.amount_credited, after.amount_paid, voided=True)
+    balances.save(invoice_id, voided, voided_at=clock.now())
+    # After the credit note's own event, if the void credited anything.
+    webhooks.invoice_settled(work, clock.now(), EventType.INVOICE_VOIDED, invoice, voided)
     return VoidedInvoice(invoice_id, note, entries, items)

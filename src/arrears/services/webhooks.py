@@ -24,10 +24,12 @@ from sqlalchemy.orm import Session
 from arrears.domain.billing_failures import BillingFailure
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
+from arrears.domain.credit_notes import CreditNote
 from arrears.domain.errors import FieldError, Invalid
 from arrears.domain.ids import new_id
 from arrears.domain.invoices import Invoice
 from arrears.domain.paging import Page, PageRequest
+from arrears.domain.payments import Balance
 from arrears.domain.tasks import Task, TaskStatus
 from arrears.domain.webhooks import (
     SECRET_OVERLAP,
@@ -48,6 +50,8 @@ __all__ = [
     "Payloads",
     "Webhooks",
     "contract_ended",
+    "credit_note_issued",
+    "invoice_settled",
     "invoices_finalized",
     "task_finished",
     "use_payloads",
@@ -65,7 +69,12 @@ class Payloads(Protocol):
 
     def task(self, task: Task) -> object: ...
 
-    def invoice(self, invoice: Invoice) -> object: ...
+    def invoice(self, invoice: Invoice, standing: Balance | None = None) -> object:
+        """The invoice as `GET /invoices/{id}` answers it while it stands at `standing`
+        (None: as just issued)."""
+        ...
+
+    def credit_note(self, note: CreditNote) -> object: ...
 
     def contract(self, contract: Contract, failure: BillingFailure | None, now: datetime) -> object:
         """The contract as `GET /contracts/{id}` answers it at `now`."""
@@ -107,6 +116,19 @@ def invoices_finalized(work: UnitOfWork, now: datetime, invoices: Sequence[Invoi
     if invoices:
         renders = [_invoice_render(invoice) for invoice in invoices]
         _emit(work, now, EventType.INVOICE_FINALIZED, renders)
+
+
+def invoice_settled(
+    work: UnitOfWork, now: datetime, event_type: EventType, invoice: Invoice, standing: Balance
+) -> None:
+    """`invoice.paid` or `invoice.voided` for an invoice whose `standing` is being saved in
+    `work`'s transaction."""
+    _emit(work, now, event_type, [lambda p: p.invoice(invoice, standing)])
+
+
+def credit_note_issued(work: UnitOfWork, now: datetime, note: CreditNote) -> None:
+    """`creditnote.issued` for a credit note being stored in `work`'s transaction."""
+    _emit(work, now, EventType.CREDIT_NOTE_ISSUED, [lambda p: p.credit_note(note)])
 
 
 def contract_ended(

@@ -248,6 +248,21 @@ _EVENTS = {
         "InvoiceOut",
         "An invoice was issued (regular, interim or final).",
     ),
+    "invoice.voided": (
+        "InvoiceVoidedEvent",
+        "InvoiceOut",
+        "An invoice was voided (after the credit note that credits what was left).",
+    ),
+    "invoice.paid": (
+        "InvoicePaidEvent",
+        "InvoiceOut",
+        "A payment or a credit note settled what was left of an invoice.",
+    ),
+    "creditnote.issued": (
+        "CreditNoteIssuedEvent",
+        "CreditNoteOut",
+        "A credit note was issued (on its own, or by a void).",
+    ),
     "contract.ended": (
         "ContractEndedEvent",
         "ContractOut",
