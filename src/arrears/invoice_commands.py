@@ -11,6 +11,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
+from arrears.api import webhook_payloads
 from arrears.api.encoding import json_response
 from arrears.api.routers.corrections import credit_note_out, payment_out
 from arrears.api.routers.invoices import invoice_out
@@ -29,6 +30,14 @@ err = Console(stderr=True)
 Seller = Annotated[str, typer.Option(help="The seller id the invoice belongs to.")]
 Reason = Annotated[str, typer.Option(help="Why: printed on the credit note.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON.")]
+
+
+@invoices_app.callback()
+def _events() -> None:
+    """Correct invoices and record payments."""
+    # A void, a credit note or a payment writes its webhook events, whose bodies are
+    # the API's JSON (docs/webhooks.md).
+    webhook_payloads.install()
 
 
 @invoices_app.command("void")
