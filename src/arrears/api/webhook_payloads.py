@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,7 @@ from arrears.domain.payments import Balance
 from arrears.domain.tasks import Task
 from arrears.domain.webhooks import TASK_ERRORS_LIMIT
 from arrears.services import webhooks
+from arrears.services.contract_plans import StoredPhase
 
 __all__ = ["ApiPayloads", "install"]
 
@@ -52,9 +54,16 @@ class ApiPayloads:
     def credit_note(self, note: CreditNote) -> object:
         return credit_note_out(note).model_dump(mode="python", by_alias=True)
 
-    def contract(self, contract: Contract, failure: BillingFailure | None, now: datetime) -> object:
+    def contract(
+        self,
+        contract: Contract,
+        failure: BillingFailure | None,
+        phases: Sequence[StoredPhase],
+        now: datetime,
+    ) -> object:
         context: Any = _At(_Instant(now))  # the router reads only the clock
-        return _contract_out(contract, context, failure).model_dump(mode="python", by_alias=True)
+        out = _contract_out(contract, context, failure, list(phases))
+        return out.model_dump(mode="python", by_alias=True)
 
 
 def install() -> None:

@@ -42,6 +42,7 @@ from arrears.domain.webhooks import (
     new_secret,
 )
 from arrears.services.webhook_secrets import SecretBox
+from arrears.store.contract_plans import StoredPhase
 from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -76,7 +77,13 @@ class Payloads(Protocol):
 
     def credit_note(self, note: CreditNote) -> object: ...
 
-    def contract(self, contract: Contract, failure: BillingFailure | None, now: datetime) -> object:
+    def contract(
+        self,
+        contract: Contract,
+        failure: BillingFailure | None,
+        phases: Sequence[StoredPhase],
+        now: datetime,
+    ) -> object:
         """The contract as `GET /contracts/{id}` answers it at `now`."""
         ...
 
@@ -136,7 +143,11 @@ def contract_ended(
 ) -> None:
     """`contract.ended` for a contract given its end in `work`'s transaction (`failure`:
     why it cannot be billed, as its `GET` shows)."""
-    renders = [lambda p: p.contract(contract, failure, now)]
+    listening = work.webhook_endpoints.subscribed(EventType.CONTRACT_ENDED)
+    if not listening[EventType.CONTRACT_ENDED]:
+        return
+    phases = work.contract_plans.phases([contract])[contract.id]
+    renders = [lambda p: p.contract(contract, failure, phases, now)]
     _emit(work, now, EventType.CONTRACT_ENDED, renders)
 
 

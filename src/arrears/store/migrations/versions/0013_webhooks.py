@@ -1,7 +1,7 @@
 """webhooks: endpoints, the outbox of events, and their deliveries
 
 Revision ID: 0013
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-04 21:50:00.000000
 
 SPEC §13 (docs/webhooks.md). `webhook_events` is the outbox: an event is written in
@@ -18,9 +18,10 @@ from alembic import op
 import arrears.store.types
 
 revision = "0013"
-# After 0014: the corrections' migration reached main first, on 0012. The number is the
-# one this migration was given; the chain, not the number, orders migrations.
-down_revision = "0014"
+# After 0015: the migrations of corrections (0014) and plans (0015) reached main first.
+# The number is the one this migration was given; the chain, not the number, orders
+# migrations.
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
