@@ -1,6 +1,6 @@
 """webhooks: endpoints, the outbox of events, and their deliveries
 
-Revision ID: 0013
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-04 21:50:00.000000
 
@@ -17,10 +17,8 @@ from alembic import op
 
 import arrears.store.types
 
-revision = "0013"
-# After 0015: the migrations of corrections (0014) and plans (0015) reached main first.
-# The number is the one this migration was given; the chain, not the number, orders
-# migrations.
+revision = "0016"
+# Numbered after the migrations that reached main before it; 0013 was never used.
 down_revision = "0015"
 branch_labels = None
 depends_on = None
