@@ -10,7 +10,15 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from arrears.console.pages import contracts, customers, invoices, overview, sign_in, submissions
+from arrears.console.pages import (
+    contracts,
+    corrections,
+    customers,
+    invoices,
+    overview,
+    sign_in,
+    submissions,
+)
 from arrears.console.rendering import HERE
 
 __all__ = ["install_console"]
@@ -19,6 +27,6 @@ __all__ = ["install_console"]
 def install_console(app: FastAPI) -> None:
     """Serve the console's pages under `/console` and its stylesheet under
     `/console/static`."""
-    for module in (sign_in, overview, customers, contracts, invoices, submissions):
+    for module in (sign_in, overview, customers, contracts, invoices, corrections, submissions):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

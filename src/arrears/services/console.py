@@ -14,9 +14,12 @@ from decimal import Decimal
 from arrears.domain.catalog import Customer, PlanVariant
 from arrears.domain.clock import Clock
 from arrears.domain.contracts import Contract
+from arrears.domain.credit_notes import CreditNote
 from arrears.domain.errors import Conflict
 from arrears.domain.invoices import Invoice, InvoiceDraft, LineKind
 from arrears.domain.paging import Page, PageRequest
+from arrears.domain.payments import Balance, Payment
+from arrears.domain.profiles import DEFAULT_PAYMENT_TERMS_DAYS, due_date
 from arrears.domain.tasks import Task, TaskStatus
 from arrears.domain.usage import UsageEntry
 from arrears.services.contract_billing import catch_up, preview_period
@@ -231,10 +234,15 @@ class InvoiceView:
     component_names: dict[str, str]
     usage: list[list[UsageEntry]]
     """The usage entries each line billed, in the order of the lines."""
+    balance: Balance
+    due_date: datetime
+    credit_notes: list[CreditNote]
+    payments: list[Payment]
 
 
 def invoice_view(work: UnitOfWork, invoice_id: str) -> InvoiceView:
-    """The invoice, its lines, and the usage entries each line billed."""
+    """The invoice, its lines, the usage entries each line billed, where it stands
+    (SPEC §10), its credit notes and its payments."""
     billing = work.invoices
     invoice = billing.invoice(invoice_id)
     entries = {entry.id: entry for entry in billing.invoice_usage(invoice_id)}
@@ -250,6 +258,11 @@ def invoice_view(work: UnitOfWork, invoice_id: str) -> InvoiceView:
         customer_name=customer.get(invoice.customer_id, invoice.customer_id),
         component_names=names,
         usage=by_line,
+        balance=work.invoice_balances.balances([invoice_id])[invoice_id],
+        # Invoices issued before due dates were kept (migration 0014): 14 days, as the API.
+        due_date=invoice.due_date or due_date(invoice.document_date, DEFAULT_PAYMENT_TERMS_DAYS),
+        credit_notes=work.credit_notes.of_invoice(invoice_id),
+        payments=work.payments.of_invoice(invoice_id, invoice.draft.currency.code),
     )
 
 
