@@ -191,3 +191,30 @@ def test_a_phone_width_screen_needs_no_sideways_scrolling(
         _shot(browser, "contract-phone")
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_an_operator_downloads_an_invoice_pdf_voids_it_and_sees_it_reopened(
+    browser: WebDriver, server: Served, world: ConsoleWorld, tmp_path: Path
+) -> None:
+    # Headless Chromium saves a download only where it is told to.
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)}
+    )
+    _signed_in(browser, server, world)
+    number = world.invoice["InvoiceNumber"]
+    browser.get(f"{server.url}/console/invoices/{world.invoice['Id']}")
+    _arrive(browser, f"Invoice {number}")
+    browser.find_element(By.LINK_TEXT, "Download the PDF").click()
+    pdf = tmp_path / f"{number}.pdf"
+    WebDriverWait(browser, 30).until(lambda _: pdf.exists() and pdf.stat().st_size > 0)
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+    browser.find_element(By.ID, "void-reason").send_keys("Wrong price")
+    browser.find_element(By.ID, "void").click()
+    _arrive(browser, f"Void: invoice {number}?")
+    _shot(browser, "void-confirm")
+    browser.find_element(By.ID, "confirm").click()
+    _arrive(browser, f"Invoice {number}")
+    assert browser.find_element(By.ID, "payment-status").text == "Voided"
+    assert "period is reopened" in browser.find_element(By.ID, "voided").text
+    _shot(browser, "invoice-voided")
