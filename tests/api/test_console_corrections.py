@@ -202,3 +202,43 @@ def test_another_sellers_session_cannot_download_the_invoice_pdf(
     response = manual_client.get(f"/console/invoices/{world.invoice['Id']}/pdf")
     assert response.status_code == 404
     assert not response.content.startswith(b"%PDF")
+
+
+def _credit_the_whole_invoice(client: TestClient, world: ConsoleWorld, token: str) -> None:
+    form = {"csrf_token": token, "line": "all", "reason": "Goodwill", "confirmed": "yes"}
+    assert _post(client, world, "credit", **form).status_code == 303
+
+
+def test_credit_notes_are_listed_newest_first_and_one_shows_its_lines_and_pdf(
+    manual_client: TestClient, world: ConsoleWorld, token: str
+) -> None:
+    _credit_the_whole_invoice(manual_client, world, token)
+    listed = manual_client.get("/console/creditnotes")
+    assert listed.status_code == 200, listed.text
+    assert "Globex" in _text(listed.text)
+    assert "Goodwill €1.50" in _text(listed.text)
+    assert "1 credit notes" in _text(listed.text)
+    link = re.search(r'href="(/console/creditnotes/[0-9a-f]+)"', listed.text)
+    assert link, listed.text
+    text = _text(manual_client.get(link.group(1)).text)
+    assert f"Invoice {world.invoice['InvoiceNumber']}" in text
+    assert "1 Storage €1.50" in text
+    assert "Download the PDF" in text
+    dated = manual_client.get("/console/creditnotes", params={"from": "2026-02-16"}).text
+    assert "0 credit notes" in _text(dated)
+
+
+def test_another_sellers_session_cannot_open_a_credit_note_or_its_pdf(
+    manual_client: TestClient, world: ConsoleWorld, token: str
+) -> None:
+    _credit_the_whole_invoice(manual_client, world, token)
+    link = re.search(
+        r'href="(/console/creditnotes/[0-9a-f]+)"', manual_client.get("/console/creditnotes").text
+    )
+    assert link
+    sign_in(manual_client, new_seller(manual_client, "Beta Cloud"))
+    for path in (link.group(1), f"{link.group(1)}/pdf"):
+        response = manual_client.get(path)
+        assert response.status_code == 404, path
+        assert "Globex" not in response.text
+    assert "Globex" not in manual_client.get("/console/creditnotes").text

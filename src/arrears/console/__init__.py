@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 from arrears.console.pages import (
     contracts,
     corrections,
+    credit_notes,
     customers,
     invoices,
     overview,
@@ -27,6 +28,15 @@ __all__ = ["install_console"]
 def install_console(app: FastAPI) -> None:
     """Serve the console's pages under `/console` and its stylesheet under
     `/console/static`."""
-    for module in (sign_in, overview, customers, contracts, invoices, corrections, submissions):
+    for module in (
+        sign_in,
+        overview,
+        customers,
+        contracts,
+        invoices,
+        corrections,
+        credit_notes,
+        submissions,
+    ):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

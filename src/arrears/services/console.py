@@ -34,6 +34,7 @@ from arrears.store.console_reads import (
     TaskSummary,
     UsageSum,
 )
+from arrears.store.credit_notes import CreditNoteFilter
 from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "TASK_SORTS",
     "USAGE_WINDOW",
     "ContractView",
+    "CreditNoteFilter",
+    "CreditNoteView",
     "CustomerView",
     "FreeQuota",
     "InvoiceQuery",
@@ -50,7 +53,9 @@ __all__ = [
     "Sort",
     "UsageSum",
     "contract_view",
+    "credit_note_view",
     "customer_view",
+    "find_credit_notes",
     "find_customers",
     "find_invoices",
     "find_tasks",
@@ -275,3 +280,35 @@ def find_tasks(
 def task_view(work: UnitOfWork, task_id: str) -> Task:
     """The bulk submission with every record error."""
     return work.tasks.get(task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNotesPage:
+    page: Page[CreditNote]
+    customer_names: dict[str, str]
+
+
+def find_credit_notes(
+    work: UnitOfWork, note_filter: CreditNoteFilter, page: PageRequest
+) -> CreditNotesPage:
+    """The seller's credit notes, newest first, with their customers' names."""
+    found = work.credit_notes.credit_notes(note_filter, page)
+    customers = sorted({note.customer_id for note in found.items})
+    return CreditNotesPage(found, work.console_reads.customer_names(customers))
+
+
+@dataclass(frozen=True, slots=True)
+class CreditNoteView:
+    note: CreditNote
+    customer_name: str
+    invoice_number: str
+
+
+def credit_note_view(work: UnitOfWork, credit_note_id: str) -> CreditNoteView:
+    """The credit note, its customer's name and the number of the invoice it corrects."""
+    note = work.credit_notes.credit_note(credit_note_id)
+    names = work.console_reads.customer_names([note.customer_id])
+    invoice = work.invoices.invoice(note.invoice_id)
+    return CreditNoteView(
+        note, names.get(note.customer_id, note.customer_id), invoice.invoice_number
+    )

@@ -19,7 +19,7 @@ router = console_router()
 FILTERS = ("customer", "kind", "number", "from", "to")
 
 
-def _day(value: str | None, *, after: bool = False) -> datetime | None:
+def day_of(value: str | None, *, after: bool = False) -> datetime | None:
     """A `YYYY-MM-DD` filter as the instant its UTC day starts (or, for `after`, ends);
     a value that is no date filters nothing."""
     try:
@@ -38,8 +38,8 @@ def invoices_page(request: Request, session: SessionOf, context: Context) -> Res
         customer_id=query.get("customer") or None,
         kind=kind if kind in {k.value for k in InvoiceKind} else None,
         number=(query.get("number") or "")[:40] or None,
-        document_from=_day(query.get("from")),
-        document_to=_day(query.get("to"), after=True),
+        document_from=day_of(query.get("from")),
+        document_to=day_of(query.get("to"), after=True),
     )
     table = table_of(query, INVOICE_SORTS, Sort("date", True), keep=FILTERS)
     with context.database.unit_of_work(session.seller_id, "read") as work:
