@@ -1,5 +1,6 @@
-"""SPEC §10, §12 and §14: an invoice's PDF, balance, credit notes and payments in the
-console, and crediting, voiding and recording a payment there, each confirmed first.
+"""SPEC §10, §11, §12 and §14: an invoice's PDF, balance, credit notes and payments in
+the console, and crediting, voiding and recording a payment there, each confirmed first;
+the credit notes' pages; a contract's phases.
 
 The world (tests/console_factories.py): Globex's January invoice of 1.50 EUR (one line,
 storage, 15 GB billable at 0.10, 0 % tax); the clock stands at 15 February 2026."""
@@ -16,9 +17,10 @@ from fastapi.testclient import TestClient
 from arrears.domain.clock import TestClock
 from arrears.store.database import Database
 from arrears.worker.runner import Worker
-from tests.billing_factories import get_invoice_raw, invoices_of, run_billing
+from tests.billing_factories import Metered, get_invoice_raw, invoices_of, run_billing
 from tests.console_factories import ConsoleWorld, console_world, sign_in
 from tests.factories import new_seller
+from tests.plan_factories import new_catalog, new_contract, new_variant, ordered
 
 
 @pytest.fixture
@@ -242,3 +244,16 @@ def test_another_sellers_session_cannot_open_a_credit_note_or_its_pdf(
         assert response.status_code == 404, path
         assert "Globex" not in response.text
     assert "Globex" not in manual_client.get("/console/creditnotes").text
+
+
+def test_a_contract_shows_its_phases_after_a_plan_change(manual_client: TestClient) -> None:
+    catalog = new_catalog(manual_client, "Storage")
+    small = new_variant(manual_client, catalog, Metered(), name="Small")
+    large = new_variant(manual_client, catalog, Metered(), name="Large")
+    contract = new_contract(manual_client, catalog, small)
+    sign_in(manual_client, catalog.seller)
+    page = f"/console/contracts/{contract.contract_id}"
+    assert "Small Jan 1, 2026 open-ended" in _text(manual_client.get(page).text)
+    ordered(manual_client, contract, {"PlanVariantId": large}, ChangeDate="2026-01-20T00:00:00Z")
+    text = _text(manual_client.get(page).text)
+    assert "Small Jan 1, 2026 Jan 20, 2026 Large Jan 20, 2026 open-ended" in text

@@ -50,6 +50,7 @@ __all__ = [
     "InvoiceQuery",
     "InvoiceView",
     "Overview",
+    "PhaseView",
     "Sort",
     "UsageSum",
     "contract_view",
@@ -157,6 +158,16 @@ class FreeQuota:
 
 
 @dataclass(frozen=True, slots=True)
+class PhaseView:
+    """The contract is on a plan variant (`name`) from `starts` until `ends` (None: on)."""
+
+    plan_variant_id: str
+    name: str
+    starts: datetime
+    ends: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class ContractView:
     contract: Contract
     customer_name: str
@@ -168,6 +179,8 @@ class ContractView:
     """None once the final invoice is issued: nothing more is billed."""
     free_quotas: list[FreeQuota]
     invoices: Page[InvoiceSummary]
+    phases: list[PhaseView]
+    """Its plan variants over time, oldest first (one for a contract never changed)."""
 
 
 def contract_view(
@@ -196,7 +209,19 @@ def contract_view(
         preview=preview,
         free_quotas=_free_quotas(variant, preview, names),
         invoices=listed,
+        phases=_phases(work, contract),
     )
+
+
+def _phases(work: UnitOfWork, contract: Contract) -> list[PhaseView]:
+    stored = work.contract_plans.phases([contract])[contract.id]
+    catalog = work.catalog
+    names = {p.plan_variant_id: catalog.plan_variant(p.plan_variant_id).name for p in stored}
+    ends = [p.starts for p in stored[1:]] + [None]
+    return [
+        PhaseView(p.plan_variant_id, names[p.plan_variant_id], p.starts, end)
+        for p, end in zip(stored, ends, strict=True)
+    ]
 
 
 def _preview(work: UnitOfWork, clock: Clock, contract_id: str) -> InvoiceDraft | None:
