@@ -2,7 +2,8 @@
 `arrears serve` process on SQLite.
 
 An operator signs in, finds a customer, opens a contract and sees its chart, opens an
-invoice and a failed bulk submission; every page loads without a browser console error,
+invoice and a failed bulk submission, downloads an invoice's PDF, voids it after the
+confirmation page and sees it voided and reopened; every page loads without a browser console error,
 the keyboard reaches the first link, and a phone-width screen needs no sideways scroll.
 Screenshots go to tests/browser/artifacts/ (ignored by git; docs/images/ holds copies).
 """
@@ -157,6 +158,7 @@ def test_the_other_pages_load_without_console_errors(
 ) -> None:
     for path, name, status in (
         ("/console/invoices", "invoices", 200),
+        ("/console/creditnotes", "credit-notes", 200),
         ("/console/submissions", "submissions", 200),
         (f"/console/submissions/{world.task_id}", "submission", 200),
         ("/console/customers/not-a-customer", "not-found", 404),
