@@ -257,3 +257,18 @@ def test_a_contract_shows_its_phases_after_a_plan_change(manual_client: TestClie
     ordered(manual_client, contract, {"PlanVariantId": large}, ChangeDate="2026-01-20T00:00:00Z")
     text = _text(manual_client.get(page).text)
     assert "Small Jan 1, 2026 Jan 20, 2026 Large Jan 20, 2026 open-ended" in text
+
+
+@pytest.mark.parametrize(
+    "amount", ["1e100000", "1e-100000", "0.001", "-1", "NaN", "Infinity", "9" * 60]
+)
+@pytest.mark.parametrize("action", ["credit", "payment"])
+def test_an_amount_beyond_what_money_can_be_is_answered_on_the_page_not_a_server_error(
+    manual_client: TestClient, world: ConsoleWorld, token: str, action: str, amount: str
+) -> None:
+    form = {"csrf_token": token, "line": "1", "amount": amount, "reason": "r", "reference": "r"}
+    for confirmed in ("", "yes"):
+        response = _post(manual_client, world, action, confirmed=confirmed, **form)
+        assert response.status_code in {409, 422}, (amount, response.text)
+        assert 'role="alert"' in response.text
+    assert _standing(manual_client, world)["AmountDue"] == Decimal("1.50")

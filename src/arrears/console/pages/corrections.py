@@ -10,7 +10,8 @@ page with its status, never a server error; a foreign invoice is a 404.
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Literal
 
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +23,9 @@ from arrears.console.rendering import render
 from arrears.console.sessions import ConsoleSession, SessionOf, check_csrf
 from arrears.domain.credit_notes import LineCredit
 from arrears.domain.errors import ArrearsError, Invalid
+from arrears.domain.grammar import NotInGrammar, parse_decimal
+from arrears.domain.limits import PRICE_PLACES
+from arrears.domain.usage import check_decimal
 from arrears.services import corrections
 from arrears.services.console import invoice_view
 from arrears.store.unit_of_work import UnitOfWork
@@ -42,12 +46,17 @@ def credit_note_pdf(creditNoteId: str, session: SessionOf, context: Context) -> 
 
 
 def _amount(value: str, field: str) -> Decimal:
+    """An amount as the API reads one (its grammar, below 10^12, at most six places);
+    the currency's own places and what is left are the service's to check."""
     try:
-        amount = Decimal(value.strip())
-    except InvalidOperation:
-        raise Invalid.one(field, "number", "Enter an amount, such as 12.50.") from None
-    if not amount.is_finite() or amount <= 0:
-        raise Invalid.one(field, "positive", "Enter an amount above 0.")
+        amount = parse_decimal(value.strip())
+    except NotInGrammar:
+        raise Invalid.one(field, "not_a_decimal", "Enter an amount, such as 12.50.") from None
+    error = check_decimal(amount, field, PRICE_PLACES)
+    if error is not None:
+        raise Invalid([error])
+    if amount == 0:
+        raise Invalid.one(field, "not_positive", "Enter an amount above 0.")
     return amount
 
 
@@ -138,7 +147,7 @@ async def _act(
         act = _action(action, form)
         if form.get("confirmed") != "yes":
             return await run_in_threadpool(
-                _confirm, request, context, session, invoice_id, action=action, form=form
+                _confirm, request, context, session, invoice_id, action=action, form=form, act=act
             )
         await run_in_threadpool(_run, context, session, invoice_id, act)
     except ArrearsError as error:
@@ -156,9 +165,13 @@ def _confirm(
     *,
     action: str,
     form: dict[str, str],
+    act: Act,
 ) -> Response:
     with context.database.unit_of_work(session.seller_id, "read") as work:
         view = invoice_view(work, invoice_id)  # a foreign invoice: 404 before asking
+    # Rehearsed first, all rolled back: what the service would refuse (an amount past
+    # what is due, a line overdrawn) is said now, not after the operator confirmed.
+    _run(context, session, invoice_id, act, access="rehearsal")
     fields = {k: v for k, v in form.items() if k not in {"csrf_token", "confirmed"}}
     return render(
         request,
@@ -171,6 +184,12 @@ def _confirm(
     )
 
 
-def _run(context: AppContext, session: ConsoleSession, invoice_id: str, act: Act) -> None:
-    with context.database.unit_of_work(session.seller_id) as work:
+def _run(
+    context: AppContext,
+    session: ConsoleSession,
+    invoice_id: str,
+    act: Act,
+    access: Literal["write", "rehearsal"] = "write",
+) -> None:
+    with context.database.unit_of_work(session.seller_id, access) as work:
         act(work, context, invoice_id)
