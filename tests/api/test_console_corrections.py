@@ -228,6 +228,10 @@ def test_credit_notes_are_listed_newest_first_and_one_shows_its_lines_and_pdf(
     assert "Download the PDF" in text
     dated = manual_client.get("/console/creditnotes", params={"from": "2026-02-16"}).text
     assert "0 credit notes" in _text(dated)
+    customer = manual_client.get(f"/console/customers/{world.contract.customer_id}").text
+    of_customer = re.search(r'href="(/console/creditnotes\?customer=[0-9a-f]+)"', customer)
+    assert of_customer, customer
+    assert "1 credit notes" in _text(manual_client.get(of_customer.group(1)).text)
 
 
 def test_another_sellers_session_cannot_open_a_credit_note_or_its_pdf(

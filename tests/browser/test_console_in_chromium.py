@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -108,8 +109,11 @@ def _shot(browser: WebDriver, name: str, status: int = 200) -> None:
 
 def _arrive(browser: WebDriver, heading: str) -> None:
     """Wait for the page a click or Enter navigates to: its h1 reads `heading` (the old
-    page's elements stay readable until the new one replaces them)."""
-    WebDriverWait(browser, 10).until(lambda b: b.find_element(By.TAG_NAME, "h1").text == heading)
+    page's elements stay readable until the new one replaces them; an h1 found on the old
+    page and read after the swap is stale: looked up again)."""
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: b.find_element(By.TAG_NAME, "h1").text == heading
+    )
 
 
 def _signed_in(browser: WebDriver, server: Served, world: ConsoleWorld) -> None:
