@@ -113,6 +113,22 @@ def test_an_invoice_credited_in_full_takes_no_more_credit(client: TestClient) ->
     assert "line 0 has 0.00 EUR left" in line.json()["detail"]
 
 
+def test_a_credit_beyond_any_invoice_total_is_refused_as_too_large(client: TestClient) -> None:
+    contract, invoice = invoice_of_89_35(client)
+
+    response = credit_raw(
+        client,
+        contract,
+        invoice["Id"],
+        {"Reason": "Typo", "Lines": [{"LineIndex": 0, "Amount": "1e100000"}]},
+    )
+
+    assert response.status_code == 422, response.text
+    assert [(e["field"], e["code"]) for e in response.json()["errors"]] == [
+        ("Lines[0].Amount", "too_large")
+    ]
+
+
 def test_every_bad_line_is_named_at_once(client: TestClient) -> None:
     contract, invoice = invoice_of_89_35(client)
 

@@ -90,6 +90,15 @@ def test_a_payment_is_above_zero_in_the_currencys_minor_unit(client: TestClient)
     assert fraction.json()["errors"][0]["code"] == "too_many_decimals"
 
 
+def test_a_payment_beyond_any_invoice_total_is_refused_as_too_large(client: TestClient) -> None:
+    contract, invoice = invoice_of_89_35(client)
+
+    huge = pay_raw(client, contract, invoice["Id"], "1e100000", "SEPA-0003")
+
+    assert huge.status_code == 422, huge.text
+    assert huge.json()["errors"][0]["code"] == "too_large"
+
+
 def test_another_sellers_invoice_takes_no_payment(client: TestClient) -> None:
     _, invoice = invoice_of_89_35(client)
     stranger, _ = invoice_of_89_35(client)

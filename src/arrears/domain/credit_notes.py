@@ -19,7 +19,7 @@ from typing import Final
 
 from arrears.domain.errors import Conflict, FieldError, Invalid
 from arrears.domain.invoices import Invoice
-from arrears.domain.money import Currency, decimal_places, round_amount
+from arrears.domain.money import Currency, amount_errors, round_amount
 from arrears.domain.payments import EXACT
 
 __all__ = [
@@ -188,17 +188,7 @@ def _checked(
             errors.append(
                 FieldError(f"{at}.LineIndex", "duplicate_line", "Each line is named at most once.")
             )
-        if credit.amount <= 0:
-            errors.append(FieldError(f"{at}.Amount", "not_positive", "An amount is above 0."))
-        elif decimal_places(credit.amount) > currency.minor_unit:
-            errors.append(
-                FieldError(
-                    f"{at}.Amount",
-                    "too_many_decimals",
-                    f"An amount in {currency.code} has at most {currency.minor_unit} "
-                    "decimal places.",
-                )
-            )
+        errors.extend(amount_errors(f"{at}.Amount", credit.amount, currency))
         asked.setdefault(credit.line_index, credit.amount)
     if errors:
         raise Invalid(errors)

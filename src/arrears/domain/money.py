@@ -12,9 +12,10 @@ from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 
 from iso4217 import Currency as Iso4217
 
-from arrears.domain.errors import Invalid
+from arrears.domain.errors import FieldError, Invalid
 from arrears.domain.limits import (
     DECIMAL_PRECISION,
+    MAX_AMOUNT_DIGITS,
     MAX_INTEGER_DIGITS,
     PRICE_PLACES,
     QUANTITY_PLACES,
@@ -119,3 +120,26 @@ def decimal_places(value: Decimal) -> int:
             break
         trailing_zeros += 1
     return max(0, -exponent - trailing_zeros)
+
+
+def amount_errors(field: str, amount: Decimal, currency: Currency) -> list[FieldError]:
+    """What is wrong with an amount a seller credits or receives: it is above 0, in the
+    currency's minor unit, and below 10**MAX_AMOUNT_DIGITS, the most any invoice total
+    can be (`domain.limits`); beyond that no invoice could take it, and comparing it
+    with one would need more digits than the exact context holds."""
+    if not amount.is_finite() or amount <= 0:
+        return [FieldError(field, "not_positive", "An amount is above 0.")]
+    if amount >= Decimal(10) ** MAX_AMOUNT_DIGITS:
+        return [
+            FieldError(field, "too_large", f"An amount is less than 10^{MAX_AMOUNT_DIGITS}.")
+        ]
+    if decimal_places(amount) > currency.minor_unit:
+        return [
+            FieldError(
+                field,
+                "too_many_decimals",
+                f"An amount in {currency.code} has at most {currency.minor_unit} "
+                "decimal places.",
+            )
+        ]
+    return []

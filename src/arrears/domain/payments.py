@@ -9,9 +9,9 @@ from datetime import datetime
 from decimal import Context, Decimal, Inexact, InvalidOperation, localcontext
 from typing import Final
 
-from arrears.domain.errors import Conflict, FieldError, Invalid
+from arrears.domain.errors import Conflict, Invalid
 from arrears.domain.limits import DECIMAL_PRECISION
-from arrears.domain.money import Currency, decimal_places
+from arrears.domain.money import Currency, amount_errors
 
 __all__ = ["EXACT", "Balance", "Payment", "PaymentStatus", "balance", "check_payment"]
 
@@ -68,19 +68,8 @@ def balance(
 def check_payment(amount: Decimal, due: Balance, currency: Currency, invoice_number: str) -> None:
     """A payment is above 0, in the currency's minor unit, and at most what is due:
     `Invalid` or `Conflict` (saying by how much) otherwise; a voided invoice takes none."""
-    if amount <= 0:
-        raise Invalid.one("Amount", "not_positive", "An amount is above 0.")
-    if decimal_places(amount) > currency.minor_unit:
-        raise Invalid(
-            [
-                FieldError(
-                    "Amount",
-                    "too_many_decimals",
-                    f"An amount in {currency.code} has at most {currency.minor_unit} "
-                    "decimal places.",
-                )
-            ]
-        )
+    if errors := amount_errors("Amount", amount, currency):
+        raise Invalid(errors)
     if due.payment_status is PaymentStatus.VOIDED:
         raise Conflict(f"Invoice {invoice_number} is voided: nothing is due.")
     if amount > due.amount_due:
