@@ -19,6 +19,7 @@ from arrears.console.pages import (
     overview,
     sign_in,
     submissions,
+    webhooks,
 )
 from arrears.console.rendering import HERE
 
@@ -37,6 +38,7 @@ def install_console(app: FastAPI) -> None:
         corrections,
         credit_notes,
         submissions,
+        webhooks,
     ):
         app.include_router(module.router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

@@ -303,10 +303,23 @@ class Webhooks:
         return self._deliveries.first(endpoint.id, event_id)
 
     def deliveries(
-        self, endpoint_id: str, status: DeliveryStatus | None, page: PageRequest
+        self,
+        endpoint_id: str,
+        status: DeliveryStatus | None,
+        page: PageRequest,
+        *,
+        oldest_first: bool = False,
     ) -> Page[Delivery]:
         self._endpoints.get(endpoint_id)
-        return self._deliveries.page(endpoint_id, status, page)
+        return self._deliveries.page(endpoint_id, status, page, oldest_first=oldest_first)
+
+    def failing_counts(self) -> dict[str, int]:
+        """How many events each endpoint fails (failed, and not since succeeded)."""
+        return self._endpoints.failing_counts()
+
+    def failing(self) -> list[tuple[Endpoint, int]]:
+        """The endpoints disabled or failing events, each with how many it fails."""
+        return self._endpoints.failing()
 
     def retry(self, endpoint_id: str, delivery_id: str) -> Delivery:
         """Send the delivery's event again now, once (the schedule is not restarted)."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, Subquery, delete, exists, func, insert, not_, or_, select, update
+from sqlalchemy.orm import aliased
 
 from arrears.domain.errors import NotFound
 from arrears.domain.ids import new_id
@@ -114,6 +115,52 @@ class WebhookEndpoints(TenantRepository):
                     found[event_type].append(endpoint_id)
         return found
 
+    def failing(self) -> list[tuple[Endpoint, int]]:
+        """The endpoints that are disabled or have failing events, newest first, each with
+        how many events it fails (`failing_counts`)."""
+        counts = _failing_counts(self.seller_id)
+        failing = func.coalesce(counts.c.failing, 0)
+        query = (
+            select(WebhookEndpointRow, failing)
+            .outerjoin(counts, counts.c.endpoint_id == WebhookEndpointRow.id)
+            .where(
+                WebhookEndpointRow.seller_id == self.seller_id,
+                or_(not_(WebhookEndpointRow.enabled), failing > 0),
+            )
+            .order_by(WebhookEndpointRow.created_at.desc(), WebhookEndpointRow.id.desc())
+        )
+        return [(_endpoint(row), count) for row, count in self._session.execute(query)]
+
+    def failing_counts(self) -> dict[str, int]:
+        """For each endpoint with any, how many events it fails: events with a failed
+        attempt and no attempt that succeeded."""
+        counts = _failing_counts(self.seller_id)
+        rows = self._session.execute(select(counts.c.endpoint_id, counts.c.failing))
+        return {str(endpoint_id): int(count) for endpoint_id, count in rows}
+
+
+def _failing_counts(seller_id: str) -> Subquery:
+    later = aliased(WebhookDeliveryRow)
+    succeeded = exists().where(
+        later.seller_id == seller_id,
+        later.endpoint_id == WebhookDeliveryRow.endpoint_id,
+        later.event_id == WebhookDeliveryRow.event_id,
+        later.status == DeliveryStatus.SUCCEEDED.value,
+    )
+    return (
+        select(
+            WebhookDeliveryRow.endpoint_id,
+            func.count(func.distinct(WebhookDeliveryRow.event_id)).label("failing"),
+        )
+        .where(
+            WebhookDeliveryRow.seller_id == seller_id,
+            WebhookDeliveryRow.status == DeliveryStatus.FAILED.value,
+            ~succeeded,
+        )
+        .group_by(WebhookDeliveryRow.endpoint_id)
+        .subquery()
+    )
+
 
 class WebhookDeliveries(TenantRepository):
     """The seller's events and their deliveries."""
@@ -146,21 +193,23 @@ class WebhookDeliveries(TenantRepository):
         )
 
     def page(
-        self, endpoint_id: str, status: DeliveryStatus | None, page: PageRequest
+        self,
+        endpoint_id: str,
+        status: DeliveryStatus | None,
+        page: PageRequest,
+        *,
+        oldest_first: bool = False,
     ) -> Page[Delivery]:
-        """The endpoint's deliveries, latest first."""
+        """The endpoint's deliveries, latest first (or oldest first)."""
         query = self._deliveries().where(WebhookDeliveryRow.endpoint_id == endpoint_id)
         if status is not None:
             query = query.where(WebhookDeliveryRow.status == status.value)
         total = self._session.execute(
             select(func.count()).select_from(query.order_by(None).subquery())
         ).scalar_one()
+        order = (WebhookDeliveryRow.due_at, WebhookDeliveryRow.attempt, WebhookDeliveryRow.id)
         rows = self._session.execute(
-            query.order_by(
-                WebhookDeliveryRow.due_at.desc(),
-                WebhookDeliveryRow.attempt.desc(),
-                WebhookDeliveryRow.id.desc(),
-            )
+            query.order_by(*(c.asc() if oldest_first else c.desc() for c in order))
             .offset(page.skip)
             .limit(page.take)
         )

@@ -1,4 +1,5 @@
-"""The overview: billed revenue per month, usage per component, failing bulk tasks."""
+"""The overview: billed revenue per month, usage per component, failing bulk tasks and
+webhook endpoints."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi import Request, Response
 from arrears.api.context import Context
 from arrears.console.charts import bar_chart, days_between
 from arrears.console.pages.routing import console_router
+from arrears.console.pages.webhooks import webhooks_of
 from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
 from arrears.services.console import UsageSum, overview
@@ -45,6 +47,7 @@ def usage_charts(usage: list[UsageSum], days: list[str]) -> list[dict[str, objec
 def overview_page(request: Request, session: SessionOf, context: Context) -> Response:
     with context.database.unit_of_work(session.seller_id, "read") as work:
         view = overview(work, context.clock)
+        failing_webhooks = webhooks_of(work, context).failing()
     revenue: dict[str, dict[str, Decimal]] = defaultdict(dict)
     for month, currency, total in view.revenue:
         revenue[currency][month] = total
@@ -57,6 +60,7 @@ def overview_page(request: Request, session: SessionOf, context: Context) -> Res
         "overview.html",
         session=session,
         view=view,
+        failing_webhooks=failing_webhooks,
         revenue={currency: (rows, bar_chart(rows)) for currency, rows in sorted(months.items())},
         usage=usage_charts(view.usage, days_between(view.usage_from, view.usage_to)),
     )
