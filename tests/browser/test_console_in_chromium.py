@@ -3,7 +3,8 @@
 
 An operator signs in, finds a customer, opens a contract and sees its chart, opens an
 invoice and a failed bulk submission, downloads an invoice's PDF, voids it after the
-confirmation page and sees it voided and reopened; every page loads without a browser console error,
+confirmation page and sees it voided and reopened, and sends a failing webhook delivery
+again with "Retry now"; every page loads without a browser console error,
 the keyboard reaches the first link, and a phone-width screen needs no sideways scroll.
 Screenshots go to tests/browser/artifacts/ (ignored by git; docs/images/ holds copies).
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
@@ -28,6 +30,9 @@ from selenium.webdriver.support.wait import WebDriverWait
 from tests.conftest import ADMIN_TOKEN
 from tests.console_factories import ConsoleWorld, console_world
 from tests.e2e.served import Launch, Served, served
+from tests.webhook_receiver import receiving
+
+WEBHOOKS_KEY = Fernet.generate_key().decode()
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 CHROMIUM = shutil.which("chromium")
@@ -46,7 +51,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with served(
         f"sqlite:///{directory / 'arrears.db'}",
         directory / "serve.log",
-        launch=Launch(env={"ARREARS_ADMIN_TOKEN": ADMIN_TOKEN}),
+        launch=Launch(
+            env={
+                "ARREARS_ADMIN_TOKEN": ADMIN_TOKEN,
+                # The test's webhook receiver listens on loopback.
+                "ARREARS_WEBHOOKS_ALLOW_PRIVATE": "true",
+                "ARREARS_WEBHOOKS_SECRETS_KEY": WEBHOOKS_KEY,
+            }
+        ),
     ) as running:
         yield running
 
@@ -224,3 +236,56 @@ def test_an_operator_downloads_an_invoice_pdf_voids_it_and_sees_it_reopened(
     assert browser.find_element(By.ID, "payment-status").text == "Voided"
     assert "period is reopened" in browser.find_element(By.ID, "voided").text
     _shot(browser, "invoice-voided")
+
+
+def _statuses(server: Served, world: ConsoleWorld, webhook_id: str) -> list[str]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        response = client.get(
+            f"/api/v1/webhooks/{webhook_id}/deliveries", headers=world.seller.headers
+        )
+    assert response.status_code == 200, response.text
+    return [d["Status"] for d in response.json()]
+
+
+def test_an_operator_retries_a_failing_webhook_delivery(
+    browser: WebDriver, server: Served, world: ConsoleWorld
+) -> None:
+    with receiving() as receiver:
+        # The served clock stands still (the world set it), so the failed event's next
+        # attempt never falls due by itself: only "Retry now" sends it again.
+        receiver.answer(500)
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            created = client.post(
+                "/api/v1/webhooks",
+                json={"Url": receiver.url, "Events": ["creditnote.issued"]},
+                headers=world.seller.headers,
+            )
+            assert created.status_code == 201, created.text
+            webhook_id = created.json()["Id"]
+            sent = client.post(f"/api/v1/webhooks/{webhook_id}/test", headers=world.seller.headers)
+            assert sent.status_code == 202, sent.text
+        deadline = time.monotonic() + 60
+        while "Failed" not in _statuses(server, world, webhook_id):
+            assert time.monotonic() < deadline, "the worker did not fail the delivery"
+            time.sleep(0.2)
+
+        _signed_in(browser, server, world)
+        browser.get(f"{server.url}/console/webhooks")
+        _arrive(browser, "Webhooks")
+        _shot(browser, "webhooks")
+        browser.find_element(By.LINK_TEXT, receiver.url).click()
+        _arrive(browser, f"Webhook {receiver.url}")
+        assert "Failing deliveries\n1" in browser.find_element(By.CSS_SELECTOR, "dl.facts").text
+        _shot(browser, "webhook")
+        browser.find_element(By.XPATH, "//tr[contains(., 'Failed')]//button").click()
+        WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda b: "The delivery is due now" in b.find_element(By.ID, "main").text
+        )
+        deadline = time.monotonic() + 30
+        while "Succeeded" not in _statuses(server, world, webhook_id):
+            assert time.monotonic() < deadline, "the retried delivery was not sent"
+            time.sleep(0.2)
+        browser.refresh()
+        _arrive(browser, f"Webhook {receiver.url}")
+        assert "Succeeded" in browser.find_element(By.TAG_NAME, "table").text
+        _shot(browser, "webhook-retried")
