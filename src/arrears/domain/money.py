@@ -130,16 +130,13 @@ def amount_errors(field: str, amount: Decimal, currency: Currency) -> list[Field
     if not amount.is_finite() or amount <= 0:
         return [FieldError(field, "not_positive", "An amount is above 0.")]
     if amount >= Decimal(10) ** MAX_AMOUNT_DIGITS:
-        return [
-            FieldError(field, "too_large", f"An amount is less than 10^{MAX_AMOUNT_DIGITS}.")
-        ]
+        return [FieldError(field, "too_large", f"An amount is less than 10^{MAX_AMOUNT_DIGITS}.")]
     if decimal_places(amount) > currency.minor_unit:
         return [
             FieldError(
                 field,
                 "too_many_decimals",
-                f"An amount in {currency.code} has at most {currency.minor_unit} "
-                "decimal places.",
+                f"An amount in {currency.code} has at most {currency.minor_unit} decimal places.",
             )
         ]
     return []
