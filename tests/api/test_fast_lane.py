@@ -9,9 +9,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
+from sqlalchemy.exc import OperationalError
 
+from arrears.api import auth
 from tests.ingest_factories import (
     MeteredSeller,
     exact,
@@ -124,6 +128,22 @@ def test_a_post_with_an_unknown_api_key_is_a_401_problem(client: TestClient) -> 
     response = client.post(metered.usage_path(), json=usage(metered.component_id), headers=headers)
 
     problem(response, 401)
+
+
+def test_a_post_whose_key_lookup_meets_an_outage_is_the_routes_503_problem(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metered = new_metered_seller(client)
+    lost = psycopg.OperationalError("server closed the connection unexpectedly")
+
+    async def unreachable(*_args: object) -> str:
+        raise OperationalError("SELECT ...", {}, lost)
+
+    monkeypatch.setattr(auth, "seller_of_key", unreachable)
+    lane, route = _lane_and_route(client, metered, usage(metered.component_id))
+
+    assert (lane.status_code, route.status_code) == (503, 503)
+    assert _problem_without_instance(lane) == _problem_without_instance(route)
 
 
 def test_healthz_is_answered_as_its_route_answers_it(client: TestClient) -> None:

@@ -75,7 +75,11 @@ class FastLane:
         self, scope: Scope, receive: Receive, send: Send, contract_id: str
     ) -> None:
         context: AppContext = self.fastapi.state.context
-        seller_id = await _seller(scope, context)
+        try:
+            seller_id = await _seller(scope, context)
+        except Exception as error:  # the key's lookup met an outage: the route's 503
+            await (await self._handled(scope, receive, error))(scope, receive, send)
+            return
         if seller_id is None:
             await self.app(scope, receive, send)
             return
