@@ -71,6 +71,8 @@ VALID_VALUES: dict[str, tuple[Any, ...]] = {
     # Public targets on a name that never resolves: the fuzz app sends nothing anyway.
     "webhookUrl": ("https://hooks.example.invalid/arrears", "http://hooks.example.invalid:8080/"),
     "eventType": ("*", "invoice.finalized", "invoice.paid", "creditnote.issued"),
+    # A discount's percentage: above 0, at most 100, few places.
+    "percentage": (5, 20, 100),
 }
 
 
@@ -153,6 +155,7 @@ def build_world(client: TestClient) -> FuzzWorld:
     usage = (*unbilled, *_ids(client, seller, f"{main.usage_path}?billed=true"))
     keys = tuple(_new_key(client, seller.seller_id) for _ in range(3))
     webhooks = tuple(_webhook(client, seller) for _ in range(3))
+    discount, coupon = _discount_and_coupon(client, seller)
     own: dict[str, Ids] = {
         "sellerId": (seller.seller_id,),
         "customerId": (main.customer_id, ending.customer_id),
@@ -170,6 +173,8 @@ def build_world(client: TestClient) -> FuzzWorld:
         "taskId": (task_id,),
         "keyId": keys,
         "webhookId": tuple(webhook for webhook, _ in webhooks),
+        "discountId": (discount,),
+        "couponId": (coupon,),
     }
     return FuzzWorld(
         seller=seller,
@@ -209,6 +214,7 @@ def _other_seller(client: TestClient) -> FuzzWorld:
     usage_id = post_usage(client, contract, "1", "2026-01-01T00:00:00Z")["Id"]
     invoice = bill_interim_at(client, contract, "2026-01-01T00:00:00Z")
     webhook, delivery = _webhook(client, seller)
+    discount, coupon = _discount_and_coupon(client, seller)
     known = {
         "sellerId": (seller.seller_id,),
         "customerId": (contract.customer_id,),
@@ -221,6 +227,8 @@ def _other_seller(client: TestClient) -> FuzzWorld:
         "keyId": (seller.key_id,),
         "webhookId": (webhook,),
         "deliveryId": (delivery,),
+        "discountId": (discount,),
+        "couponId": (coupon,),
     }
     owned = {
         "usageId": {contract.contract_id: (usage_id,)},
@@ -253,6 +261,14 @@ def _webhook(client: TestClient, seller: SellerKey) -> tuple[str, str]:
     assert response.status_code == 202, response.text
     delivery: str = response.json()["Id"]
     return webhook, delivery
+
+
+def _discount_and_coupon(client: TestClient, seller: SellerKey) -> tuple[str, str]:
+    """A discount of the seller (20 % off usage) and a coupon for it."""
+    body = {"Name": "Welcome", "Percentage": 20, "AppliesTo": "Usage"}
+    discount: str = _created(client, seller, "discounts", body)["Id"]
+    coupon = _created(client, seller, "coupons", {"Code": "WELCOME", "DiscountId": discount})
+    return discount, coupon["Id"]
 
 
 def _created(client: TestClient, seller: SellerKey, path: str, payload: Json) -> Json:

@@ -48,6 +48,16 @@ def test_an_amount_discount_lasts_every_period_without_periods(client: TestClien
     assert (body["Amount"], body["Percentage"], body["Periods"]) == (50, None, None)
 
 
+def test_a_field_sent_as_null_is_absent(client: TestClient) -> None:
+    seller = new_seller(client)
+    payload = {"Name": "Loyalty", "Percentage": None, "Amount": "50.00", "AppliesTo": "All"}
+
+    response = _post(client, seller, "discounts", payload)
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["Amount"], response.json()["Percentage"]) == (50, None)
+
+
 def test_a_discount_names_every_bad_field_at_once(client: TestClient) -> None:
     seller = new_seller(client)
     response = _post(

@@ -326,8 +326,19 @@ _KNOWN_FIELDS = {
     "amount": "decimal",
     "url": "webhookUrl",
     "events": "eventType",
+    "percentage": "percentage",
+    "discountid": "discountId",
 }
-_DATE_FIELDS = {"duedate", "startdate", "enddate", "changedate", "from", "to", "paidat"}
+_DATE_FIELDS = {
+    "duedate",
+    "startdate",
+    "enddate",
+    "changedate",
+    "from",
+    "to",
+    "paidat",
+    "validuntil",
+}
 # The path parameter an owned id needs beside it to name something (see `FuzzWorld.owned`).
 _OWNERS = {"usageId": "contractId", "keyId": "sellerId", "deliveryId": "webhookId"}
 _REAL = 0.75

@@ -243,7 +243,8 @@ def parse_discount(data: object, *, discount_id: str) -> Discount:
     name = _text(data, "Name", errors)
     percentage = _percentage(data, errors)
     amount = _positive_price(data, "Amount", errors)
-    if ("Percentage" in data) == ("Amount" in data):
+    # A field sent as null is absent, as the OpenAPI (nullable, default null) says.
+    if (data.get("Percentage") is None) == (data.get("Amount") is None):
         errors.append(
             FieldError("Percentage", "one_of", "Give exactly one of Percentage and Amount.")
         )
@@ -310,7 +311,7 @@ def _text(data: Mapping[str, object], name: str, errors: list[FieldError]) -> st
 
 
 def _percentage(data: Mapping[str, object], errors: list[FieldError]) -> Decimal | None:
-    if "Percentage" not in data:
+    if data.get("Percentage") is None:
         return None
     value = decimal_field(
         data["Percentage"], "Percentage", errors, places=PRICE_PLACES, positive=True
@@ -324,6 +325,8 @@ def _percentage(data: Mapping[str, object], errors: list[FieldError]) -> Decimal
 def _positive_price(
     data: Mapping[str, object], name: str, errors: list[FieldError]
 ) -> Decimal | None:
+    if data.get(name) is None:
+        return None
     value = price_field(data, name, "", errors)
     if value is not None and value <= 0:
         errors.append(FieldError(join("", name), "not_positive", f"{name} must be greater than 0."))

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from arrears.api.auth import SellerId
 from arrears.api.context import Context
@@ -35,6 +35,15 @@ router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["discounts"
 class NewDiscount(PascalModel):
     """A percentage or an amount off the lines of `AppliesTo`, for `Periods` billing
     periods (absent: every period). Give exactly one of `Percentage` and `Amount`."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"Name": "Launch", "Percentage": 20, "Periods": 2, "AppliesTo": "Usage"},
+                {"Name": "Goodwill", "Amount": 50, "AppliesTo": "All"},
+            ]
+        }
+    )
 
     name: str = Field(min_length=1, max_length=200)
     percentage: AnyDecimal | None = Field(default=None, description="> 0 and <= 100.")
