@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 
 from arrears.domain.contracts import Contract
 from arrears.domain.quantities import ComponentSubscription
@@ -23,7 +23,7 @@ from arrears.store.tables import (
     ContractRow,
     UsageEntryRow,
 )
-from arrears.store.tenancy import TenantRepository, batched
+from arrears.store.tenancy import TenantRepository, batched, next_position
 
 __all__ = ["ContractPlanRepository", "StoredPhase"]
 
@@ -114,12 +114,12 @@ class ContractPlanRepository(TenantRepository):
         caller holds the contract's row lock, so positions are not raced)."""
         if not subscriptions:
             return
-        last = self._session.execute(
-            select(func.max(ComponentSubscriptionRow.position)).where(
-                ComponentSubscriptionRow.contract_id == contract_id
-            )
-        ).scalar()
-        first = 0 if last is None else last + 1
+        first = next_position(
+            self._session,
+            ComponentSubscriptionRow.position,
+            ComponentSubscriptionRow.contract_id,
+            contract_id,
+        )
         self._session.add_all(
             ComponentSubscriptionRow(
                 contract_id=contract_id,

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from arrears.domain.discounts import Coupon, Discount, DiscountSubscription, DiscountTarget
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
 from arrears.store.tables import ContractDiscountRow, CouponRow, DiscountRow
-from arrears.store.tenancy import TenantRepository, batched
+from arrears.store.tenancy import TenantRepository, batched, next_position
 
 __all__ = ["ContractDiscount", "DiscountRepository", "StoredCoupon", "StoredDiscount"]
 
@@ -147,12 +147,12 @@ class DiscountRepository(TenantRepository):
         the contract's row lock, so positions are not raced."""
         if not given:
             return
-        last = self._session.execute(
-            select(func.max(ContractDiscountRow.position)).where(
-                ContractDiscountRow.contract_id == contract_id
-            )
-        ).scalar()
-        first = 0 if last is None else last + 1
+        first = next_position(
+            self._session,
+            ContractDiscountRow.position,
+            ContractDiscountRow.contract_id,
+            contract_id,
+        )
         self._session.add_all(
             ContractDiscountRow(
                 contract_id=contract_id,

@@ -15,17 +15,29 @@ from typing import TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from arrears.domain.errors import Conflict, NotFound
 from arrears.domain.paging import Page, PageRequest
 from arrears.store.dialect import StoreDialect, dialect_of
 from arrears.store.tables import TenantOwned
 
-__all__ = ["TenantRepository", "batched"]
+__all__ = ["TenantRepository", "batched", "next_position"]
 
 R = TypeVar("R", bound=TenantOwned)
 T = TypeVar("T")
+
+
+def next_position(
+    session: Session,
+    position: InstrumentedAttribute[int],
+    owner: InstrumentedAttribute[str],
+    owner_id: str,
+) -> int:
+    """The position after the last of `owner_id`'s rows (0 for its first): rows kept in
+    the order they were given. The caller holds the owner's row lock, so it is not raced."""
+    last = session.execute(select(func.max(position)).where(owner == owner_id)).scalar()
+    return 0 if last is None else last + 1
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
