@@ -11,7 +11,6 @@ Screenshots go to tests/browser/artifacts/ (ignored by git; docs/images/ holds c
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,14 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.wait import WebDriverWait
 
+from tests.browser.chromium import ARTIFACTS, chromium, needs_chromium
 from tests.conftest import ADMIN_TOKEN
 from tests.console_factories import ConsoleWorld, console_world
 from tests.e2e.served import Launch, Served, served
@@ -34,15 +32,7 @@ from tests.webhook_receiver import receiving
 
 WEBHOOKS_KEY = Fernet.generate_key().decode()
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
-CHROMIUM = shutil.which("chromium")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="Debian's chromium and chromium-driver are not installed "
-    "(apt-get install -y chromium chromium-driver; .ci/run installs them)",
-)
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -79,29 +69,11 @@ def world(server: Served) -> ConsoleWorld:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--lang=en-US",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.implicitly_wait(5)
-    ARTIFACTS.mkdir(exist_ok=True)
-    try:
+    with chromium(
+        tmp_path_factory.mktemp("chromium"), "--lang=en-US", "--window-size=1280,1000"
+    ) as driver:
+        driver.implicitly_wait(5)
         yield driver
-    finally:
-        driver.quit()
 
 
 def _errors(browser: WebDriver) -> list[str]:
