@@ -52,6 +52,7 @@ __all__ = [
     "SellerRow",
     "TaskBodyRow",
     "TaskRow",
+    "UsageDayRow",
     "UsageEntryRow",
     "WebhookDeliveryRow",
     "WebhookEndpointRow",
@@ -338,6 +339,31 @@ class UsageEntryRow(Base):
     override_description: Mapped[str | None] = mapped_column(String(1000))
     # Which submission (bulk task, or one synchronous request) stored the entry.
     submission_id: Mapped[str] = mapped_column(String(24))
+
+
+class UsageDayRow(Base):
+    """The usage of one component on one UTC day, summed: the rollup the console's
+    overview reads instead of every entry (`store/usage_days.py`, which keeps it exact
+    in each transaction that inserts or deletes entries).
+
+    The quantity is the sum of the entries' quantities scaled by 10**6 and cut into
+    three 21-bit parts, each summed on its own: exact on both databases, and no sum of
+    parts can overflow 64 bits (as `ExactDecimal.sqlite_sum`). On PostgreSQL each
+    connection adds to its own `shard` of a day, so concurrent writers of one seller do
+    not queue for one row; SQLite, with one writer, uses shard 0. A day's figure is the
+    sum over its shards; `entries` counts its entries (a shard may hold a negative count
+    after a delete in another connection)."""
+
+    __tablename__ = "usage_days"
+
+    seller_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD, UTC
+    component_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    quantity_high: Mapped[int] = mapped_column(BigInteger)
+    quantity_middle: Mapped[int] = mapped_column(BigInteger)
+    quantity_low: Mapped[int] = mapped_column(BigInteger)
 
 
 class BilledUsageRow(Base):

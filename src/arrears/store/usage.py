@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Dialect, Select, delete, func, select
 
@@ -33,6 +33,13 @@ from arrears.store.tables import (
     UsageEntryRow,
 )
 from arrears.store.tenancy import TenantRepository, batched
+from arrears.store.usage_days import (
+    CountingWriter,
+    DayTotals,
+    RecordingIds,
+    add_run,
+    remove_entry,
+)
 from arrears.store.usage_rows import KeyStored, Submission, UsageWriter
 
 __all__ = [
@@ -185,6 +192,7 @@ class UsageRepository(TenantRepository):
         )
         if entry_id is None:
             return None
+        self._add_to_rollup(submission, [candidate], 1)
         override = candidate.override
         # The stored values are these: the column types store decimals and instants
         # exactly (`Submission.rows` refuses anything they would have to round).
@@ -217,7 +225,9 @@ class UsageRepository(TenantRepository):
             return 0
         dialect = self._dialect
         submission = self._submission(dialect, submission_id, transferred_at)
-        return dialect.insert_usage(submission, candidates)
+        inserted = dialect.insert_usage(submission, candidates)
+        self._add_to_rollup(submission, candidates, inserted)
+        return inserted
 
     @contextmanager
     def writer(self, *, submission_id: str, transferred_at: datetime) -> Iterator[UsageWriter]:
@@ -226,12 +236,30 @@ class UsageRepository(TenantRepository):
         dialect = self._dialect
         submission = self._submission(dialect, submission_id, transferred_at)
         with dialect.usage_writer(submission) as writer:
-            yield writer
+            counting = CountingWriter(writer)
+            yield counting
+        self._add_to_rollup(submission, counting.totals, counting.written)
+
+    def _add_to_rollup(
+        self,
+        submission: Submission,
+        written: Sequence[UsageCandidate] | DayTotals,
+        stored: int,
+    ) -> None:
+        """The daily rollup gets what the submission stored, in this transaction: the
+        sums of what was written if all of it was stored, else what was, read back."""
+        totals = written if isinstance(written, DayTotals) else DayTotals.of(written)
+        connection = self._session.connection()
+        if stored == totals.entries:
+            totals.save(connection, self.seller_id)
+        elif stored:
+            ids = cast(RecordingIds, submission.ids)  # as `_submission` made them
+            add_run(connection, self.seller_id, submission.shared[2], ids)
 
     def _submission(
         self, dialect: StoreDialect, submission_id: str, transferred_at: datetime
     ) -> Submission:
-        return Submission.of(
+        submission = Submission.of(
             self._session,
             dialect.usage,
             dialect.name,
@@ -239,6 +267,8 @@ class UsageRepository(TenantRepository):
             submission_id=submission_id,
             transferred_at=transferred_at,
         )
+        submission.ids = RecordingIds()  # the run `_add_to_rollup` reads back
+        return submission
 
     def entries_of_submission(self, submission_id: str) -> list[UsageEntry]:
         query = self._scoped_usage().where(UsageEntryRow.submission_id == submission_id)
@@ -272,6 +302,8 @@ class UsageRepository(TenantRepository):
                 UsageEntryRow.seller_id == self.seller_id, UsageEntryRow.id == entry_id
             )
         )
+        connection = self._session.connection()
+        remove_entry(connection, self.seller_id, entry.component_id, entry.due_date, entry.quantity)
 
     # -- reads --------------------------------------------------------------------------
 

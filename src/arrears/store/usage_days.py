@@ -1,0 +1,231 @@
+"""The daily usage rollup (`UsageDayRow`): kept exact by every write of usage entries, in
+its transaction, and read by the console's overview instead of every entry.
+
+Each write adds to it once, set-based, as one upsert of a row per (day, component) it
+touched: a batch whose entries were all stored adds the sums of its candidates, grouped
+in Python as they go by (about 0.4 µs an entry, and no second read of what was just
+written); a batch that skipped some as already stored (or whose random ids met
+another's) adds, by one `INSERT ... SELECT ... GROUP BY`, the entries it did store, read
+back by its ids (a submission's ids are one ascending run, `domain.ids.UsageIds`, so its
+first and last id bound a primary-key range scan). A rolled-back write takes its
+additions with it; a deleted entry is taken away by the same upsert, negated."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Connection
+
+from arrears.domain.ids import UsageIds
+from arrears.domain.usage import UsageCandidate
+from arrears.store.tables import UsageDayRow, UsageEntryRow
+from arrears.store.usage_rows import UsageWriter
+
+__all__ = [
+    "SHARDS",
+    "CountingWriter",
+    "DayTotals",
+    "RecordingIds",
+    "RollupStatements",
+    "add_run",
+    "day_sums",
+    "remove_entry",
+    "rollup_statements",
+]
+
+_DAYS = UsageDayRow.__tablename__
+_USAGE = UsageEntryRow.__tablename__
+# A scaled quantity (below 2**63) cut into three 21-bit parts: a sum of any part over
+# fewer than 2**42 entries fits 64 bits (the argument of `ExactDecimal.sqlite_sum`).
+_PART_BITS = 21
+_PART_MASK = 2**_PART_BITS - 1
+_SCALE = 6  # the places of `UsageEntryRow.quantity`
+# PostgreSQL: each connection adds to one of this many rows per day and component, so
+# writers on other connections rarely wait for its row locks (see `UsageDayRow`).
+SHARDS = 16
+_COLUMNS = (
+    "seller_id, day, component_id, shard, entries, quantity_high, quantity_middle, quantity_low"
+)
+_ADD = (
+    f" ON CONFLICT (seller_id, day, component_id, shard) DO UPDATE SET "
+    f"entries = {_DAYS}.entries + excluded.entries, "
+    f"quantity_high = {_DAYS}.quantity_high + excluded.quantity_high, "
+    f"quantity_middle = {_DAYS}.quantity_middle + excluded.quantity_middle, "
+    f"quantity_low = {_DAYS}.quantity_low + excluded.quantity_low"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RollupStatements:
+    """The rollup's driver-level statements on one database."""
+
+    # One entry's values (or their negation): seller, day, component, count, 3 parts.
+    add_values: str
+    # The entries of one submission with ids in [first, last]: seller, submission,
+    # first, last.
+    add_run: str
+    # A day whose entries are all deleted leaves no row behind.
+    drop_empty: str
+
+
+def rollup_statements(dialect_name: str) -> RollupStatements:
+    """The statements in the placeholder style and SQL of `dialect_name`."""
+    if dialect_name == "sqlite":
+        p, shard = "?", "0"
+        # Instants are naive UTC text, 'YYYY-MM-DD HH:MM:SS...'; quantities scaled integers.
+        day, units = "substr(due_date, 1, 10)", "quantity"
+    else:
+        p, shard = "%s", f"mod(pg_backend_pid(), {SHARDS})"
+        day = "to_char(due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+        units = f"CAST(quantity * 1{'0' * _SCALE} AS BIGINT)"
+    high = f"{units} >> {2 * _PART_BITS}"
+    middle = f"({units} >> {_PART_BITS}) & {_PART_MASK}"
+    low = f"{units} & {_PART_MASK}"
+    return RollupStatements(
+        add_values=f"INSERT INTO {_DAYS} ({_COLUMNS}) "  # noqa: S608 (constants only)
+        f"VALUES ({p}, {p}, {p}, {shard}, {p}, {p}, {p}, {p}){_ADD}",
+        add_run=f"INSERT INTO {_DAYS} ({_COLUMNS}) "  # noqa: S608
+        f"SELECT {p}, {day} AS d, component_id, {shard}, COUNT(*), "
+        f"SUM({high}), SUM({middle}), SUM({low}) FROM {_USAGE} "
+        f"WHERE seller_id = {p} AND submission_id = {p} AND id BETWEEN {p} AND {p} "
+        # One order of row locks for every writer: fewer deadlocks on PostgreSQL.
+        f"GROUP BY d, component_id ORDER BY d, component_id{_ADD}",
+        drop_empty=f"DELETE FROM {_DAYS} WHERE seller_id = {p} AND day = {p} "  # noqa: S608
+        f"AND component_id = {p} AND shard = {shard} AND entries = 0",
+    )
+
+
+_STATEMENTS = {name: rollup_statements(name) for name in ("sqlite", "postgresql")}
+
+
+class RecordingIds(UsageIds):
+    """`UsageIds` that remember the first and last id they gave: the run a batch's
+    entries were inserted with."""
+
+    __slots__ = ("first", "last")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: int | None = None
+        self.last: int | None = None
+
+    def take(self, n: int) -> list[int]:
+        ids = super().take(n)
+        if ids:
+            if self.first is None:
+                self.first = ids[0]
+            self.last = ids[-1]
+        return ids
+
+
+def add_run(connection: Connection, seller_id: str, submission_id: str, ids: RecordingIds) -> None:
+    """Add the entries stored under `ids`' run for this submission (one statement)."""
+    if ids.first is None or ids.last is None:
+        return
+    statement = _STATEMENTS[connection.dialect.name].add_run
+    parameters = (seller_id, seller_id, submission_id, ids.first, ids.last)
+    connection.exec_driver_sql(statement, parameters)
+
+
+class DayTotals:
+    """The entries of one batch summed per (component, UTC day), to be added at once."""
+
+    __slots__ = ("_counts", "_sums", "entries")
+
+    def __init__(self) -> None:
+        self._counts: defaultdict[tuple[str, date], int] = defaultdict(int)
+        self._sums: defaultdict[tuple[str, date], Decimal] = defaultdict(Decimal)
+        self.entries = 0
+
+    @classmethod
+    def of(cls, candidates: Iterable[UsageCandidate]) -> DayTotals:
+        totals = cls()
+        totals.add(candidates)
+        return totals
+
+    def add(self, candidates: Iterable[UsageCandidate]) -> None:
+        counts, sums = self._counts, self._sums
+        for c in candidates:
+            due = c.due_date
+            if due.tzinfo is not UTC:  # the clock's instants are UTC already
+                due = due.astimezone(UTC)
+            key = (c.component_id, due.date())
+            counts[key] += 1
+            sums[key] += c.quantity
+        self.entries = sum(counts.values())
+
+    def save(self, connection: Connection, seller_id: str, *, sign: int = 1) -> None:
+        """Add the totals to the rollup (one statement); `sign` -1 takes them away."""
+        if not self._counts:
+            return
+        rows: list[tuple[str | int, ...]] = []
+        # One order of row locks for every writer: fewer deadlocks on PostgreSQL.
+        for key in sorted(self._counts):
+            component_id, day = key
+            units = int(self._sums[key].scaleb(_SCALE))  # exact: at most 6 places
+            high, middle, low = _parts(units)
+            count, day_text = self._counts[key], day.isoformat()
+            signed = (sign * count, sign * high, sign * middle, sign * low)
+            rows.append((seller_id, day_text, component_id, *signed))
+        statement = _STATEMENTS[connection.dialect.name].add_values
+        connection.exec_driver_sql(statement, rows)
+
+
+def _parts(units: int) -> tuple[int, int, int]:
+    """`units` as the high, middle and low parts the rollup sums."""
+    return units >> 2 * _PART_BITS, (units >> _PART_BITS) & _PART_MASK, units & _PART_MASK
+
+
+class CountingWriter:
+    """A `UsageWriter` that also sums what it writes (`DayTotals`): every entry a writer
+    writes is new, or the transaction is rolled back (`KeyStored`)."""
+
+    __slots__ = ("_writer", "totals")
+
+    def __init__(self, writer: UsageWriter) -> None:
+        self._writer = writer
+        self.totals = DayTotals()
+
+    @property
+    def written(self) -> int:
+        return self._writer.written
+
+    def write(self, candidates: Sequence[UsageCandidate]) -> None:
+        self._writer.write(candidates)
+        self.totals.add(candidates)
+
+
+def remove_entry(
+    connection: Connection, seller_id: str, component_id: str, due_date: datetime, quantity: Decimal
+) -> None:
+    """Take one deleted entry away; a day and component left without entries, gone."""
+    gone = UsageCandidate(
+        contract_id="", component_id=component_id, quantity=quantity, due_date=due_date
+    )
+    DayTotals.of([gone]).save(connection, seller_id, sign=-1)
+    day = due_date.astimezone(UTC).date().isoformat()
+    statement = _STATEMENTS[connection.dialect.name].drop_empty
+    connection.exec_driver_sql(statement, (seller_id, day, component_id))
+
+
+def day_sums(
+    connection: Connection, seller_id: str, first_day: str, end_day: str
+) -> Iterator[tuple[str, str, Decimal]]:
+    """(component id, day, quantity) of this seller's days in [first_day, end_day),
+    each `YYYY-MM-DD`, summed over their shards; days whose entries were all deleted
+    are left out."""
+    p = "?" if connection.dialect.name == "sqlite" else "%s"
+    statement = (
+        "SELECT component_id, day, SUM(quantity_high), SUM(quantity_middle), "  # noqa: S608
+        f"SUM(quantity_low) FROM {_DAYS} WHERE seller_id = {p} AND day >= {p} AND day < {p} "
+        "GROUP BY component_id, day HAVING SUM(entries) > 0"
+    )
+    for component_id, day, high, middle, low in connection.exec_driver_sql(
+        statement, (seller_id, first_day, end_day)
+    ):
+        units = (int(high) << 2 * _PART_BITS) + (int(middle) << _PART_BITS) + int(low)
+        yield component_id, day, Decimal(units).scaleb(-_SCALE)
