@@ -19,6 +19,7 @@ from arrears.domain.usage import UsageCandidate
 from arrears.store import schema
 from arrears.store import sqlite as sqlite_store
 from arrears.store.database import Database
+from arrears.store.dialect import dialect_of
 from arrears.store.tables import UsageDayRow, UsageEntryRow
 from arrears.store.usage import KeyStored, UsageRepository
 from arrears.store.usage_days import day_sums
@@ -76,7 +77,9 @@ def rollup(database: Database) -> Totals:
         }
         connection = session.connection()
         for seller in SELLERS:
-            for component, day, quantity in day_sums(connection, seller, "0000", "9999"):
+            for component, day, quantity in day_sums(
+                connection, dialect_of(session).rollup, seller, "0000", "9999"
+            ):
                 out[(seller, component, day)] = (counts.pop((seller, component, day)), quantity)
     assert counts == {}, "days with entries but no sum"
     return out

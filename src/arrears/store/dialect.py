@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from arrears.domain.usage import UsageCandidate
     from arrears.store.billed_usage import UsageGroup, UsageWindow
+    from arrears.store.usage_days import RollupStatements
     from arrears.store.usage_rows import Submission, UsageStatements, UsageWriter
 
 __all__ = ["BilledPeriods", "Rows", "StoreDialect", "Types", "dialect_of", "driver_connection"]
@@ -50,6 +51,8 @@ class StoreDialect(Protocol):
     name: str
     # Ingestion's driver-level statements, in this driver's placeholder style.
     usage: UsageStatements
+    # The daily usage rollup's statements (`store/usage_days.py`).
+    rollup: RollupStatements
 
     # -- locks and upserts ---------------------------------------------------------------
 

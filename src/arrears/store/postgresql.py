@@ -23,6 +23,7 @@ from arrears.domain.usage import UsageCandidate
 from arrears.store.billed_usage import PICKED, SUMMED, UsageGroup, UsageWindow
 from arrears.store.dialect import BilledPeriods, Rows, Types, driver_connection
 from arrears.store.tables import TaskBodyRow
+from arrears.store.usage_days import QUANTITY_PLACES, SHARDS, rollup_statements
 from arrears.store.usage_rows import (
     BULK_ROWS,
     INSERTED,
@@ -90,6 +91,12 @@ _BODY_OF_TASK = f"SELECT body FROM {TaskBodyRow.__tablename__} WHERE task_id = %
 class PostgresqlDialect:
     name = "postgresql"
     usage = usage_statements("%s", " FOR KEY SHARE OF c")
+    rollup = rollup_statements(
+        "%s",
+        day="to_char(due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        units=f"CAST(quantity * {10**QUANTITY_PLACES} AS BIGINT)",
+        shard=f"mod(pg_backend_pid(), {SHARDS})",
+    )
 
     def skip_locked(self, query: Any, *, of: Any = None) -> Any:
         # Concurrent workers take different rows instead of queueing on each other's.

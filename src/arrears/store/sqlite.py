@@ -26,6 +26,7 @@ from arrears.store.dialect import BilledPeriods, Rows, Types
 from arrears.store.invoice_rows import json_text
 from arrears.store.tables import ContractRow, TaskBodyRow, UsageEntryRow
 from arrears.store.tenancy import batched
+from arrears.store.usage_days import rollup_statements
 from arrears.store.usage_rows import (
     BULK_ROWS,
     INSERTED,
@@ -123,6 +124,8 @@ _instant = partial(ContractRow.__table__.c.next_billing_date.type.to_driver, dia
 class SqliteDialect:
     name = "sqlite"
     usage = usage_statements("?", "")
+    # Instants are naive UTC text, 'YYYY-MM-DD HH:MM:SS...'; quantities scaled integers.
+    rollup = rollup_statements("?", day="substr(due_date, 1, 10)", units="quantity", shard="0")
 
     def skip_locked(self, query: Any, *, of: Any = None) -> Any:
         return query  # the write lock, taken at BEGIN, already excludes other writers

@@ -251,10 +251,10 @@ class UsageRepository(TenantRepository):
         totals = written if isinstance(written, DayTotals) else DayTotals.of(written)
         connection = self._session.connection()
         if stored == totals.entries:
-            totals.save(connection, self.seller_id)
+            totals.save(connection, self._dialect.rollup, self.seller_id)
         elif stored:
             ids = cast(RecordingIds, submission.ids)  # as `_submission` made them
-            add_run(connection, self.seller_id, submission.shared[2], ids)
+            add_run(connection, self._dialect.rollup, self.seller_id, submission.shared[2], ids)
 
     def _submission(
         self, dialect: StoreDialect, submission_id: str, transferred_at: datetime
@@ -303,7 +303,14 @@ class UsageRepository(TenantRepository):
             )
         )
         connection = self._session.connection()
-        remove_entry(connection, self.seller_id, entry.component_id, entry.due_date, entry.quantity)
+        remove_entry(
+            connection,
+            self._dialect.rollup,
+            self.seller_id,
+            component_id=entry.component_id,
+            due_date=entry.due_date,
+            quantity=entry.quantity,
+        )
 
     # -- reads --------------------------------------------------------------------------
 

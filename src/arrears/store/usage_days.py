@@ -26,6 +26,7 @@ from arrears.store.tables import UsageDayRow, UsageEntryRow
 from arrears.store.usage_rows import UsageWriter
 
 __all__ = [
+    "QUANTITY_PLACES",
     "SHARDS",
     "CountingWriter",
     "DayTotals",
@@ -43,7 +44,7 @@ _USAGE = UsageEntryRow.__tablename__
 # fewer than 2**42 entries fits 64 bits (the argument of `ExactDecimal.sqlite_sum`).
 _PART_BITS = 21
 _PART_MASK = 2**_PART_BITS - 1
-_SCALE = 6  # the places of `UsageEntryRow.quantity`
+QUANTITY_PLACES = 6  # the places of `UsageEntryRow.quantity`
 # PostgreSQL: each connection adds to one of this many rows per day and component, so
 # writers on other connections rarely wait for its row locks (see `UsageDayRow`).
 SHARDS = 16
@@ -70,18 +71,15 @@ class RollupStatements:
     add_run: str
     # A day whose entries are all deleted leaves no row behind.
     drop_empty: str
+    # A seller's days in [first, end), summed over their shards: seller, first, end.
+    day_sums: str
 
 
-def rollup_statements(dialect_name: str) -> RollupStatements:
-    """The statements in the placeholder style and SQL of `dialect_name`."""
-    if dialect_name == "sqlite":
-        p, shard = "?", "0"
-        # Instants are naive UTC text, 'YYYY-MM-DD HH:MM:SS...'; quantities scaled integers.
-        day, units = "substr(due_date, 1, 10)", "quantity"
-    else:
-        p, shard = "%s", f"mod(pg_backend_pid(), {SHARDS})"
-        day = "to_char(due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-        units = f"CAST(quantity * 1{'0' * _SCALE} AS BIGINT)"
+def rollup_statements(placeholder: str, *, day: str, units: str, shard: str) -> RollupStatements:
+    """The statements in one driver's placeholder style, given its SQL for an entry's UTC
+    day as `YYYY-MM-DD` (`day`), its quantity as a scaled integer (`units`) and the
+    shard a connection adds to (`shard`); each dialect module makes its own."""
+    p = placeholder
     high = f"{units} >> {2 * _PART_BITS}"
     middle = f"({units} >> {_PART_BITS}) & {_PART_MASK}"
     low = f"{units} & {_PART_MASK}"
@@ -96,10 +94,10 @@ def rollup_statements(dialect_name: str) -> RollupStatements:
         f"GROUP BY d, component_id ORDER BY d, component_id{_ADD}",
         drop_empty=f"DELETE FROM {_DAYS} WHERE seller_id = {p} AND day = {p} "  # noqa: S608
         f"AND component_id = {p} AND shard = {shard} AND entries = 0",
+        day_sums="SELECT component_id, day, SUM(quantity_high), "  # noqa: S608
+        f"SUM(quantity_middle), SUM(quantity_low) FROM {_DAYS} WHERE seller_id = {p} "
+        f"AND day >= {p} AND day < {p} GROUP BY component_id, day HAVING SUM(entries) > 0",
     )
-
-
-_STATEMENTS = {name: rollup_statements(name) for name in ("sqlite", "postgresql")}
 
 
 class RecordingIds(UsageIds):
@@ -122,11 +120,17 @@ class RecordingIds(UsageIds):
         return ids
 
 
-def add_run(connection: Connection, seller_id: str, submission_id: str, ids: RecordingIds) -> None:
+def add_run(
+    connection: Connection,
+    statements: RollupStatements,
+    seller_id: str,
+    submission_id: str,
+    ids: RecordingIds,
+) -> None:
     """Add the entries stored under `ids`' run for this submission (one statement)."""
     if ids.first is None or ids.last is None:
         return
-    statement = _STATEMENTS[connection.dialect.name].add_run
+    statement = statements.add_run
     parameters = (seller_id, seller_id, submission_id, ids.first, ids.last)
     connection.exec_driver_sql(statement, parameters)
 
@@ -158,7 +162,9 @@ class DayTotals:
             sums[key] += c.quantity
         self.entries = sum(counts.values())
 
-    def save(self, connection: Connection, seller_id: str, *, sign: int = 1) -> None:
+    def save(
+        self, connection: Connection, statements: RollupStatements, seller_id: str, *, sign: int = 1
+    ) -> None:
         """Add the totals to the rollup (one statement); `sign` -1 takes them away."""
         if not self._counts:
             return
@@ -166,13 +172,12 @@ class DayTotals:
         # One order of row locks for every writer: fewer deadlocks on PostgreSQL.
         for key in sorted(self._counts):
             component_id, day = key
-            units = int(self._sums[key].scaleb(_SCALE))  # exact: at most 6 places
+            units = int(self._sums[key].scaleb(QUANTITY_PLACES))  # exact: at most 6 places
             high, middle, low = _parts(units)
             count, day_text = self._counts[key], day.isoformat()
             signed = (sign * count, sign * high, sign * middle, sign * low)
             rows.append((seller_id, day_text, component_id, *signed))
-        statement = _STATEMENTS[connection.dialect.name].add_values
-        connection.exec_driver_sql(statement, rows)
+        connection.exec_driver_sql(statements.add_values, rows)
 
 
 def _parts(units: int) -> tuple[int, int, int]:
@@ -200,32 +205,35 @@ class CountingWriter:
 
 
 def remove_entry(
-    connection: Connection, seller_id: str, component_id: str, due_date: datetime, quantity: Decimal
+    connection: Connection,
+    statements: RollupStatements,
+    seller_id: str,
+    *,
+    component_id: str,
+    due_date: datetime,
+    quantity: Decimal,
 ) -> None:
     """Take one deleted entry away; a day and component left without entries, gone."""
     gone = UsageCandidate(
         contract_id="", component_id=component_id, quantity=quantity, due_date=due_date
     )
-    DayTotals.of([gone]).save(connection, seller_id, sign=-1)
+    DayTotals.of([gone]).save(connection, statements, seller_id, sign=-1)
     day = due_date.astimezone(UTC).date().isoformat()
-    statement = _STATEMENTS[connection.dialect.name].drop_empty
-    connection.exec_driver_sql(statement, (seller_id, day, component_id))
+    connection.exec_driver_sql(statements.drop_empty, (seller_id, day, component_id))
 
 
 def day_sums(
-    connection: Connection, seller_id: str, first_day: str, end_day: str
+    connection: Connection,
+    statements: RollupStatements,
+    seller_id: str,
+    first_day: str,
+    end_day: str,
 ) -> Iterator[tuple[str, str, Decimal]]:
     """(component id, day, quantity) of this seller's days in [first_day, end_day),
     each `YYYY-MM-DD`, summed over their shards; days whose entries were all deleted
     are left out."""
-    p = "?" if connection.dialect.name == "sqlite" else "%s"
-    statement = (
-        "SELECT component_id, day, SUM(quantity_high), SUM(quantity_middle), "  # noqa: S608
-        f"SUM(quantity_low) FROM {_DAYS} WHERE seller_id = {p} AND day >= {p} AND day < {p} "
-        "GROUP BY component_id, day HAVING SUM(entries) > 0"
-    )
     for component_id, day, high, middle, low in connection.exec_driver_sql(
-        statement, (seller_id, first_day, end_day)
+        statements.day_sums, (seller_id, first_day, end_day)
     ):
         units = (int(high) << 2 * _PART_BITS) + (int(middle) << _PART_BITS) + int(low)
-        yield component_id, day, Decimal(units).scaleb(-_SCALE)
+        yield component_id, day, Decimal(units).scaleb(-QUANTITY_PLACES)
