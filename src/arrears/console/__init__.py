@@ -19,6 +19,7 @@ from arrears.console.pages import (
     overview,
     sign_in,
     submissions,
+    webhook_forms,
     webhooks,
 )
 from arrears.console.rendering import HERE
@@ -38,6 +39,8 @@ def install_console(app: FastAPI) -> None:
         corrections,
         credit_notes,
         submissions,
+        # Before `webhooks`: its `/webhooks/new` must match ahead of `/webhooks/{id}`.
+        webhook_forms,
         webhooks,
     ):
         app.include_router(module.router)

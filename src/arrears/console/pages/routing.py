@@ -14,7 +14,7 @@ from arrears.console.rendering import render
 from arrears.console.sessions import NoSession
 from arrears.domain.errors import ArrearsError, NotFound
 
-__all__ = ["SIGN_IN", "console_router", "form_of", "see_other"]
+__all__ = ["SIGN_IN", "console_router", "form_lists_of", "form_of", "see_other"]
 
 SIGN_IN = "/console/sign-in"
 
@@ -60,3 +60,13 @@ async def form_of(request: Request) -> dict[str, str]:
     field wins. (The body is bounded by the app's body limit.)"""
     body = (await request.body()).decode("utf-8", errors="replace")
     return dict(parse_qsl(body, keep_blank_values=True))
+
+
+async def form_lists_of(request: Request) -> dict[str, list[str]]:
+    """A posted form with every value of each field, in the order sent (a group of
+    checkboxes sends its name once per ticked box)."""
+    body = (await request.body()).decode("utf-8", errors="replace")
+    values: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body, keep_blank_values=True):
+        values.setdefault(name, []).append(value)
+    return values
