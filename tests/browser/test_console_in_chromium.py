@@ -3,9 +3,11 @@
 
 An operator signs in, finds a customer, opens a contract and sees its chart, opens an
 invoice and a failed bulk submission, downloads an invoice's PDF, voids it after the
-confirmation page and sees it voided and reopened, and sends a failing webhook delivery
-again with "Retry now"; every page loads without a browser console error,
-the keyboard reaches the first link, and a phone-width screen needs no sideways scroll.
+confirmation page and sees it voided and reopened, sends a failing webhook delivery
+again with "Retry now", and creates a webhook endpoint (a refused URL first, its message
+beside the field) and sees its secret once and the endpoint listed; every page loads
+without a browser console error, the keyboard reaches the first link, and a phone-width
+screen needs no sideways scroll.
 Screenshots go to tests/browser/artifacts/ (ignored by git; docs/images/ holds copies).
 """
 
@@ -172,7 +174,11 @@ def test_a_phone_width_screen_needs_no_sideways_scrolling(
     _signed_in(browser, server, world)
     browser.set_window_size(390, 844)
     try:
-        for path in ("/console", f"/console/contracts/{world.contract.contract_id}"):
+        for path in (
+            "/console",
+            f"/console/contracts/{world.contract.contract_id}",
+            "/console/webhooks/new",
+        ):
             browser.get(f"{server.url}{path}")
             overflow = browser.execute_script(
                 "return document.documentElement.scrollWidth - window.innerWidth"
@@ -261,3 +267,41 @@ def test_an_operator_retries_a_failing_webhook_delivery(
         _arrive(browser, f"Webhook {receiver.url}")
         assert "Succeeded" in browser.find_element(By.TAG_NAME, "table").text
         _shot(browser, "webhook-retried")
+
+
+def test_an_operator_creates_a_webhook_endpoint_and_sees_it_listed(
+    browser: WebDriver, server: Served, world: ConsoleWorld
+) -> None:
+    _signed_in(browser, server, world)
+    browser.get(f"{server.url}/console/webhooks")
+    browser.find_element(By.LINK_TEXT, "New endpoint").click()
+    _arrive(browser, "New webhook endpoint")
+    url = browser.find_element(By.ID, "url")
+    url.send_keys("ftp://hooks.example.com/accounting")
+    # By keyboard: from the URL, Tab goes to "every event", then each event in turn;
+    # Space ticks invoice.finalized, the third.
+    url.send_keys(Keys.TAB, Keys.TAB, Keys.TAB, Keys.TAB, Keys.SPACE)
+    assert browser.switch_to.active_element.get_attribute("value") == "invoice.finalized"
+    browser.find_element(By.ID, "description").send_keys("Accounting", Keys.ENTER)
+    WebDriverWait(browser, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: b.find_elements(By.ID, "problems")
+    )
+    assert "http or https" in browser.find_element(By.ID, "url-error-1").text
+    assert browser.find_element(By.CSS_SELECTOR, "[value='invoice.finalized']").is_selected()
+    assert browser.find_element(By.ID, "description").get_attribute("value") == "Accounting"
+    _shot(browser, "webhook-form", 422)
+
+    url = browser.find_element(By.ID, "url")
+    url.clear()
+    url.send_keys("https://hooks.example.com/accounting", Keys.ENTER)
+    _arrive(browser, "Signing secret of https://hooks.example.com/accounting")
+    assert browser.find_element(By.ID, "secret").text.startswith("whsec_")
+    _shot(browser, "webhook-created")
+
+    browser.find_element(By.LINK_TEXT, "Webhooks").click()
+    _arrive(browser, "Webhooks")
+    row = browser.find_element(By.XPATH, "//tr[contains(., 'hooks.example.com/accounting')]")
+    assert "Accounting" in row.text
+    assert "invoice.finalized" in row.text
+    assert "Enabled" in row.text
+    _shot(browser, "webhooks-created")
