@@ -160,12 +160,13 @@ def _windows(
     for first, count in chosen:
         contract = first
         for k in range(count):
+            if k:
+                contract = contract.advanced()
             start, end = bounds(contract, 0), bounds(contract, 1)
             windows.append(regular_window(contract, start, end, after=start if k else None))
-            contract = contract.advanced()
-        moved.append(
-            (contract.id, contract.billed_periods, bounds(contract, 0), bounds(contract, 1))
-        )
+        # The state after the last period, by index: no contract object is needed for it.
+        billed = first.billed_periods + count
+        moved.append((first.id, billed, bounds.at(first, billed), bounds.at(first, billed + 1)))
     return windows, moved
 
 
@@ -189,21 +190,39 @@ def _choose(
             rest.append(contract_id)
             continue
         contract = _contract(row, periods)
-        count = 0
-        ahead = contract
-        while not ahead.closed and not _in_final_period(ahead, bounds) and now >= bounds(ahead, 1):
-            ahead = ahead.advanced()
-            count += 1
+        count = _regular_due(contract, now, bounds)
         if count == 0:
             if not contract.closed and _in_final_period(contract, bounds):
                 rest.append(contract_id)  # only a final invoice is due: bill_due issues it
                 ended = True
             continue  # billed meanwhile by another run: nothing left
         chosen.append((contract, count))
-        if _in_final_period(ahead, bounds) and ahead.end_date is not None and now >= ahead.end_date:
+        # The contract after its regular invoices is in its final period, and it ended.
+        ahead = contract.billed_periods + count
+        if (
+            contract.end_date is not None
+            and contract.end_date <= bounds.at(contract, ahead + 1)
+            and now >= contract.end_date
+        ):
             rest.append(contract_id)  # its final invoice follows its regular ones
             ended = True
     return chosen, rest
+
+
+def _regular_due(contract: Contract, now: datetime, bounds: _Boundaries) -> int:
+    """How many regular invoices the contract owes at `now`: periods that ended, up to
+    its final period (counted by index, as `contract.advanced()` would step)."""
+    if contract.closed:
+        return 0
+    count = 0
+    index = contract.billed_periods
+    end = contract.end_date
+    while True:
+        following = bounds.at(contract, index + 1)
+        if (end is not None and end <= following) or now < following:
+            return count
+        index += 1
+        count += 1
 
 
 class _Boundaries:
@@ -215,7 +234,11 @@ class _Boundaries:
         self._seen: dict[tuple[datetime, BillingPeriod, int], datetime] = {}
 
     def __call__(self, contract: Contract, k: int) -> datetime:
-        key = (contract.start_date, contract.billing_period, contract.billed_periods + k)
+        return self.at(contract, contract.billed_periods + k)
+
+    def at(self, contract: Contract, index: int) -> datetime:
+        """The contract's billing boundary `index` (its period `index` starts there)."""
+        key = (contract.start_date, contract.billing_period, index)
         found = self._seen.get(key)
         if found is None:
             found = self._seen[key] = period_boundary(*key)

