@@ -335,7 +335,8 @@ def _current_line(
         # Rounding the running total, then taking off what was charged (itself rounded),
         # is what keeps a period's amounts adding up to one rounding of its total; the
         # cap applies to that total, so it too is shared by all invoices of the period.
-        charge = _capped(price(component.pricing, billable_total).amount, component)
+        priced = price(component.pricing, billable_total)
+        charge = _capped(priced.amount, component)
         amount = round_amount(charge, currency) - before.charged
         billable_now = quantity - free_now
     return InvoiceLine(
@@ -346,7 +347,7 @@ def _current_line(
         free_quantity=free_now,
         billable_quantity=billable_now,
         unit_price=line_unit_price(component.pricing, billable_total),
-        tiers=_increment(component.pricing, billable_before, billable_total, before.billed),
+        tiers=_increment(component.pricing, billable_before, priced.tiers, before.billed),
         amount=amount,
         usage_ids=usage.usage_ids,
     )
@@ -398,13 +399,13 @@ def _override_line(
 
 
 def _increment(
-    pricing: Pricing, before: Decimal, after: Decimal, billed: bool
+    pricing: Pricing, before: Decimal, new: tuple[TierCharge, ...], billed: bool
 ) -> tuple[TierCharge, ...]:
-    """The breakdown of `price(after)` less that of `price(before)` (nothing when no
+    """The breakdown `new` (of `price(after)`, which the caller has: pricing it twice
+    cost rating a tenth of its time) less that of `price(before)` (nothing when no
     earlier line was `billed`), exactly: tier by tier for graduated pricing, else
     price by price (see the module doc)."""
     old = price(pricing, before).tiers if billed else ()
-    new = price(pricing, after).tiers
     with localcontext(_EXACT):
         if isinstance(pricing, Graduated):
             # A graduated breakdown is contiguous from the first tier, so position i

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from arrears.domain.catalog import PlanVariant
@@ -18,6 +19,7 @@ from arrears.domain.invoices import effective_tax_rate
 from arrears.domain.money import Currency, currency
 from arrears.domain.phases import Phase
 from arrears.domain.quantities import ComponentSubscription
+from arrears.store.contract_plans import StoredPhase
 from arrears.store.unit_of_work import UnitOfWork
 
 __all__ = ["InvoiceTerms", "read_terms"]
@@ -77,16 +79,32 @@ def read_terms(work: UnitOfWork, contracts: Sequence[Contract]) -> dict[str, Inv
     held = plans.component_subscriptions(ids) if ids else {}
     given = work.discounts.contract_discounts(ids) if ids else {}
     tax_rates = catalog.customer_tax_rates(contract.customer_id for contract in unique)
-    return {
-        contract.id: _terms(
-            tuple(Phase(variants[p.plan_variant_id], p.starts) for p in stored[contract.id]),
-            tax_rates[contract.customer_id],
+    # Most contracts of a batch have one phase and nothing sold: their terms depend on
+    # the variant, the start and the customer's tax rate only, and are made once.
+    plain: dict[tuple[str, datetime, Decimal | None], InvoiceTerms] = {}
+    found: dict[str, InvoiceTerms] = {}
+    for contract in unique:
+        kept, rate = stored[contract.id], tax_rates[contract.customer_id]
+        if len(kept) == 1 and contract.id not in held and contract.id not in given:
+            key = (kept[0].plan_variant_id, kept[0].starts, rate)
+            if key not in plain:
+                plain[key] = _terms(_phases(kept, variants), rate, names, (), ())
+            found[contract.id] = plain[key]
+            continue
+        found[contract.id] = _terms(
+            _phases(kept, variants),
+            rate,
             names,
             tuple(held.get(contract.id, ())),
             tuple(given.get(contract.id, ())),
         )
-        for contract in unique
-    }
+    return found
+
+
+def _phases(
+    stored: Sequence[StoredPhase], variants: dict[str, PlanVariant]
+) -> tuple[Phase, ...]:
+    return tuple(Phase(variants[p.plan_variant_id], p.starts) for p in stored)
 
 
 def _terms(
