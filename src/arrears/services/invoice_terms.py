@@ -101,9 +101,7 @@ def read_terms(work: UnitOfWork, contracts: Sequence[Contract]) -> dict[str, Inv
     return found
 
 
-def _phases(
-    stored: Sequence[StoredPhase], variants: dict[str, PlanVariant]
-) -> tuple[Phase, ...]:
+def _phases(stored: Sequence[StoredPhase], variants: dict[str, PlanVariant]) -> tuple[Phase, ...]:
     return tuple(Phase(variants[p.plan_variant_id], p.starts) for p in stored)
 
 

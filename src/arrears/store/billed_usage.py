@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 

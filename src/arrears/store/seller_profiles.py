@@ -79,9 +79,7 @@ class SellerProfileRepository:
             query = select(*_PARTY_COLUMNS).where(
                 CustomerRow.seller_id == self.seller_id, CustomerRow.id.in_(chunk)
             )
-            for id_, company, first, last, address, vat_id, terms in self._session.execute(
-                query
-            ):
+            for id_, company, first, last, address, vat_id, terms in self._session.execute(query):
                 party = Party(
                     name=customer_name(company, first, last),
                     address=dict(address) if address else None,
