@@ -96,6 +96,7 @@ class PostgresqlDialect:
         day="to_char(due_date AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
         units=f"CAST(quantity * {10**QUANTITY_PLACES} AS BIGINT)",
         shard=f"mod(pg_backend_pid(), {SHARDS})",
+        insert_one=usage.insert_one,
     )
 
     def skip_locked(self, query: Any, *, of: Any = None) -> Any:

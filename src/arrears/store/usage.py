@@ -38,6 +38,7 @@ from arrears.store.usage_days import (
     DayTotals,
     RecordingIds,
     add_run,
+    insert_counted,
     remove_entry,
 )
 from arrears.store.usage_rows import KeyStored, Submission, UsageWriter
@@ -185,14 +186,11 @@ class UsageRepository(TenantRepository):
         dialect = self._dialect
         submission = self._submission(dialect, submission_id, transferred_at)
         (row,) = submission.rows([candidate], overrides=True)
-        entry_id = (
-            self._session.connection()
-            .exec_driver_sql(dialect.usage.insert_one, row)
-            .scalar_one_or_none()
-        )
+        connection = self._session.connection()
+        insert_one = dialect.usage.insert_one
+        entry_id = insert_counted(connection, dialect.rollup, insert_one, row, candidate)
         if entry_id is None:
             return None
-        self._add_to_rollup(submission, [candidate], 1)
         override = candidate.override
         # The stored values are these: the column types store decimals and instants
         # exactly (`Submission.rows` refuses anything they would have to round).

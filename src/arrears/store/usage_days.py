@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Connection
 
@@ -34,6 +35,8 @@ __all__ = [
     "RollupStatements",
     "add_run",
     "day_sums",
+    "insert_counted",
+    "rebuild",
     "remove_entry",
     "rollup_statements",
 ]
@@ -73,12 +76,22 @@ class RollupStatements:
     drop_empty: str
     # A seller's days in [first, end), summed over their shards: seller, first, end.
     day_sums: str
+    # Every entry of every seller, summed afresh into an empty rollup (shard 0).
+    fill: str
+    # `UsageStatements.insert_one` that also adds its entry (if inserted) to the rollup,
+    # binding the insert's row, then `add_values`' (PostgreSQL: a writing `WITH`); None
+    # where the upsert runs as a second statement (SQLite, in process: a few µs).
+    insert_one_counted: str | None = None
 
 
-def rollup_statements(placeholder: str, *, day: str, units: str, shard: str) -> RollupStatements:
+def rollup_statements(
+    placeholder: str, *, day: str, units: str, shard: str, insert_one: str | None = None
+) -> RollupStatements:
     """The statements in one driver's placeholder style, given its SQL for an entry's UTC
     day as `YYYY-MM-DD` (`day`), its quantity as a scaled integer (`units`) and the
-    shard a connection adds to (`shard`); each dialect module makes its own."""
+    shard a connection adds to (`shard`); each dialect module makes its own. Given
+    `insert_one` (ending `RETURNING id`), a single post's insert and its upsert become
+    one statement (`insert_one_counted`)."""
     p = placeholder
     high = f"{units} >> {2 * _PART_BITS}"
     middle = f"({units} >> {_PART_BITS}) & {_PART_MASK}"
@@ -97,6 +110,15 @@ def rollup_statements(placeholder: str, *, day: str, units: str, shard: str) -> 
         day_sums="SELECT component_id, day, SUM(quantity_high), "  # noqa: S608
         f"SUM(quantity_middle), SUM(quantity_low) FROM {_DAYS} WHERE seller_id = {p} "
         f"AND day >= {p} AND day < {p} GROUP BY component_id, day HAVING SUM(entries) > 0",
+        fill=f"INSERT INTO {_DAYS} ({_COLUMNS}) "  # noqa: S608
+        f"SELECT seller_id, {day} AS d, component_id, 0, COUNT(*), "
+        f"SUM({high}), SUM({middle}), SUM({low}) FROM {_USAGE} "
+        "GROUP BY seller_id, d, component_id",
+        insert_one_counted=None
+        if insert_one is None
+        else f"WITH inserted AS ({insert_one}), counted AS ("  # noqa: S608
+        f"INSERT INTO {_DAYS} ({_COLUMNS}) SELECT {p}, {p}, {p}, {shard}, {p}, {p}, {p}, {p} "
+        f"FROM inserted{_ADD}) SELECT id FROM inserted",
     )
 
 
@@ -118,6 +140,37 @@ class RecordingIds(UsageIds):
                 self.first = ids[0]
             self.last = ids[-1]
         return ids
+
+
+def rebuild(connection: Connection, statements: RollupStatements) -> None:
+    """Sum the rollup afresh from every stored entry: for data written around the
+    repository (benchmarks' bulk loads), or to check it (migration 0017 fills it so)."""
+    connection.exec_driver_sql(f"DELETE FROM {_DAYS}")  # noqa: S608
+    connection.exec_driver_sql(statements.fill)
+
+
+def insert_counted(
+    connection: Connection,
+    statements: RollupStatements,
+    insert_one: str,
+    row: tuple[Any, ...],
+    candidate: UsageCandidate,
+) -> int | None:
+    """Run `insert_one` (`UsageStatements.insert_one`, binding `row`) and add the entry
+    to the rollup if it was inserted; its id, or None. Where the dialect has
+    `insert_one_counted`, one statement does both: a single post costs no second round
+    trip to PostgreSQL."""
+    seller_id = row[0]  # `INSERTED` begins with `SHARED`, the seller first
+    totals = DayTotals.of([candidate])
+    counted = statements.insert_one_counted
+    if counted is None:
+        entry_id: int | None = connection.exec_driver_sql(insert_one, row).scalar_one_or_none()
+        if entry_id is not None:
+            totals.save(connection, statements, seller_id)
+        return entry_id
+    (added,) = totals.rows(seller_id, 1)
+    found: int | None = connection.exec_driver_sql(counted, (*row, *added)).scalar_one_or_none()
+    return found
 
 
 def add_run(
@@ -168,6 +221,10 @@ class DayTotals:
         """Add the totals to the rollup (one statement); `sign` -1 takes them away."""
         if not self._counts:
             return
+        connection.exec_driver_sql(statements.add_values, self.rows(seller_id, sign))
+
+    def rows(self, seller_id: str, sign: int) -> list[tuple[str | int, ...]]:
+        """The parameters of `add_values`, a row per (day, component), in key order."""
         rows: list[tuple[str | int, ...]] = []
         # One order of row locks for every writer: fewer deadlocks on PostgreSQL.
         for key in sorted(self._counts):
@@ -177,7 +234,7 @@ class DayTotals:
             count, day_text = self._counts[key], day.isoformat()
             signed = (sign * count, sign * high, sign * middle, sign * low)
             rows.append((seller_id, day_text, component_id, *signed))
-        connection.exec_driver_sql(statements.add_values, rows)
+        return rows
 
 
 def _parts(units: int) -> tuple[int, int, int]:
