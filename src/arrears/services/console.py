@@ -8,7 +8,7 @@ in a rehearsal unit of work that the caller rolls back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 from arrears.domain.catalog import Customer, PlanVariant
@@ -86,18 +86,22 @@ class Overview:
 
 def overview(work: UnitOfWork, clock: Clock) -> Overview:
     """Billed revenue per month over the last twelve months, usage per day and component
-    over the last 90 days, and the newest failed bulk submissions."""
+    over the last 90 days, and the newest failed bulk submissions.
+
+    The usage chart counts whole UTC days, from the day 90 days ago to today (as far as
+    it is recorded): it reads the daily rollup, which knows days, not instants."""
     reads = work.console_reads
     now = clock.now()
     first_month = _month_start(now, back=REVENUE_MONTHS - 1)
+    first_day = (now - USAGE_WINDOW).date()
     return Overview(
         months=[
             _month_start(now, back=back).strftime("%Y-%m")
             for back in range(REVENUE_MONTHS - 1, -1, -1)
         ],
         revenue=reads.revenue_by_month(first_month),
-        usage=reads.usage_by_day(now - USAGE_WINDOW, now),
-        usage_from=now - USAGE_WINDOW,
+        usage=reads.daily_usage(first_day, now.date() + timedelta(days=1)),
+        usage_from=datetime.combine(first_day, time(), UTC),
         usage_to=now,
         failing_tasks=reads.tasks(
             TaskStatus.FAILED.value,

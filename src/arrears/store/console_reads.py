@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +29,7 @@ from arrears.store.tables import (
 )
 from arrears.store.tasks import TaskRepository
 from arrears.store.tenancy import TenantRepository
+from arrears.store.usage_days import day_sums
 
 __all__ = [
     "ConsoleReads",
@@ -120,6 +121,24 @@ INVOICE_SORTS: dict[str, Any] = {
     "total": InvoiceRow.total,
     "customer": CUSTOMER_SORTS["name"],
 }
+_INVOICE_COLUMNS = (
+    InvoiceRow.id,
+    InvoiceRow.invoice_number,
+    InvoiceRow.kind,
+    InvoiceRow.status,
+    InvoiceRow.customer_id,
+    InvoiceRow.contract_id,
+    InvoiceRow.document_date,
+    InvoiceRow.currency,
+    InvoiceRow.total,
+)
+# What `_name` reads of a customer (its id is the invoice's `customer_id`).
+_NAME_COLUMNS = (
+    CustomerRow.company_name,
+    CustomerRow.first_name,
+    CustomerRow.last_name,
+    CustomerRow.email_address,
+)
 _TASK_COLUMNS = (
     TaskRow.id,
     TaskRow.status,
@@ -168,8 +187,10 @@ class ConsoleReads(TenantRepository):
         self, invoice_query: InvoiceQuery, sort: Sort, page: PageRequest
     ) -> Page[InvoiceSummary]:
         """Invoices matching every filter, with their customer's name."""
+        # The columns a summary shows, not whole rows: an invoice keeps its parties as
+        # JSON, which made every row PostgreSQL sorts for a page several times as wide.
         query: Select[Any] = (
-            select(InvoiceRow, CustomerRow)
+            select(*_INVOICE_COLUMNS, *_NAME_COLUMNS)
             .join(CustomerRow, CustomerRow.id == InvoiceRow.customer_id)
             .where(InvoiceRow.seller_id == self.seller_id, CustomerRow.seller_id == self.seller_id)
         )
@@ -190,7 +211,7 @@ class ConsoleReads(TenantRepository):
             query = query.where(InvoiceRow.document_date < q.document_to)
         rows = self._sorted_page(query, INVOICE_SORTS, sort, InvoiceRow.id, page)
         return Page(
-            items=[_invoice_summary(invoice, customer) for invoice, customer in rows.items],
+            items=[_invoice_summary(row) for row in rows.items],
             total=rows.total,
         )
 
@@ -227,7 +248,24 @@ class ConsoleReads(TenantRepository):
         )
         if contract_id is not None:
             query = query.where(UsageEntryRow.contract_id == contract_id)
-        rows = list(self._session.execute(query))
+        rows = [
+            (component_id, day, dialect.quantity_total(totals))
+            for component_id, day, *totals in self._session.execute(query)
+        ]
+        return self._named(rows)
+
+    def daily_usage(self, first_day: date, end_day: date) -> list[UsageSum]:
+        """The quantity per UTC day and component of all contracts, on the days from
+        `first_day` to before `end_day`: read from the daily rollup (`usage_days`), a
+        row per day and component (and shard), not from the entries."""
+        connection = self._session.connection()
+        first, end = first_day.isoformat(), end_day.isoformat()
+        sums = day_sums(connection, self._dialect.rollup, self.seller_id, first, end)
+        return self._named(list(sums))
+
+    def _named(self, rows: list[tuple[str, str, Decimal]]) -> list[UsageSum]:
+        """(component id, day, quantity) rows with their components' names and units,
+        by day, then component name."""
         names = self._session.execute(
             select(ComponentRow.id, ComponentRow.name, ComponentRow.unit).where(
                 ComponentRow.seller_id == self.seller_id,
@@ -241,9 +279,9 @@ class ConsoleReads(TenantRepository):
                 component_name=components[component_id][0],
                 unit=components[component_id][1],
                 day=day,
-                quantity=dialect.quantity_total(totals),
+                quantity=quantity,
             )
-            for component_id, day, *totals in rows
+            for component_id, day, quantity in rows
             if component_id in components
         ]
         return sorted(sums, key=lambda s: (s.day, s.component_name))
@@ -296,8 +334,14 @@ def _escape_like(text: str) -> str:
 
 
 def _name(row: CustomerRow) -> str:
-    person = " ".join(part for part in (row.first_name, row.last_name) if part)
-    return row.company_name or person or row.email_address or row.id
+    return _display_name(row.company_name, row.first_name, row.last_name, row.email_address, row.id)
+
+
+def _display_name(
+    company: str | None, first: str | None, last: str | None, email: str | None, id_: str
+) -> str:
+    person = " ".join(part for part in (first, last) if part)
+    return company or person or email or id_
 
 
 def _customer_summary(row: CustomerRow) -> CustomerSummary:
@@ -310,16 +354,18 @@ def _customer_summary(row: CustomerRow) -> CustomerSummary:
     )
 
 
-def _invoice_summary(invoice: InvoiceRow, customer: CustomerRow) -> InvoiceSummary:
+def _invoice_summary(row: tuple[Any, ...]) -> InvoiceSummary:
+    """A row of `_INVOICE_COLUMNS` then `_NAME_COLUMNS`, as the list shows it."""
+    id_, number, kind, status, customer_id, contract_id, date_, currency, total = row[:9]
     return InvoiceSummary(
-        id=invoice.id,
-        invoice_number=invoice.invoice_number,
-        kind=invoice.kind,
-        status=invoice.status,
-        customer_id=invoice.customer_id,
-        customer_name=_name(customer),
-        contract_id=invoice.contract_id,
-        document_date=invoice.document_date,
-        currency=invoice.currency,
-        total=invoice.total,
+        id=id_,
+        invoice_number=number,
+        kind=kind,
+        status=status,
+        customer_id=customer_id,
+        customer_name=_display_name(*row[9:], customer_id),
+        contract_id=contract_id,
+        document_date=date_,
+        currency=currency,
+        total=total,
     )
