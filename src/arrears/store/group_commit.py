@@ -44,6 +44,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from arrears.store import usage_posts
+
 __all__ = ["GroupCommit"]
 
 T = TypeVar("T")
@@ -59,6 +61,8 @@ MAX_BATCH = 64
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 MAX_ATTEMPTS = 3
 _SAVEPOINT = "arrears_unit"
+_SAVEPOINT_STATEMENT = f"SAVEPOINT {_SAVEPOINT}"
+_ROLLBACK_STATEMENT = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}"
 
 
 @dataclass(slots=True)
@@ -191,13 +195,13 @@ def _savepoint(session: Session, connection: Connection) -> Iterator[None]:
     The savepoint is not released: the next unit's savepoint of the same name nests in
     it, and the commit ends them all. That saves a statement (on PostgreSQL a round
     trip) per unit; releasing would not free PostgreSQL's subtransaction ids anyway."""
-    connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+    usage_posts.execute(connection, _SAVEPOINT_STATEMENT)
     try:
         yield
         session.flush()
     except BaseException:
         if session.is_active:
-            connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            usage_posts.execute(connection, _ROLLBACK_STATEMENT)
         session.expunge_all()
         raise
 

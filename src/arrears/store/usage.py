@@ -24,6 +24,7 @@ from arrears.domain.usage import (
     UsageEntry,
     product_override,
 )
+from arrears.store import usage_posts
 from arrears.store.dialect import StoreDialect
 from arrears.store.tables import (
     BilledUsageRow,
@@ -120,9 +121,9 @@ class UsageRepository(TenantRepository):
     def terms_of(self, contract_id: str) -> ContractTerms | None:
         """The terms of this seller's contract `contract_id`, or None (one query)."""
         connection = self._session.connection()
-        rows = connection.exec_driver_sql(
-            self._dialect.usage.terms_of_one, (self.seller_id, contract_id)
-        ).all()
+        rows = usage_posts.fetch_all(
+            connection, self._dialect.usage.terms_of_one, (self.seller_id, contract_id)
+        )
         if not rows:
             return None
         instant = _instant_from_driver(connection.dialect)

@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 
 from arrears.domain.ids import UsageIds
 from arrears.domain.usage import UsageCandidate
+from arrears.store import usage_posts
 from arrears.store.tables import UsageDayRow, UsageEntryRow
 from arrears.store.usage_rows import UsageWriter
 
@@ -161,15 +162,15 @@ def insert_counted(
     `insert_one_counted`, one statement does both: a single post costs no second round
     trip to PostgreSQL."""
     seller_id = row[0]  # `INSERTED` begins with `SHARED`, the seller first
-    totals = DayTotals.of([candidate])
+    (added,) = DayTotals.of([candidate]).rows(seller_id, 1)
+    # At the DB-API cursor, as the post's other statements (`store/usage_posts.py`).
     counted = statements.insert_one_counted
     if counted is None:
-        entry_id: int | None = connection.exec_driver_sql(insert_one, row).scalar_one_or_none()
+        entry_id: int | None = usage_posts.fetch_scalar(connection, insert_one, row)
         if entry_id is not None:
-            totals.save(connection, statements, seller_id)
+            usage_posts.execute(connection, statements.add_values, added)
         return entry_id
-    (added,) = totals.rows(seller_id, 1)
-    found: int | None = connection.exec_driver_sql(counted, (*row, *added)).scalar_one_or_none()
+    found: int | None = usage_posts.fetch_scalar(connection, counted, (*row, *added))
     return found
 
 
