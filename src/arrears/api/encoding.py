@@ -28,6 +28,7 @@ __all__ = [
     "ArrearsRoute",
     "OnInvalidBody",
     "decode_json",
+    "encode_json",
     "json_response",
     "on_invalid_body",
 ]
@@ -39,6 +40,12 @@ def decode_json(body: bytes) -> Any:
     """Decode JSON with Decimal numbers; raises `json.JSONDecodeError` when malformed and
     `json_bodies.TooDeep` when nested too deep. Repeated keys keep their last value."""
     return read_json(body).value
+
+
+def encode_json(content: Any) -> bytes:
+    """`content` (plain data: dicts, lists, strings, decimals, datetimes) as the JSON every
+    response body is: decimals as exact numbers, aware datetimes in RFC 3339."""
+    return _encoder.encode(content)
 
 
 class ArrearsJSONResponse(JSONResponse):
