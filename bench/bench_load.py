@@ -13,6 +13,8 @@ would: default settings, so one JSON access log line per request (to a file here
   `--clients` for `--seconds` after `--warmup`: requests/s, p50/p99/max latency, the
   answers other than 201, and the CPU the server and the driver spent per request;
   afterwards the stored entries are counted: every 201 must be stored;
+- the deprecated `PUT /api/sellers/{id}/services/consumptions` with one record (its own
+  key), at the first client count, the same way (each `200` a stored entry);
 - bulk: `--bulk-tasks` submissions of `--bulk-records` records each are POSTed at once
   and polled until `Successful`: records/s from the first POST to the last success.
 
@@ -104,7 +106,7 @@ class Plan:
     `time.monotonic()` instant, the same in every process) for `warmup + seconds`."""
 
     port: int
-    kind: str  # "usage" posts, or "get" of `path`
+    kind: str  # "usage" posts, "put" of one consumption, or "get" of `path`
     clients: int
     start: float
     warmup: float
@@ -113,6 +115,7 @@ class Plan:
     label: str = ""
     path: str = "/healthz"
     api_key: str = ""
+    seller_id: str = ""
     contract_ids: tuple[str, ...] = ()
     component_ids: tuple[str, ...] = ()
 
@@ -150,15 +153,21 @@ def _requests(plan: Plan, client: int) -> Iterator[bytes]:
         # Clients start at different contracts, so concurrent posts spread over them.
         turn = client * 7919 + sequence
         contract = contracts[turn % len(contracts)]
-        body = (
-            f'{{"DueDate":"{DUE_DATE}","ComponentId":"{components[turn % len(components)]}",'
-            f'"Quantity":"{sequence % 1000}.25","Key":"{plan.label}-{plan.process}-{client}-'
-            f'{sequence}"}}'
-        ).encode()
-        yield (
-            f"POST /api/v1/contracts/{contract}/usage HTTP/1.1\r\n{head}"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
+        component = components[turn % len(components)]
+        key = f"{plan.label}-{plan.process}-{client}-{sequence}"
+        if plan.kind == "put":  # the deprecated PUT, one consumption
+            body = (
+                f'{{"subscriptionId":"{contract}","consumptions":[{{"productId":"{component}",'
+                f'"quantity":"{sequence % 1000}.25","key":"{key}","dueDate":"{DUE_DATE}"}}]}}'
+            ).encode()
+            line = f"PUT /api/sellers/{plan.seller_id}/services/consumptions HTTP/1.1"
+        else:
+            body = (
+                f'{{"DueDate":"{DUE_DATE}","ComponentId":"{component}",'
+                f'"Quantity":"{sequence % 1000}.25","Key":"{key}"}}'
+            ).encode()
+            line = f"POST /api/v1/contracts/{contract}/usage HTTP/1.1"
+        yield f"{line}\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
         sequence += 1
 
 
@@ -181,8 +190,8 @@ async def _client(plan: Plan, client: int, tally: Tally) -> None:
             if length:
                 await reader.readexactly(length)
             done = time.perf_counter()
-            if status == 201:
-                tally.created += 1
+            if status == 201 or (status == 200 and plan.kind == "put"):
+                tally.created += 1  # a new entry stored
             if window_start <= time.monotonic() < window_end:
                 tally.latencies.append(done - sent)
                 tally.statuses[status] += 1
@@ -539,6 +548,17 @@ def run_configuration(name: str, kind: str, workers: int, settings: Settings, wo
             measurement = drive("POST usage", settings, clients, posts, server)
             run.measurements.append(measurement)
             run.acknowledged += measurement.tally.created
+        clients = settings.clients[0]
+        print(f"[{name}] PUT consumptions (one record), {clients} clients ...", flush=True)
+        puts = Plan(
+            port=server.port, kind="put", clients=0, start=0, warmup=0, seconds=0,
+            process=0, label=f"put{clients}", api_key=catalog.api_key,
+            seller_id=catalog.seller_id, contract_ids=tuple(catalog.contract_ids),
+            component_ids=tuple(catalog.components),
+        )  # fmt: skip
+        measurement = drive("PUT consumption", settings, clients, puts, server)
+        run.measurements.append(measurement)
+        run.acknowledged += measurement.tally.created
         run.stored = stored_entries(url)
         if settings.bulk_tasks:
             print(
@@ -591,7 +611,7 @@ def report(runs: list[Run], settings: Settings) -> None:
         if run.database is None:
             continue
         durable = "ok" if run.stored == run.acknowledged else "LOST OR EXTRA ENTRIES"
-        print(f"  {run.name}: {run.acknowledged:,} posts answered 201, "
+        print(f"  {run.name}: {run.acknowledged:,} posts (201) and PUTs (200) answered, "
               f"{run.stored:,} entries stored: {durable}")  # fmt: skip
         floor = next((r for r in runs if r.name == _floor_name(run.workers)), None)
         for line in _target_lines(run, floor):
@@ -625,6 +645,13 @@ def _target_lines(run: Run, floor: Run | None) -> Iterator[str]:
             )
             yield (f"posts {ratio:.2f} x the bare app's {bare_posts.rate:,.0f}/s"
                    f"{target if run.database == 'sqlite' else ''}")  # fmt: skip
+    puts = at(run, "PUT consumption", TARGET_CLIENTS)
+    if puts is not None and run.database is not None:
+        rate, p99_ms = TARGET_POSTS[run.database]  # the same targets as the posts'
+        met = puts.rate >= rate and puts.percentile_ms(0.99) < p99_ms
+        yield (f"{puts.rate:,.0f} PUTs of one consumption/s, p99 "
+               f"{puts.percentile_ms(0.99):.1f} ms; target >= {rate:,}/s with p99 < "
+               f"{p99_ms:g} ms: {'met' if met else 'MISSED'}")  # fmt: skip
     if run.bulk is not None:
         b = run.bulk
         met = b.rate >= TARGET_BULK_RECORDS_PER_SECOND
