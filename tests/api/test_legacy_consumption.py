@@ -9,7 +9,6 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-from arrears.api.routers.consumption import GROUPED_RECORDS
 from arrears.domain.money import MAX_INTEGER_DIGITS
 from tests.ingest_factories import (
     MeteredSeller,
@@ -172,29 +171,6 @@ def test_put_replaying_a_key_counts_as_a_duplicate_and_saves_it_once(client: Tes
     changed = _put(client, metered, [{**record, "quantity": 2}])
     assert _errors(changed) == {(0, "consumptions[0].key", "key_reused")}
     assert total_count(client, metered) == 2
-
-
-@pytest.mark.parametrize("count", [1, GROUPED_RECORDS, GROUPED_RECORDS + 1])
-def test_put_of_few_or_many_records_keeps_its_answers_and_saves_each_key_once(
-    client: TestClient, count: int
-) -> None:
-    # Up to GROUPED_RECORDS records are applied in the group commit, each try in a
-    # savepoint of its own; more in a transaction of their own. A stored key makes the
-    # trusting try roll back and a careful one run: both ways answer alike.
-    metered = new_metered_seller(client)
-    records = [
-        {"productId": metered.component_id, "quantity": 1, "key": f"k{index}"}
-        for index in range(count)
-    ]
-    assert _put(client, metered, records[:1]).status_code == 200
-    again = _put(client, metered, records)
-    assert again.status_code == 200, again.text
-    assert [c["key"] for c in again.json()["consumptions"]] == [r["key"] for r in records]
-    assert total_count(client, metered) == count
-    changed = _put(client, metered, [*records[1:], {**records[0], "quantity": 2}])
-    last = count - 1
-    assert _errors(changed) == {(last, f"consumptions[{last}].key", "key_reused")}
-    assert total_count(client, metered) == count
 
 
 def test_put_on_an_unknown_or_foreign_subscription_saves_nothing_and_tells_nothing(

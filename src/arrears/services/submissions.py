@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +28,6 @@ from arrears.domain.tasks import Outcome, RecordError
 from arrears.domain.usage import UsageCandidate, UsageEntry, key_conflicts
 from arrears.services import ingest
 from arrears.services.ingest import ApplyCarefully
-from arrears.store.group_commit import savepoint
 from arrears.store.unit_of_work import Database, UnitOfWork
 from arrears.store.usage import UsageRepository
 
@@ -41,7 +39,6 @@ __all__ = [
     "Submission",
     "apply",
     "apply_now",
-    "apply_now_grouped",
     "insert_new",
     "settled",
     "split_by_key",
@@ -156,63 +153,22 @@ def apply_now(
     key they repeat). `Invalid` names every failing record as `consumptions[i].<field>`;
     an unknown subscription is named once, with the faults that can be judged without
     it. A concurrent request storing some of the same keys makes them duplicates."""
-    now = _ApplyNow(clock, seller_id, subscription_id, records)
+    read = [_subscription_record(r, i, subscription_id) for i, r in enumerate(records)]
+    submission = Submission(seller_id, new_id(), read)
 
     @contextmanager
     def known_subscription() -> Iterator[UnitOfWork]:
         with database.unit_of_work(seller_id) as work:
-            now.check_subscription(work)
+            if not work.usage.contract_terms([subscription_id]):
+                _refuse_unknown_subscription(work.usage, clock, subscription_id, read)
             yield work
 
-    return apply(now.submission, clock, known_subscription, now.entries)
-
-
-def apply_now_grouped(
-    database: Database,
-    clock: Clock,
-    seller_id: str,
-    subscription_id: str,
-    records: Sequence[Any],
-) -> Future[list[UsageEntry]]:
-    """`apply_now` as one unit of a group commit (`Database.unit_of_work_grouped`), for
-    a few records: their own transaction and commit would cost more than applying them.
-    The same answer and errors; each try runs in a savepoint of its own inside the unit,
-    so a try rolled back (to apply carefully, or after a lock race) leaves nothing. The
-    future answers once the entries are durable."""
-    now = _ApplyNow(clock, seller_id, subscription_id, records)
-
-    def use(work: UnitOfWork) -> list[UsageEntry]:
-        @contextmanager
-        def known_subscription() -> Iterator[UnitOfWork]:
-            with savepoint(work.session):
-                now.check_subscription(work)
-                yield work
-
-        return apply(now.submission, clock, known_subscription, now.entries)
-
-    return database.unit_of_work_grouped(seller_id, use)
-
-
-class _ApplyNow:
-    """What both ways of `apply_now` share: the records read, the subscription checked,
-    the entries answered."""
-
-    def __init__(
-        self, clock: Clock, seller_id: str, subscription_id: str, records: Sequence[Any]
-    ) -> None:
-        self.clock = clock
-        self.subscription_id = subscription_id
-        self.read = [_subscription_record(r, i, subscription_id) for i, r in enumerate(records)]
-        self.submission = Submission(seller_id, new_id(), self.read)
-
-    def check_subscription(self, work: UnitOfWork) -> None:
-        if not work.usage.contract_terms([self.subscription_id]):
-            _refuse_unknown_subscription(work.usage, self.clock, self.subscription_id, self.read)
-
-    def entries(self, applied: Applied) -> list[UsageEntry]:
+    def entries(applied: Applied) -> list[UsageEntry]:
         if applied.outcome.errors:
             raise Invalid([_field_error(e) for e in applied.outcome.errors])
-        return _in_record_order(applied.work.usage, self.subscription_id, self.submission)
+        return _in_record_order(applied.work.usage, subscription_id, submission)
+
+    return apply(submission, clock, known_subscription, entries)
 
 
 def _subscription_record(

@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 
 from arrears.store import usage_posts
 
-__all__ = ["GroupCommit", "savepoint"]
+__all__ = ["GroupCommit"]
 
 T = TypeVar("T")
 
@@ -61,9 +61,8 @@ MAX_BATCH = 64
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 MAX_ATTEMPTS = 3
 _SAVEPOINT = "arrears_unit"
-# A unit's own savepoints (`savepoint`): another name, so that rolling back to the
-# unit's savepoint undoes them too, and rolling back to one of them stops there.
-_INNER_SAVEPOINT = "arrears_inner"
+_SAVEPOINT_STATEMENT = f"SAVEPOINT {_SAVEPOINT}"
+_ROLLBACK_STATEMENT = f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}"
 
 
 @dataclass(slots=True)
@@ -182,16 +181,7 @@ class GroupCommit:
 
 
 @contextmanager
-def savepoint(session: Session) -> Iterator[None]:
-    """A savepoint inside a unit, rolled back to if the block raises: for a unit that
-    tries its work more than once (`submissions.apply_now_grouped`) and must leave
-    nothing of a failed try. Its writes are kept or undone with the unit's."""
-    with _savepoint(session, session.connection(), _INNER_SAVEPOINT):
-        yield
-
-
-@contextmanager
-def _savepoint(session: Session, connection: Connection, name: str = _SAVEPOINT) -> Iterator[None]:
+def _savepoint(session: Session, connection: Connection) -> Iterator[None]:
     """The block in a SAVEPOINT, rolled back to if the block raises.
 
     Plain SQL rather than `session.begin_nested()`, whose bookkeeping costs several
@@ -205,21 +195,15 @@ def _savepoint(session: Session, connection: Connection, name: str = _SAVEPOINT)
     The savepoint is not released: the next unit's savepoint of the same name nests in
     it, and the commit ends them all. That saves a statement (on PostgreSQL a round
     trip) per unit; releasing would not free PostgreSQL's subtransaction ids anyway."""
-    usage_posts.execute(connection, _SAVEPOINT_STATEMENTS[name])
+    usage_posts.execute(connection, _SAVEPOINT_STATEMENT)
     try:
         yield
         session.flush()
     except BaseException:
         if session.is_active:
-            usage_posts.execute(connection, _ROLLBACK_STATEMENTS[name])
+            usage_posts.execute(connection, _ROLLBACK_STATEMENT)
         session.expunge_all()
         raise
-
-
-_SAVEPOINT_STATEMENTS = {name: f"SAVEPOINT {name}" for name in (_SAVEPOINT, _INNER_SAVEPOINT)}
-_ROLLBACK_STATEMENTS = {
-    name: f"ROLLBACK TO SAVEPOINT {name}" for name in (_SAVEPOINT, _INNER_SAVEPOINT)
-}
 
 
 def _retryable(error: Exception) -> bool:

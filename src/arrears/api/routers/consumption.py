@@ -335,11 +335,6 @@ def report_consumption(
     return json_response(ConsumptionReport(subscriptions=subscriptions))
 
 
-# Up to this many records a `PUT` is applied in the group commit; more would hold up
-# the single posts of its batch, and go in a transaction of their own.
-GROUPED_RECORDS = 10
-
-
 class SubscriptionSubmission(CamelModel):
     subscription_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     # Records are checked one by one (submissions.apply_now), so that a record that is not
@@ -371,20 +366,14 @@ class SubmissionResult(CamelModel):
         {409: "Concurrent submissions of the same keys kept racing this one; retry."}
     ),
 )
-async def submit_consumption(
+def submit_consumption(
     body: SubscriptionSubmission, seller_id: SellerInPath, context: Context
 ) -> Response:
     """Submit the consumption of one subscription synchronously, all or nothing: 200 with
     the saved entries, or 422 naming every failing record. Deprecated: use bulk."""
-    arguments = (context.database, context.clock, seller_id, body.subscription_id)
-    if len(body.consumptions) <= GROUPED_RECORDS:
-        # Shares a transaction and its commit with the concurrent usage posts, waited for
-        # on the event loop (docs/load.md).
-        saved = await asyncio.wrap_future(
-            submissions.apply_now_grouped(*arguments, body.consumptions)
-        )
-    else:
-        saved = await run_in_threadpool(submissions.apply_now, *arguments, body.consumptions)
+    saved = submissions.apply_now(
+        context.database, context.clock, seller_id, body.subscription_id, body.consumptions
+    )
     return json_response(
         SubmissionResult(
             subscription_id=body.subscription_id,
