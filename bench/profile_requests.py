@@ -18,6 +18,7 @@ import asyncio
 import cProfile
 import io
 import itertools
+import json
 import logging
 import pstats
 import sys
@@ -129,6 +130,7 @@ class Target:
     api_key: str
     contract_ids: list[str]
     component_ids: list[str]
+    seller_id: str = ""
 
 
 def posts(
@@ -152,6 +154,29 @@ def posts(
         headers = [*head, (b"content-length", str(len(body)).encode())]
         yield f"/api/v1/contracts/{contract}/usage", headers, body
         sequence += 1
+
+
+def puts(
+    target: Target, label: str, client: int
+) -> Iterator[tuple[str, list[tuple[bytes, bytes]], bytes]]:
+    """A client's PUTs of one consumption each, with its own key (bench_load's request)."""
+    for path, post_headers, post_body in posts(target, label, client):
+        fields = json.loads(post_body)
+        body = json.dumps(
+            {
+                "subscriptionId": path.split("/")[4],
+                "consumptions": [
+                    {
+                        "productId": fields["ComponentId"],
+                        "quantity": fields["Quantity"],
+                        "key": fields["Key"],
+                        "dueDate": fields["DueDate"],
+                    }
+                ],
+            }
+        ).encode()
+        headers = [*post_headers[:-1], (b"content-length", str(len(body)).encode())]
+        yield f"/api/sellers/{target.seller_id}/services/consumptions", headers, body
 
 
 @dataclass(frozen=True)
@@ -179,10 +204,11 @@ async def measure(
             for _ in range(share):
                 statuses[await call(app, "GET", "/healthz", [(b"host", b"x")])] += 1
             return
-        requests_of = posts(target, f"{what}-{next(_runs)}", n)
+        method, requests = ("PUT", puts) if kind == "put" else ("POST", posts)
+        requests_of = requests(target, f"{what}-{next(_runs)}", n)
         for _ in range(share):
             path, headers, body = next(requests_of)
-            statuses[await call(app, "POST", path, headers, body)] += 1
+            statuses[await call(app, method, path, headers, body)] += 1
 
     cpu, wall = time.process_time(), time.perf_counter()
     await asyncio.gather(*(client(n) for n in range(clients)))
@@ -340,7 +366,7 @@ async def create_catalog(app: ASGIApp, contracts: int) -> Target:
             )["Id"]
             for _ in range(contracts)
         ]
-    return Target(key, contract_ids, components)
+    return Target(key, contract_ids, components, seller["sellerId"])
 
 
 # -- main ----------------------------------------------------------------------------------
@@ -361,6 +387,7 @@ async def run(args: argparse.Namespace, url: str, log_path: Path) -> None:
         ("GET /healthz", app, "get"),
         ("bare Starlette POST usage", bare, "post"),
         ("POST usage", app, "post"),
+        ("PUT one consumption", app, "put"),
     ]
     for what, asgi, kind in cases:  # warm-up: first calls build caches
         await measure(
@@ -390,7 +417,7 @@ async def run(args: argparse.Namespace, url: str, log_path: Path) -> None:
             )
             profiler.disable()
         print_profile(f"{what}: event loop", profiler, figure.requests, args.top)
-        if kind == "post" and asgi is app:
+        if kind in ("post", "put") and asgi is app:
             print_profile(
                 f"{what}: group commit writer", writer.profiler, figure.requests, args.top
             )
