@@ -175,7 +175,7 @@ async def store_usage(
     if created:  # counted once committed
         metrics.USAGE_POSTS_STORED.inc()
     # Encoded straight from the entry: the same bytes as `json_response(usage_out(entry))`
-    # (tests/api/test_usage_answer.py), without building and dumping the pydantic model.
+    # (tests/unit/test_usage_answer.py), without building and dumping the pydantic model.
     return usage_response(entry, 201 if created else 200)
 
 
