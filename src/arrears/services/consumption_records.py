@@ -25,8 +25,11 @@ from arrears.services.json_bodies import TooDeep, read_json
 
 __all__ = [
     "SubmittedRecord",
+    "Unconfirmed",
+    "confirmed",
     "count_records",
     "decode_records",
+    "decode_unconfirmed",
     "read_record",
 ]
 
@@ -139,6 +142,53 @@ def decode_records(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
             if _counted_keys_match(body, records) or not _repeats_a_key(body):
                 return list(records)
     return [_decode_record(bytes(raw), index) for index, raw in enumerate(_raw_records(body))]
+
+
+class Unconfirmed(list[SubmittedRecord | list[RecordError]]):
+    """A bulk body's records read on trust (`decode_unconfirmed`): as `decode_records`
+    reads them, unless `confirm` finds otherwise."""
+
+    def __init__(self, records: Sequence[SubmittedRecord], body: bytes) -> None:
+        super().__init__(records)
+        self._body: bytes | None = body
+
+    def confirm(self) -> bool:
+        """Whether the records are those `decode_records` reads from the body. If not,
+        they become those (read again the sure way) and the answer is False: whatever
+        was done with them before must be undone. Checked once; True from then on."""
+        body, self._body = self._body, None
+        if body is None:
+            return True
+        if not _NOT_CANONICAL_DUE_DATE.search(body) and (
+            _counted_keys_match(body, self) or not _repeats_a_key(body)
+        ):
+            return True
+        self[:] = decode_records(body)
+        return False
+
+
+def decode_unconfirmed(body: bytes) -> list[SubmittedRecord | list[RecordError]]:
+    """A bulk body's records as `decode_records` reads nearly every body, with the checks
+    that tell whether it may be read so (a due date in a form other than the canonical
+    one, a repeated key: about half of the read's cost) left for `confirmed`.
+
+    For a worker that can overlap those checks with its inserts: it must call
+    `confirmed(records)` before it commits anything it did with them, and undo it all
+    when that answers False (the records are then the sure ones)."""
+    if b"\\" in body:  # escapes: the sure way decides at once
+        return decode_records(body)
+    try:
+        records = _canonical_body_decoder.decode(body).consumptions
+    except (msgspec.ValidationError, RecursionError):
+        # A due date msgspec does not read, or any other fault: named the sure way.
+        return decode_records(body)
+    return Unconfirmed(records, body)
+
+
+def confirmed(records: Sequence[SubmittedRecord | list[RecordError]]) -> bool:
+    """False when `records` came from `decode_unconfirmed` and were not what
+    `decode_records` reads: they have just become that. True for any other sequence."""
+    return records.confirm() if isinstance(records, Unconfirmed) else True
 
 
 _OPTIONAL_FIELDS = ("product_id", "item_code", "due_date", "key", "description", "price")

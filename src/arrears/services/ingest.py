@@ -30,8 +30,10 @@ from arrears.domain.usage import (
 from arrears.domain.wire import RECORD_FIELDS as _WIRE_NAMES
 from arrears.services.consumption_records import (
     SubmittedRecord,
+    confirmed,
     count_records,
     decode_records,
+    decode_unconfirmed,
     read_record,
 )
 from arrears.store.usage import KeyStored, UsageRepository
@@ -42,6 +44,7 @@ __all__ = [
     "apply_submission",
     "count_records",
     "decode_records",
+    "decode_unconfirmed",
     "read_record",
     "validate_submission",
 ]
@@ -73,6 +76,7 @@ def validate_submission(
     submitted_at: datetime,
 ) -> Validated:
     """Check every record; look up all references and stored keys set-based."""
+    confirmed(records)  # records read on trust become the sure ones if they were not
     errors: list[RecordError] = []
     ok: list[tuple[int, SubmittedRecord]] = []
     for index, record in enumerate(records):
@@ -190,6 +194,10 @@ def _apply_trusting(
                     chunk = []
             if chunk:
                 writer.write(chunk)
+            # Records read on trust (`decode_unconfirmed`) are confirmed here, while the
+            # writer still inserts the last chunks: off the path to the commit.
+            if not confirmed(records):
+                raise ApplyCarefully(submission_id)
     except KeyStored:
         raise ApplyCarefully(submission_id) from None
     return Outcome(total_records=len(records), saved_records=writer.written)

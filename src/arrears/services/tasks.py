@@ -155,7 +155,8 @@ def _apply(
     database: Database, clock: Clock, holder: _Holder, finished: Callable[[], None] | None
 ) -> None:
     claimed = holder.claimed
-    records = ingest.decode_records(claimed.body)
+    # Confirmed by `ingest.apply_submission`, beside the inserts (`decode_unconfirmed`).
+    records = ingest.decode_unconfirmed(claimed.body)
     submission = Submission(claimed.seller_id, claimed.id, records, claimed.created_at)
 
     @contextmanager

@@ -72,6 +72,11 @@ _BULK_CACHE_KIB = -64 * 1024
 # costs besides its rows is small, few enough that the first starts soon. 10,000 was
 # fastest of 2,000, 5,000, 10,000 and 20,000 for 100,000 entries.
 _CHUNK = 10_000
+# The first chunks are smaller, doubling up to `_CHUNK`: the inserting thread starts once
+# this many entries are validated instead of 10,000 (about 20 ms sooner for a large
+# submission), and then always has the next chunk at hand, as the caller validates an
+# entry in about half the time the insert takes.
+_FIRST_CHUNK = 2_000
 # Chunks handed over and not yet inserted, at most: the inserting thread always has the
 # next at hand, and the memory they hold stays bounded.
 _QUEUED = 2
@@ -240,7 +245,8 @@ class _Writer:
     `executemany` would take it back to bind every row, and the two threads would wait
     for each other at every row. A stored key is skipped, and the shortfall seen.
 
-    A submission of one chunk or less is inserted in the caller's thread, at the end."""
+    A submission smaller than the first chunk is inserted in the caller's thread, at the
+    end."""
 
     def __init__(self, submission: Submission):
         self._submission = submission
@@ -250,6 +256,7 @@ class _Writer:
         # Each chunk handed over: how many rows its insert inserts, and how many it held.
         self._inserting: deque[tuple[Future[int], int]] = deque()
         self._thread: ThreadPoolExecutor | None = None
+        self._next_chunk = min(_FIRST_CHUNK, _CHUNK)
         self.written = 0
 
     def __enter__(self) -> _Writer:
@@ -259,12 +266,13 @@ class _Writer:
         overrides = any(c.override is not None for c in candidates)
         self._held.extend(self._submission.own_rows(candidates, overrides=overrides))
         self._held_overrides |= overrides
-        if len(self._held) >= _CHUNK:
+        if len(self._held) >= self._next_chunk:
             self._send()
 
     def _send(self) -> None:
         rows, overrides = self._held, self._held_overrides
         self._held, self._held_overrides = [], False
+        self._next_chunk = min(2 * self._next_chunk, _CHUNK)
         while len(self._inserting) >= _QUEUED:
             self._collect()
         if self._thread is None:
