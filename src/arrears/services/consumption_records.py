@@ -34,7 +34,10 @@ __all__ = [
 ]
 
 
-class SubmittedRecord(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+# Records are not tracked by the cycle collector (`gc=False`): they hold texts, numbers
+# and instants, and a body's records are decoded while the collector runs (in the thread
+# of `task_handover`), which would traverse 100,000 of them several times for nothing.
+class SubmittedRecord(msgspec.Struct, forbid_unknown_fields=True, rename="camel", gc=False):
     """One consumption record of the seller consumption API, its texts type-checked.
 
     Decimals and the due date are held as sent, and read by the one grammar of each
@@ -65,7 +68,7 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
 _body_decoder = msgspec.json.Decoder(_Body, float_hook=read_number)
 
 
-class _CanonicalRecord(SubmittedRecord, forbid_unknown_fields=True, rename="camel"):
+class _CanonicalRecord(SubmittedRecord, forbid_unknown_fields=True, rename="camel", gc=False):
     """A record whose due date msgspec reads: only for bodies whose every `dueDate` is of
     the canonical form below, on which msgspec's reader and `parse_instant` agree (the
     grammar's other forms, and every fault, are read by `parse_instant`)."""
@@ -150,6 +153,7 @@ class Unconfirmed(list[SubmittedRecord | list[RecordError]]):
 
     def __init__(self, records: Sequence[SubmittedRecord], body: bytes) -> None:
         super().__init__(records)
+        self._read: Sequence[SubmittedRecord] = records
         self._body: bytes | None = body
 
     def confirm(self) -> bool:
@@ -157,10 +161,11 @@ class Unconfirmed(list[SubmittedRecord | list[RecordError]]):
         they become those (read again the sure way) and the answer is False: whatever
         was done with them before must be undone. Checked once; True from then on."""
         body, self._body = self._body, None
+        read, self._read = self._read, []
         if body is None:
             return True
         if not _NOT_CANONICAL_DUE_DATE.search(body) and (
-            _counted_keys_match(body, self) or not _repeats_a_key(body)
+            _counted_keys_match(body, read) or not _repeats_a_key(body)
         ):
             return True
         self[:] = decode_records(body)

@@ -18,6 +18,7 @@ from arrears.domain.tasks import Outcome, RecordError, Task, TaskStatus
 from arrears.services import ingest, submissions, webhooks
 from arrears.services.leases import Heartbeat, LeaseTerms, task_heartbeat
 from arrears.services.submissions import Applied, KeptRacing, Submission
+from arrears.services.task_handover import HANDOVER
 from arrears.store.tasks import ClaimedTask, LeaseLost
 from arrears.store.unit_of_work import Database, RegistryWork, UnitOfWork, outage_of
 
@@ -36,11 +37,13 @@ def submit(
     *,
     idempotency_key: str | None,
     max_records: int,
+    hand_over: bool = False,
 ) -> tuple[Task, bool]:
     """Store a submission as a task, to be validated and applied by a worker.
 
     Returns the task and whether it is new: a repeat with the same `Idempotency-Key`
-    and the same body returns the first task; with another body it is a `Conflict`."""
+    and the same body returns the first task; with another body it is a `Conflict`.
+    `hand_over`: a worker of this process will apply it (`task_handover`)."""
     tasks = work.tasks
     total = ingest.count_records(body, max_records)
     digest = hashlib.sha256(body).hexdigest()
@@ -54,6 +57,8 @@ def submit(
                 )
             return task, False
     task_id = new_id()
+    if hand_over:  # decoded while the body is stored and committed
+        HANDOVER.offer(task_id, body)
     try:
         tasks.add(
             task_id=task_id,
@@ -109,7 +114,9 @@ def run_next_task(
     therefore applied exactly once, or not at all.
     """
     with database.registry_work() as queue:
-        claimed = queue.task_queue.claim(owner, lease.clock.now(), lease.length)
+        claimed = queue.task_queue.claim(
+            owner, lease.clock.now(), lease.length, known_body=HANDOVER.body
+        )
     if claimed is None:
         return False
     if claimed.attempts > MAX_ATTEMPTS:
@@ -156,7 +163,9 @@ def _apply(
 ) -> None:
     claimed = holder.claimed
     # Confirmed by `ingest.apply_submission`, beside the inserts (`decode_unconfirmed`).
-    records = ingest.decode_unconfirmed(claimed.body)
+    records = HANDOVER.take_records(claimed.id)
+    if records is None:
+        records = ingest.decode_unconfirmed(claimed.body)
     submission = Submission(claimed.seller_id, claimed.id, records, claimed.created_at)
 
     @contextmanager

@@ -8,6 +8,7 @@ the next worker, and never twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -107,11 +108,20 @@ class TaskQueue:
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def claim(self, owner: str, now: datetime, lease: timedelta) -> ClaimedTask | None:
+    def claim(
+        self,
+        owner: str,
+        now: datetime,
+        lease: timedelta,
+        known_body: Callable[[str], bytes | None] = lambda _: None,
+    ) -> ClaimedTask | None:
         """Lease the oldest task that is waiting, whose lease has expired, or whose lease
         is `owner`'s own: a worker claims only when it applies nothing, so a task still
         leased to it is one its failed attempt could not release (the database was
-        down), and it takes it back at once rather than after the lease."""
+        down), and it takes it back at once rather than after the lease.
+
+        `known_body(task_id)`: the task's body if the caller holds it already (the same
+        bytes as stored), which is then not read back."""
         candidate = (
             select(TaskRow.id)
             .where(
@@ -143,7 +153,7 @@ class TaskQueue:
         return ClaimedTask(
             id=row.id,
             seller_id=row.seller_id,
-            body=self._body(task_id),
+            body=body if (body := known_body(task_id)) is not None else self._body(task_id),
             created_at=row.created_at,
             attempts=row.attempts,
         )

@@ -167,15 +167,14 @@ def _submit(
     # The worker is woken as soon as the task is committed. A bulk write: on SQLite, the
     # copy of the log into the database file that a body of many pages would make part of
     # the commit (0.02-0.09 s for 17 MB) follows it instead, while the worker starts.
-    with context.database.unit_of_work(
-        seller_id, bulk=True, committed=context.wake_worker
-    ) as work:
+    with context.database.unit_of_work(seller_id, bulk=True, committed=context.wake_worker) as work:
         task, _new = tasks.submit(
             work,
             context.clock,
             body,
             idempotency_key=idempotency_key,
             max_records=context.settings.bulk_max_records,
+            hand_over=context.worker is not None,
         )
     location = f"/api/sellers/{seller_id}/services/bulkconsumptions/{task.id}"
     return json_response(_task_out(task), 202, headers={"Location": location})
