@@ -46,6 +46,12 @@ def submit(
     `hand_over`: a worker of this process will apply it (`task_handover`)."""
     tasks = work.tasks
     total = ingest.count_records(body, max_records)
+    task_id = new_id()
+    # Decoded while the body is hashed, stored and committed; with an Idempotency-Key,
+    # only once it is known to be no replay.
+    offered = hand_over and idempotency_key is None
+    if offered:
+        HANDOVER.offer(task_id, body)
     digest = hashlib.sha256(body).hexdigest()
     if idempotency_key is not None:
         earlier = tasks.by_idempotency_key(idempotency_key)
@@ -56,8 +62,7 @@ def submit(
                     f"Idempotency-Key {idempotency_key!r} was used for a different body."
                 )
             return task, False
-    task_id = new_id()
-    if hand_over:  # decoded while the body is stored and committed
+    if hand_over and not offered:
         HANDOVER.offer(task_id, body)
     try:
         tasks.add(
