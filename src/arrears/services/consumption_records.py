@@ -156,6 +156,11 @@ class Unconfirmed(list[SubmittedRecord | list[RecordError]]):
         self._read: Sequence[SubmittedRecord] = records
         self._body: bytes | None = body
 
+    @property
+    def pending(self) -> bool:
+        """Not confirmed yet: every item is a record, none an error."""
+        return self._body is not None
+
     def confirm(self) -> bool:
         """Whether the records are those `decode_records` reads from the body. If not,
         they become those (read again the sure way) and the answer is False: whatever

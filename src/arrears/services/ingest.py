@@ -181,7 +181,7 @@ def _apply_trusting(
     # Records read on trust hold no errors until confirmed (6 ms not to look).
     decoded: Sequence[SubmittedRecord] = (
         cast("list[SubmittedRecord]", records)
-        if isinstance(records, Unconfirmed)
+        if isinstance(records, Unconfirmed) and records.pending
         else [record for record in records if not isinstance(record, list)]
     )
     if len(decoded) != len(records):
