@@ -112,6 +112,13 @@ def _form_page(
 # -- creating -------------------------------------------------------------------------
 
 
+async def _posted(request: Request, session: ConsoleSession) -> WebhookForm:
+    """The posted form, once its CSRF token is checked."""
+    values = await form_lists_of(request)
+    check_csrf(session.csrf_token, {"csrf_token": _last(values, "csrf_token")})
+    return WebhookForm.posted(values)
+
+
 @router.get("/webhooks/new")
 def new_webhook_page(request: Request, session: SessionOf) -> Response:
     return _form_page(request, session, WebhookForm())
@@ -121,9 +128,7 @@ def new_webhook_page(request: Request, session: SessionOf) -> Response:
 async def create_webhook(request: Request, session: SessionOf, context: Context) -> Response:
     """The endpoint made, and its secret shown this once (201); or the form again with
     what is wrong beside each field (422)."""
-    values = await form_lists_of(request)
-    check_csrf(session.csrf_token, {"csrf_token": _last(values, "csrf_token")})
-    form = WebhookForm.posted(values)
+    form = await _posted(request, session)
     try:
         body = _read(
             NewWebhook,
@@ -161,9 +166,7 @@ async def edit_webhook(
     """The endpoint changed, then its page (303); or the form again with what is wrong
     beside each field (422). Only what differs from the endpoint is sent to the service,
     as a `PATCH` naming only those fields would be."""
-    values = await form_lists_of(request)
-    check_csrf(session.csrf_token, {"csrf_token": _last(values, "csrf_token")})
-    form = WebhookForm.posted(values)
+    form = await _posted(request, session)
     try:
         body = _read(
             WebhookChange,
