@@ -19,7 +19,7 @@ from arrears.domain.webhooks import MAX_URL_LENGTH, Delivery, DeliveryStatus, En
 from arrears.services.webhooks import EndpointChange, Webhooks
 from arrears.store.unit_of_work import UnitOfWork
 
-__all__ = ["document_events", "router"]
+__all__ = ["document_events", "router", "webhooks_of"]
 
 router = APIRouter(prefix="/api/v1", route_class=ArrearsRoute, tags=["webhooks"])
 
@@ -93,7 +93,9 @@ class DeliveryOut(PascalModel):
 _ENDPOINT_MISSING = {404: "The seller has no such webhook."}
 
 
-def _webhooks(work: UnitOfWork, context: AppContext) -> Webhooks:
+def webhooks_of(work: UnitOfWork, context: AppContext) -> Webhooks:
+    """The webhooks use cases over `work`, with the process's secrets box and private-
+    target rule: the API's and the console's one way to reach them."""
     return Webhooks(
         work,
         context.clock,
@@ -107,7 +109,9 @@ def create_webhook(body: NewWebhook, seller_id: SellerId, context: Context) -> R
     """Register a receiver of events. The answer holds its signing secret, which is
     never shown again (rotate it to get a new one)."""
     with context.database.unit_of_work(seller_id) as work:
-        endpoint, secret = _webhooks(work, context).create(body.url, body.events, body.description)
+        endpoint, secret = webhooks_of(work, context).create(
+            body.url, body.events, body.description
+        )
     out = CreatedWebhook(**_out(endpoint).model_dump(), secret=secret)
     return json_response(out, 201)
 
@@ -116,14 +120,14 @@ def create_webhook(body: NewWebhook, seller_id: SellerId, context: Context) -> R
 def list_webhooks(seller_id: SellerId, context: Context, paging: Paging) -> Response:
     """The seller's webhook endpoints, newest first."""
     with context.database.unit_of_work(seller_id, "read") as work:
-        page = _webhooks(work, context).page(paging)
+        page = webhooks_of(work, context).page(paging)
     return list_response([_out(e) for e in page.items], page.total)
 
 
 @router.get("/webhooks/{webhookId}", response_model=WebhookOut)
 def get_webhook(webhook_id: WebhookIdPath, seller_id: SellerId, context: Context) -> Response:
     with context.database.unit_of_work(seller_id, "read") as work:
-        endpoint = _webhooks(work, context).get(webhook_id)
+        endpoint = webhooks_of(work, context).get(webhook_id)
     return json_response(_out(endpoint))
 
 
@@ -136,7 +140,7 @@ def change_webhook(
         url=body.url, events=body.events, enabled=body.enabled, description=body.description
     )
     with context.database.unit_of_work(seller_id) as work:
-        endpoint = _webhooks(work, context).change(webhook_id, change)
+        endpoint = webhooks_of(work, context).change(webhook_id, change)
     return json_response(_out(endpoint))
 
 
@@ -144,7 +148,7 @@ def change_webhook(
 def delete_webhook(webhook_id: WebhookIdPath, seller_id: SellerId, context: Context) -> Response:
     """Forget the endpoint and its deliveries; nothing more is sent to it."""
     with context.database.unit_of_work(seller_id) as work:
-        _webhooks(work, context).delete(webhook_id)
+        webhooks_of(work, context).delete(webhook_id)
     return Response(status_code=204)
 
 
@@ -155,7 +159,7 @@ def rotate_webhook_secret(
     """A new signing secret. For 24 hours each message is signed with both the new and
     the previous secret, so the receiver can switch at its own pace."""
     with context.database.unit_of_work(seller_id) as work:
-        secret, expires = _webhooks(work, context).rotate_secret(webhook_id)
+        secret, expires = webhooks_of(work, context).rotate_secret(webhook_id)
     return json_response(RotatedSecret(secret=secret, previous_secret_expires_at=expires))
 
 
@@ -163,7 +167,7 @@ def rotate_webhook_secret(
 def send_webhook_test(webhook_id: WebhookIdPath, seller_id: SellerId, context: Context) -> Response:
     """Send a `webhook.test` event to this endpoint now; the answer is its delivery."""
     with context.database.unit_of_work(seller_id) as work:
-        delivery = _webhooks(work, context).send_test(webhook_id)
+        delivery = webhooks_of(work, context).send_test(webhook_id)
     return json_response(_delivery_out(delivery), 202)
 
 
@@ -178,7 +182,7 @@ def list_webhook_deliveries(
     """Every attempt to deliver an event to the endpoint (and the next one due), latest
     first: its event, status code, latency, error and the next attempt."""
     with context.database.unit_of_work(seller_id, "read") as work:
-        page = _webhooks(work, context).deliveries(webhook_id, status, paging)
+        page = webhooks_of(work, context).deliveries(webhook_id, status, paging)
     return list_response([_delivery_out(d) for d in page.items], page.total)
 
 
@@ -193,7 +197,7 @@ def retry_webhook_delivery(
     """Send the delivery's event again now (once; an attempt already waiting is brought
     forward). The answer is the attempt, Pending until a worker makes it."""
     with context.database.unit_of_work(seller_id) as work:
-        delivery = _webhooks(work, context).retry(webhook_id, delivery_id)
+        delivery = webhooks_of(work, context).retry(webhook_id, delivery_id)
     return json_response(_delivery_out(delivery), 202)
 
 

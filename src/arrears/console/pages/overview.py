@@ -9,9 +9,9 @@ from decimal import Decimal
 from fastapi import Request, Response
 
 from arrears.api.context import Context
+from arrears.api.routers.webhooks import webhooks_of
 from arrears.console.charts import bar_chart, days_between
 from arrears.console.pages.routing import console_router
-from arrears.console.pages.webhooks import webhooks_of
 from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf
 from arrears.services.console import UsageSum, overview

@@ -22,9 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from arrears.api.context import AppContext, Context
 from arrears.api.problems import field_errors_from_pydantic
-from arrears.api.routers.webhooks import NewWebhook, WebhookChange
+from arrears.api.routers.webhooks import NewWebhook, WebhookChange, webhooks_of
 from arrears.console.pages.routing import console_router, form_lists_of, form_of, see_other
-from arrears.console.pages.webhooks import webhooks_of
 from arrears.console.rendering import render
 from arrears.console.sessions import ConsoleSession, SessionOf, check_csrf
 from arrears.domain.errors import FieldError, Invalid

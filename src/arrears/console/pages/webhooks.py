@@ -10,29 +10,18 @@ from __future__ import annotations
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from arrears.api.context import AppContext, Context
-from arrears.config import webhook_secrets_for
+from arrears.api.context import Context
+from arrears.api.routers.webhooks import webhooks_of
 from arrears.console.pages.routing import console_router, form_of, see_other
 from arrears.console.rendering import render
 from arrears.console.sessions import SessionOf, check_csrf
 from arrears.console.tables import table_of
 from arrears.domain.webhooks import DeliveryStatus
 from arrears.services.console import Sort
-from arrears.services.webhooks import Webhooks
-from arrears.store.unit_of_work import UnitOfWork
 
 router = console_router()
 
 DELIVERY_SORTS = {"due": None}
-
-
-def webhooks_of(work: UnitOfWork, context: AppContext) -> Webhooks:
-    return Webhooks(
-        work,
-        context.clock,
-        box=webhook_secrets_for(context.settings),
-        allow_private=context.settings.webhooks_allow_private,
-    )
 
 
 @router.get("/webhooks")
