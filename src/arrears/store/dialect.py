@@ -53,6 +53,9 @@ class StoreDialect(Protocol):
     usage: UsageStatements
     # The daily usage rollup's statements (`store/usage_days.py`).
     rollup: RollupStatements
+    # Whether a submission's worker is woken from its transaction's commit rather than once
+    # its session is closed (docs/ingestion-performance.md, session 9).
+    wakes_worker_at_commit: bool
 
     # -- locks and upserts ---------------------------------------------------------------
 

@@ -131,6 +131,8 @@ class SqliteDialect:
     usage = usage_statements("?", "")
     # Instants are naive UTC text, 'YYYY-MM-DD HH:MM:SS...'; quantities scaled integers.
     rollup = rollup_statements("?", day="substr(due_date, 1, 10)", units="quantity", shard="0")
+    # The worker starts while the bulk commit's checkpoint (0.02-0.09 s for 17 MB) follows.
+    wakes_worker_at_commit = True
 
     def skip_locked(self, query: Any, *, of: Any = None) -> Any:
         return query  # the write lock, taken at BEGIN, already excludes other writers

@@ -164,14 +164,12 @@ def _dry_run(context: AppContext, seller_id: str, body: bytes) -> Response:
 def _submit(
     context: AppContext, seller_id: str, body: bytes, idempotency_key: str | None
 ) -> Response:
-    # On SQLite the worker is woken as soon as the task is committed, and the commit is a
-    # bulk write: the copy of the log into the database file that a body of many pages
-    # would make part of it (0.02-0.09 s for 17 MB) follows, while the worker starts. On
-    # PostgreSQL, woken so, the worker took 0.8-1.2 s longer to finish (not understood
-    # yet, docs/ingestion-performance.md): it is woken once the session is closed.
-    sqlite = context.database.is_sqlite
-    committed = context.wake_worker if sqlite else None
-    with context.database.unit_of_work(seller_id, bulk=sqlite, committed=committed) as work:
+    # A bulk commit: SQLite leaves the copy of its log into the database file that a body
+    # of many pages would make part of it until after the commit. Where the dialect says
+    # so, the worker is woken from the commit, while that copy runs.
+    at_commit = context.database.dialect.wakes_worker_at_commit
+    committed = context.wake_worker if at_commit else None
+    with context.database.unit_of_work(seller_id, bulk=True, committed=committed) as work:
         task, _new = tasks.submit(
             work,
             context.clock,
@@ -180,7 +178,7 @@ def _submit(
             max_records=context.settings.bulk_max_records,
             hand_over=context.worker is not None,
         )
-    if not sqlite:
+    if not at_commit:
         context.wake_worker()
     location = f"/api/sellers/{seller_id}/services/bulkconsumptions/{task.id}"
     return json_response(_task_out(task), 202, headers={"Location": location})
